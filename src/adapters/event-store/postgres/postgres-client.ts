@@ -1,0 +1,54 @@
+import pg from 'pg';
+import type { SqlClient, SqlQueryable } from '../sql/sql-client.js';
+
+export interface PostgresClientOptions {
+  connectionString: string;
+  /** Connections in the pool. */
+  poolMax: number;
+  /** Name shown in pg_stat_activity. */
+  applicationName?: string;
+}
+
+/** node-postgres behind the SqlClient shape: a pool for statements, one checked-out client per transaction. */
+export function createPostgresClient(options: PostgresClientOptions): SqlClient {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolMax,
+    application_name: options.applicationName ?? 'chronicle-ledger',
+  });
+  // An idle client that loses its connection emits 'error' on the pool; without a listener Node would crash.
+  // The next query gets a fresh connection, so there is nothing to do but not die.
+  pool.on('error', () => {});
+
+  const queryable = (runner: pg.Pool | pg.PoolClient): SqlQueryable => ({
+    async query<Row>(text: string, params?: readonly unknown[]) {
+      const result = await runner.query(text, params as unknown[] | undefined);
+      return result.rows as Row[];
+    },
+    async exec(sql: string) {
+      await runner.query(sql);
+    },
+  });
+
+  return {
+    dialect: 'postgres',
+    ...queryable(pool),
+    async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(queryable(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,24 @@
+// The one shape the SQL event store needs from a driver (Kysely's port-and-adapter idea): run a
+// parameterised statement, run a function inside one transaction on one connection, close.
+// pg and PGlite both implement it in their own folders.
+
+export interface SqlQueryable {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Several statements, no parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface SqlClient extends SqlQueryable {
+  readonly dialect: 'postgres' | 'pglite';
+  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A database error's SQLSTATE and detail, whichever driver raised it. */
+export function sqlErrorOf(error: unknown): { code: string; detail?: string } | null {
+  if (typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string') {
+    const { code, detail } = error as { code: string; detail?: string };
+    return detail === undefined ? { code } : { code, detail };
+  }
+  return null;
+}

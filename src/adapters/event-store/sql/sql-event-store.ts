@@ -1,0 +1,257 @@
+// The event store over SQL, shared by the PostgreSQL and PGlite adapters: same statements, same results.
+// Appends are one call of the chronicle_append() PL/pgSQL function (one round trip, one transaction);
+// everything read comes back as text for bigint, xid8 and time, so both drivers parse it identically.
+import type {
+  AllSlice, AppendRequest, AppendResult, EventStore, ReadStreamOptions, RecordedEvent, Snapshot,
+  StoredIdempotency, StreamInfo, StreamSlice,
+} from '../../../ports/event-store.js';
+import { migrate } from './migrate.js';
+import { sqlErrorOf, type SqlClient } from './sql-client.js';
+
+const UTC_MICROS = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+const eventColumns = (e: string) => `${e}.event_id::text AS event_id, ${e}.stream_id, ${e}.stream_version::text AS stream_version,
+  ${e}.global_position::text AS global_position, ${e}.transaction_id::text AS transaction_id, ${e}.aggregate_type,
+  ${e}.event_type, ${e}.event_data, ${e}.event_schema_version, ${e}.created_by, ${e}.metadata,
+  to_char(${e}.recorded_at AT TIME ZONE 'UTC', ${UTC_MICROS}) AS recorded_at`;
+
+interface EventRow {
+  event_id: string;
+  stream_id: string;
+  stream_version: string;
+  global_position: string;
+  transaction_id: string;
+  aggregate_type: string;
+  event_type: string;
+  event_data: Record<string, unknown>;
+  event_schema_version: number;
+  created_by: string;
+  metadata: Record<string, unknown>;
+  recorded_at: string;
+}
+
+/** BIGINT text to number, refusing to round: a position past 2^53 is a condition to hear about, not hide. */
+export function toSafeNumber(text: string | number): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`integer ${text} is beyond 2^53-1`);
+  return value;
+}
+
+const toEvent = (row: EventRow): RecordedEvent => ({
+  eventId: row.event_id,
+  streamId: row.stream_id,
+  streamVersion: toSafeNumber(row.stream_version),
+  globalPosition: toSafeNumber(row.global_position),
+  transactionId: row.transaction_id,
+  aggregateType: row.aggregate_type,
+  type: row.event_type,
+  data: row.event_data,
+  schemaVersion: Number(row.event_schema_version),
+  recordedAt: row.recorded_at,
+  createdBy: row.created_by,
+  metadata: row.metadata,
+});
+
+// SQLSTATEs raised by chronicle_append (see migrations.ts) and PostgreSQL's unique violation.
+const RACED_ON_NEW_STREAM = 'CL409';
+const RACED_ON_IDEMPOTENCY_KEY = 'CL410';
+const UNIQUE_VIOLATION = '23505';
+
+export class SqlEventStore implements EventStore {
+  private constructor(private readonly db: SqlClient) {}
+
+  /** Runs the migrations, then serves. */
+  static async open(db: SqlClient): Promise<SqlEventStore> {
+    await migrate(db);
+    return new SqlEventStore(db);
+  }
+
+  async append(request: AppendRequest): Promise<AppendResult> {
+    const payload = {
+      streams: request.streams.map((s) => ({
+        streamId: s.streamId,
+        aggregateType: s.aggregateType,
+        expected: s.expectedVersion,
+        events: s.events,
+      })),
+      createdBy: request.createdBy,
+      idempotency: request.idempotency ?? null,
+    };
+    let out: Record<string, unknown>;
+    try {
+      const rows = await this.db.query<{ r: Record<string, unknown> }>('SELECT chronicle_append($1::jsonb) AS r', [
+        JSON.stringify(payload),
+      ]);
+      out = rows[0]!.r;
+    } catch (error) {
+      const sql = sqlErrorOf(error);
+      if (sql?.code === RACED_ON_NEW_STREAM) {
+        const detail = JSON.parse(sql.detail ?? '{}') as { streamId: string; expected: AppendRequest['streams'][number]['expectedVersion'] };
+        return { ok: false, reason: 'version_conflict', streamId: detail.streamId, expectedVersion: detail.expected, actualVersion: null };
+      }
+      if (sql?.code === RACED_ON_IDEMPOTENCY_KEY) return { ok: false, reason: 'idempotency_key_exists', key: sql.detail ?? '' };
+      // Two appends of the same new event id at once: the loser retries once and then sees the original.
+      if (sql?.code === UNIQUE_VIOLATION && String((error as { constraint?: string }).constraint) === 'events_pkey') {
+        return this.append(request);
+      }
+      throw error;
+    }
+    return parseAppendResult(out);
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions): Promise<StreamSlice> {
+    const forward = options.direction === 'forward';
+    const from = options.fromVersion ?? (forward ? 1 : Number.MAX_SAFE_INTEGER);
+    const rows = await this.db.query<EventRow & { current_version: string }>(
+      `SELECT s.current_version::text AS current_version, e.*
+         FROM (SELECT COALESCE((SELECT version FROM streams WHERE stream_id = $1), 0) AS current_version) s
+         LEFT JOIN LATERAL (
+           SELECT ${eventColumns('ev')} FROM events ev
+            WHERE ev.stream_id = $1 AND ${forward ? 'ev.stream_version >= $2' : 'ev.stream_version <= $2'}
+            ORDER BY ev.stream_version ${forward ? 'ASC' : 'DESC'} LIMIT $3) e ON true`,
+      [streamId, from, options.count],
+    );
+    return {
+      streamId,
+      version: toSafeNumber(rows[0]?.current_version ?? '0'),
+      events: rows.filter((r) => r.event_id !== null).map(toEvent),
+    };
+  }
+
+  async readAll(afterPosition: number, count: number): Promise<AllSlice | null> {
+    let afterTransaction = '0';
+    if (afterPosition > 0) {
+      const found = await this.db.query<{ tx: string }>(
+        'SELECT transaction_id::text AS tx FROM events WHERE global_position = $1', [afterPosition],
+      );
+      if (found.length === 0) return null;
+      afterTransaction = found[0]!.tx;
+    }
+    // Commit order is (transaction_id, global_position). Stopping below the snapshot's xmin means every
+    // transaction that could still commit an event before the cursor has ended: the page can never grow
+    // behind the reader's back. See test/event-store-commit-order.int.test.ts.
+    const rows = await this.db.query<EventRow>(
+      `SELECT ${eventColumns('e')} FROM events e
+        WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.transaction_id, e.global_position LIMIT $3`,
+      [afterTransaction, afterPosition, count],
+    );
+    const events = rows.map(toEvent);
+    return { events, lastPosition: events.at(-1)?.globalPosition ?? afterPosition };
+  }
+
+  async lastEventAt(streamId: string, at: string): Promise<RecordedEvent | null> {
+    const rows = await this.db.query<EventRow>(
+      `SELECT ${eventColumns('e')} FROM events e WHERE e.stream_id = $1 AND e.recorded_at <= $2::timestamptz
+        ORDER BY e.recorded_at DESC, e.stream_version DESC LIMIT 1`,
+      [streamId, at],
+    );
+    return rows[0] ? toEvent(rows[0]) : null;
+  }
+
+  async firstAndLastEvent(streamId: string): Promise<{ first: RecordedEvent; last: RecordedEvent } | null> {
+    const rows = await this.db.query<EventRow>(
+      `SELECT ${eventColumns('e')} FROM streams s JOIN events e ON e.stream_id = s.stream_id
+        WHERE s.stream_id = $1 AND e.stream_version IN (1, s.version) ORDER BY e.stream_version`,
+      [streamId],
+    );
+    if (rows.length === 0) return null;
+    return { first: toEvent(rows[0]!), last: toEvent(rows.at(-1)!) };
+  }
+
+  async listStreams(options: { prefix: string; after?: string; limit: number }): Promise<(StreamInfo & { first: RecordedEvent; last: RecordedEvent })[]> {
+    // Byte-order (COLLATE "C") ids: every id starting with the prefix lies in [prefix, prefix + U+FFFF).
+    const rows = await this.db.query<EventRow & { s_id: string; s_type: string; s_version: string; s_created: string; s_updated: string; l: EventRow }>(
+      `SELECT s.stream_id AS s_id, s.aggregate_type AS s_type, s.version::text AS s_version,
+              to_char(s.created_at AT TIME ZONE 'UTC', ${UTC_MICROS}) AS s_created,
+              to_char(s.updated_at AT TIME ZONE 'UTC', ${UTC_MICROS}) AS s_updated,
+              ${eventColumns('f')},
+              (SELECT to_jsonb(x) FROM (SELECT ${eventColumns('l')} FROM events l
+                 WHERE l.stream_id = s.stream_id AND l.stream_version = s.version) x) AS l
+         FROM streams s JOIN events f ON f.stream_id = s.stream_id AND f.stream_version = 1
+        WHERE s.stream_id > $1 AND s.stream_id < $2
+        ORDER BY s.stream_id LIMIT $3`,
+      [options.after !== undefined && options.after > options.prefix ? options.after : options.prefix,
+        `${options.prefix}\uffff`, options.limit],
+    );
+    return rows.map((r) => ({
+      streamId: r.s_id,
+      aggregateType: r.s_type,
+      version: toSafeNumber(r.s_version),
+      createdAt: r.s_created,
+      updatedAt: r.s_updated,
+      first: toEvent(r),
+      last: toEvent(r.l),
+    }));
+  }
+
+  async findIdempotencyKey(key: string): Promise<StoredIdempotency | null> {
+    const rows = await this.db.query<{ request_hash: string; result: { append: Record<string, unknown>; command: Record<string, unknown> } }>(
+      'SELECT request_hash, result FROM idempotency_keys WHERE key = $1', [key],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      key,
+      requestHash: row.request_hash,
+      result: { append: parseAppendResult(row.result.append) as StoredIdempotency['result']['append'], command: row.result.command },
+    };
+  }
+
+  async loadSnapshot(streamId: string, schemaVersion: number): Promise<Snapshot | null> {
+    const rows = await this.db.query<{ version: string; state: Record<string, unknown> }>(
+      `SELECT version::text AS version, state FROM snapshots WHERE stream_id = $1 AND schema_version = $2
+        ORDER BY version DESC LIMIT 1`,
+      [streamId, schemaVersion],
+    );
+    const row = rows[0];
+    return row ? { streamId, version: toSafeNumber(row.version), schemaVersion, state: row.state } : null;
+  }
+
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+    await this.db.query(
+      `INSERT INTO snapshots (stream_id, version, schema_version, state) VALUES ($1, $2, $3, $4::jsonb)
+       ON CONFLICT (stream_id, version) DO NOTHING`,
+      [snapshot.streamId, snapshot.version, snapshot.schemaVersion, JSON.stringify(snapshot.state)],
+    );
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+function parseAppendResult(out: Record<string, unknown>): AppendResult {
+  switch (out['status']) {
+    case 'ok': {
+      const events = (out['events'] as { eventId: string; streamId: string; streamVersion: number; globalPosition: string }[]).map((e) => ({
+        eventId: e.eventId,
+        streamId: e.streamId,
+        streamVersion: toSafeNumber(e.streamVersion),
+        globalPosition: toSafeNumber(e.globalPosition),
+      }));
+      return {
+        ok: true,
+        replayed: out['replayed'] === true,
+        transactionId: String(out['transactionId']),
+        recordedAt: String(out['recordedAt']),
+        events,
+        streams: (out['streams'] as { streamId: string; version: number }[]).map((s) => ({ streamId: s.streamId, version: toSafeNumber(s.version) })),
+      };
+    }
+    case 'version_conflict':
+      return {
+        ok: false, reason: 'version_conflict', streamId: String(out['streamId']),
+        expectedVersion: out['expected'] as AppendRequest['streams'][number]['expectedVersion'],
+        actualVersion: toSafeNumber(out['actual'] as number),
+      };
+    case 'event_ids_conflict':
+      return { ok: false, reason: 'event_ids_conflict', eventIds: out['eventIds'] as string[] };
+    default:
+      throw new Error(`unexpected chronicle_append result ${JSON.stringify(out)}`);
+  }
+}

@@ -1,0 +1,4 @@
+import { randomUUID } from 'node:crypto';
+import type { IdGenerator } from '../../ports/ids.js';
+
+export const randomIds: IdGenerator = { newId: () => randomUUID() };

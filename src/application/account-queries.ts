@@ -1,0 +1,97 @@
+// Reads of accounts straight from the event store. Every money event carries balanceAfter, so a balance,
+// now or at any past instant, is one indexed lookup of one event: no fold, however long the history.
+import { ACCOUNT_STREAM_PREFIX, accountStreamId } from '../domain/account/events.js';
+import type { EventStore, RecordedEvent } from '../ports/event-store.js';
+
+export interface AccountBalance {
+  accountId: string;
+  owner: string;
+  currency: string;
+  /** Minor units, decimal string. */
+  balance: string;
+  /** The stream version this balance includes. */
+  version: number;
+  /** Global position of the last event included. */
+  globalPosition: number;
+  openedAt: string;
+  /** recorded_at of the last event included. */
+  lastEventAt: string;
+}
+
+export interface HistoryEntry {
+  eventId: string;
+  version: number;
+  globalPosition: number;
+  type: string;
+  amount?: string;
+  balanceAfter: string;
+  transferId?: string;
+  counterpartyAccountId?: string;
+  recordedAt: string;
+  createdBy: string;
+  correlationId?: string;
+}
+
+const balanceOf = (event: RecordedEvent): string => (event.data['balanceAfter'] as string | undefined) ?? '0';
+
+function toBalance(first: RecordedEvent, last: RecordedEvent): AccountBalance {
+  return {
+    accountId: first.data['accountId'] as string,
+    owner: first.data['owner'] as string,
+    currency: first.data['currency'] as string,
+    balance: balanceOf(last),
+    version: last.streamVersion,
+    globalPosition: last.globalPosition,
+    openedAt: first.recordedAt,
+    lastEventAt: last.recordedAt,
+  };
+}
+
+export class AccountQueries {
+  constructor(private readonly store: EventStore) {}
+
+  async balance(accountId: string): Promise<AccountBalance | null> {
+    const ends = await this.store.firstAndLastEvent(accountStreamId(accountId));
+    return ends ? toBalance(ends.first, ends.last) : null;
+  }
+
+  /** The balance as it stood at `at` (ISO-8601 instant): 'not_open' when the account did not exist yet. */
+  async balanceAt(accountId: string, at: string): Promise<AccountBalance | 'not_found' | 'not_open'> {
+    const streamId = accountStreamId(accountId);
+    const [ends, last] = await Promise.all([this.store.firstAndLastEvent(streamId), this.store.lastEventAt(streamId, at)]);
+    if (!ends) return 'not_found';
+    if (!last) return 'not_open';
+    return toBalance(ends.first, last);
+  }
+
+  async history(accountId: string, fromVersion: number, limit: number): Promise<{ entries: HistoryEntry[]; version: number } | null> {
+    const slice = await this.store.readStream(accountStreamId(accountId), { fromVersion, count: limit, direction: 'forward' });
+    if (slice.version === 0) return null;
+    return { version: slice.version, entries: slice.events.map(toHistoryEntry) };
+  }
+
+  async list(after: string | undefined, limit: number): Promise<AccountBalance[]> {
+    const streams = await this.store.listStreams({
+      prefix: ACCOUNT_STREAM_PREFIX, ...(after === undefined ? {} : { after: accountStreamId(after) }), limit,
+    });
+    return streams.map((s) => toBalance(s.first, s.last));
+  }
+}
+
+function toHistoryEntry(event: RecordedEvent): HistoryEntry {
+  const d = event.data;
+  const counterparty = (d['toAccountId'] ?? d['fromAccountId']) as string | undefined;
+  return {
+    eventId: event.eventId,
+    version: event.streamVersion,
+    globalPosition: event.globalPosition,
+    type: event.type,
+    ...(d['amount'] === undefined ? {} : { amount: d['amount'] as string }),
+    balanceAfter: balanceOf(event),
+    ...(d['transferId'] === undefined ? {} : { transferId: d['transferId'] as string }),
+    ...(counterparty === undefined ? {} : { counterpartyAccountId: counterparty }),
+    recordedAt: event.recordedAt,
+    createdBy: event.createdBy,
+    ...(event.metadata.correlationId === undefined ? {} : { correlationId: event.metadata.correlationId }),
+  };
+}

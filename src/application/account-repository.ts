@@ -1,0 +1,90 @@
+// Loads account state: from a bounded in-process cache, else the latest snapshot plus the events after it.
+// The cache is only an optimisation: every append still carries the expected version it was decided at, so
+// a stale entry (another process wrote) costs a conflict and a reload, never a wrong balance.
+import { accountStreamId, decodeAccountEvent } from '../domain/account/events.js';
+import {
+  ACCOUNT_SNAPSHOT_SCHEMA_VERSION, decodeAccountState, encodeAccountState, evolveAccount, initialAccountState,
+  type AccountState,
+} from '../domain/account/state.js';
+import type { EventStore } from '../ports/event-store.js';
+
+export interface LoadedAccount {
+  state: AccountState;
+  /** Stream version the state includes; 0 for an account that does not exist. */
+  version: number;
+  fromCache: boolean;
+}
+
+export interface AccountRepositoryOptions {
+  /** Take a snapshot each time a stream's version crosses a multiple of this; 0 turns snapshots off. */
+  snapshotEvery: number;
+  /** Accounts kept in memory; least recently used beyond it are dropped. 0 turns the cache off. */
+  cacheEntriesMax: number;
+  /** Events read per page while folding a stream. */
+  readPageSize: number;
+}
+
+export class AccountRepository {
+  private readonly cache = new Map<string, { state: AccountState; version: number }>();
+
+  constructor(private readonly store: EventStore, private readonly options: AccountRepositoryOptions) {}
+
+  async load(accountId: string, { bypassCache = false } = {}): Promise<LoadedAccount> {
+    const streamId = accountStreamId(accountId);
+    const cached = bypassCache ? undefined : this.cache.get(streamId);
+    if (cached) {
+      this.cache.delete(streamId); // re-insert: Map order is our LRU order
+      this.cache.set(streamId, cached);
+      return { ...cached, fromCache: true };
+    }
+    let state = initialAccountState();
+    let version = 0;
+    if (this.options.snapshotEvery > 0) {
+      const snapshot = await this.store.loadSnapshot(streamId, ACCOUNT_SNAPSHOT_SCHEMA_VERSION);
+      if (snapshot) {
+        state = decodeAccountState(snapshot.state);
+        version = snapshot.version;
+      }
+    }
+    for (;;) {
+      const slice = await this.store.readStream(streamId, {
+        fromVersion: version + 1, count: this.options.readPageSize, direction: 'forward',
+      });
+      for (const event of slice.events) {
+        state = evolveAccount(state, decodeAccountEvent(event.type, event.data));
+        version = event.streamVersion;
+      }
+      if (slice.events.length < this.options.readPageSize) break;
+    }
+    this.remember(accountId, state, version);
+    return { state, version, fromCache: false };
+  }
+
+  /** After a successful append: keep the new state, and snapshot it when the version crossed the interval. */
+  async appended(accountId: string, state: AccountState, previousVersion: number, version: number): Promise<void> {
+    this.remember(accountId, state, version);
+    const every = this.options.snapshotEvery;
+    if (every > 0 && Math.floor(previousVersion / every) !== Math.floor(version / every)) {
+      await this.store.saveSnapshot({
+        streamId: accountStreamId(accountId), version, schemaVersion: ACCOUNT_SNAPSHOT_SCHEMA_VERSION,
+        state: encodeAccountState(state),
+      });
+    }
+  }
+
+  forget(accountId: string): void {
+    this.cache.delete(accountStreamId(accountId));
+  }
+
+  private remember(accountId: string, state: AccountState, version: number): void {
+    // An account that does not exist yet is never cached: another process may create it any moment, and
+    // a cached "none" would then reject deposits to it until evicted.
+    if (this.options.cacheEntriesMax === 0 || state.status === 'none') return;
+    const streamId = accountStreamId(accountId);
+    this.cache.delete(streamId);
+    this.cache.set(streamId, { state, version });
+    if (this.cache.size > this.options.cacheEntriesMax) {
+      this.cache.delete(this.cache.keys().next().value!);
+    }
+  }
+}

@@ -1,0 +1,60 @@
+// All configuration, read from the environment once at start-up, validated, frozen and passed down.
+// Units go last in names; defaults are the embedded single-process ledger.
+import { resolve } from 'node:path';
+
+export interface Config {
+  /** HTTP port (PORT). */
+  readonly port: number;
+  /** Interface to bind (HOST). Loopback by default: expose it on purpose. */
+  readonly host: string;
+  /** postgres://… to use PostgreSQL (DATABASE_URL); unset: embedded PGlite under dataDir. */
+  readonly databaseUrl: string | undefined;
+  /** PGlite's directory (CHRONICLE_DATA_DIR). */
+  readonly dataDir: string;
+  /** PostgreSQL pool size (PG_POOL_MAX). */
+  readonly pgPoolMax: number;
+  /** Snapshot an account every N events (SNAPSHOT_EVERY); 0 turns snapshots off. */
+  readonly snapshotEvery: number;
+  /** Accounts cached in memory by the write side (AGGREGATE_CACHE_MAX); 0 turns the cache off. */
+  readonly aggregateCacheMax: number;
+  /** Commands allowed to queue behind one account before new ones get 503 (ACCOUNT_QUEUE_MAX). */
+  readonly accountQueueMax: number;
+  /** pino level (LOG_LEVEL): fatal, error, warn, info, debug, trace, silent. */
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const databaseUrl = env['DATABASE_URL'] || undefined;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+  const logLevel = env['LOG_LEVEL'] || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  return Object.freeze({
+    port: integer(env, 'PORT', 4000, 0, 65_535),
+    host: env['HOST'] || '127.0.0.1',
+    databaseUrl,
+    dataDir: resolve(env['CHRONICLE_DATA_DIR'] || '.chronicle'),
+    pgPoolMax: integer(env, 'PG_POOL_MAX', 16, 1, 1_000),
+    snapshotEvery: integer(env, 'SNAPSHOT_EVERY', 100, 0, 1_000_000),
+    aggregateCacheMax: integer(env, 'AGGREGATE_CACHE_MAX', 100_000, 0, 10_000_000),
+    accountQueueMax: integer(env, 'ACCOUNT_QUEUE_MAX', 10_000, 1, 1_000_000),
+    logLevel,
+  });
+}

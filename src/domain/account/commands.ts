@@ -1,0 +1,11 @@
+import type { CurrencyCode } from '../currency.js';
+import type { AmountMinor } from '../money.js';
+
+/** Commands arrive already parsed: amounts are bigint, currencies are ISO 4217 codes. */
+export type LedgerCommand =
+  | { type: 'CreateAccount'; accountId: string; owner: string; currency: CurrencyCode }
+  | { type: 'Deposit'; accountId: string; amount: AmountMinor }
+  | { type: 'Withdraw'; accountId: string; amount: AmountMinor }
+  | { type: 'Transfer'; transferId: string; fromAccountId: string; toAccountId: string; amount: AmountMinor };
+
+export type LedgerCommandType = LedgerCommand['type'];

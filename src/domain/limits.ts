@@ -1,0 +1,27 @@
+// Every bound the ledger enforces lives here, so a reader can see them all at once ("put a limit on
+// everything"). Units go last in names.
+
+/** Largest amount or balance in minor units: the signed 64-bit ceiling, so every value fits a SQL BIGINT. */
+export const AMOUNT_MINOR_MAX = 2n ** 63n - 1n;
+
+/** Account ids are client-chosen; bounded so that stream ids and index keys stay small. */
+export const ACCOUNT_ID_LENGTH_MAX = 64;
+export const OWNER_LENGTH_MAX = 200;
+
+/** Stream ids of the raw event-store API. */
+export const STREAM_ID_LENGTH_MAX = 200;
+/** Events in one append through the raw event-store API. */
+export const APPEND_EVENTS_MAX = 100;
+/** Page sizes of every read. */
+export const READ_PAGE_DEFAULT = 100;
+export const READ_PAGE_MAX = 1_000;
+
+/** Optimistic-concurrency retries of one command after a version conflict (another process wrote). */
+export const COMMAND_CONFLICT_RETRIES_MAX = 8;
+
+/** Idempotency keys, as in the IETF Idempotency-Key draft: an opaque string, bounded. */
+export const IDEMPOTENCY_KEY_LENGTH_MAX = 255;
+
+/** Request bodies. Commands are tiny; the raw stream API carries up to APPEND_EVENTS_MAX events. */
+export const COMMAND_BODY_BYTES_MAX = 16 * 1024;
+export const APPEND_BODY_BYTES_MAX = 1024 * 1024;

@@ -1,0 +1,106 @@
+// The one error catalogue of the HTTP API: every error any route answers has a code here, with its status.
+// Body shape, always: {"error": {"code": "...", "message": "...", "details": ...}}. docs/errors.md lists
+// the same codes, and test/http-errors.unit.test.ts fails if the two drift apart.
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { REJECTION_CODES, type Rejection, type RejectionCode } from '../domain/rejections.js';
+
+const REJECTION_STATUS: Record<RejectionCode, number> = {
+  amount_invalid: 400,
+  amount_exponent: 400,
+  amount_fractional: 400,
+  amount_negative: 400,
+  amount_zero: 400,
+  amount_too_large: 400,
+  amount_unsafe_integer: 400,
+  currency_invalid: 400,
+  account_id_invalid: 400,
+  account_already_exists: 409,
+  account_not_found: 404,
+  accounts_must_be_different: 422,
+  currency_mismatch: 422,
+  insufficient_funds: 422,
+  balance_overflow: 422,
+};
+
+const HTTP_STATUS = {
+  malformed_json: 400,
+  validation_failed: 400,
+  instant_invalid: 400,
+  bad_request: 400,
+  stream_reserved: 403,
+  route_not_found: 404,
+  stream_not_found: 404,
+  position_not_found: 404,
+  version_conflict: 409,
+  idempotency_key_reused: 409,
+  event_ids_conflict: 409,
+  concurrency_conflict: 409,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  overloaded: 503,
+  store_unavailable: 503,
+  internal_error: 500,
+} as const;
+
+export type HttpErrorCode = keyof typeof HTTP_STATUS;
+export type ErrorCode = HttpErrorCode | RejectionCode;
+
+export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = { ...REJECTION_STATUS, ...HTTP_STATUS };
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  readonly statusCode: number;
+  constructor(readonly code: ErrorCode, message: string, readonly details?: unknown) {
+    super(message);
+    this.statusCode = ERROR_STATUS[code];
+  }
+}
+
+export const rejectionError = (rejection: Rejection): ApiError =>
+  new ApiError(rejection.code, rejection.message, rejection.details);
+
+export const errorBody = (code: ErrorCode, message: string, details?: unknown) => ({
+  error: details === undefined ? { code, message } : { code, message, details },
+});
+
+/** The error response schema, for OpenAPI. */
+export const ERROR_SCHEMA = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string', enum: ERROR_CODES }, message: { type: 'string' }, details: {} },
+    },
+  },
+} as const;
+
+// Fastify's own error codes for input it refuses before a handler runs.
+const FASTIFY_CODES: Record<string, HttpErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'malformed_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'malformed_json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+};
+
+export function handleError(error: FastifyError | ApiError | Error, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof ApiError) {
+    return reply.status(error.statusCode).send(errorBody(error.code, error.message, error.details));
+  }
+  const fastifyError = error as FastifyError;
+  if (fastifyError.validation) {
+    return reply.status(400).send(errorBody('validation_failed', `invalid ${fastifyError.validationContext ?? 'request'}: ${error.message}`,
+      fastifyError.validation.map((v) => ({ path: v.instancePath, message: v.message, params: v.params }))));
+  }
+  const mapped = fastifyError.code === undefined ? undefined : FASTIFY_CODES[fastifyError.code];
+  if (mapped) return reply.status(ERROR_STATUS[mapped]).send(errorBody(mapped, error.message));
+  if (error instanceof SyntaxError) return reply.status(400).send(errorBody('malformed_json', error.message));
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return reply.status(fastifyError.statusCode).send(errorBody('bad_request', error.message));
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return reply.status(500).send(errorBody('internal_error', 'internal error; the request may be retried with the same Idempotency-Key'));
+}
