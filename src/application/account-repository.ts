@@ -29,9 +29,10 @@ export class AccountRepository {
 
   constructor(private readonly store: EventStore, private readonly options: AccountRepositoryOptions) {}
 
-  async load(accountId: string, { bypassCache = false } = {}): Promise<LoadedAccount> {
+  /** `from`: a transaction-scoped store (see EventStore.exclusive); reading through it skips the cache. */
+  async load(accountId: string, { bypassCache = false, from = this.store }: { bypassCache?: boolean; from?: EventStore } = {}): Promise<LoadedAccount> {
     const streamId = accountStreamId(accountId);
-    const cached = bypassCache ? undefined : this.cache.get(streamId);
+    const cached = bypassCache || from !== this.store ? undefined : this.cache.get(streamId);
     if (cached) {
       this.cache.delete(streamId); // re-insert: Map order is our LRU order
       this.cache.set(streamId, cached);
@@ -40,14 +41,14 @@ export class AccountRepository {
     let state = initialAccountState();
     let version = 0;
     if (this.options.snapshotEvery > 0) {
-      const snapshot = await this.store.loadSnapshot(streamId, ACCOUNT_SNAPSHOT_SCHEMA_VERSION);
+      const snapshot = await from.loadSnapshot(streamId, ACCOUNT_SNAPSHOT_SCHEMA_VERSION);
       if (snapshot) {
         state = decodeAccountState(snapshot.state);
         version = snapshot.version;
       }
     }
     for (;;) {
-      const slice = await this.store.readStream(streamId, {
+      const slice = await from.readStream(streamId, {
         fromVersion: version + 1, count: this.options.readPageSize, direction: 'forward',
       });
       for (const event of slice.events) {
@@ -61,11 +62,11 @@ export class AccountRepository {
   }
 
   /** After a successful append: keep the new state, and snapshot it when the version crossed the interval. */
-  async appended(accountId: string, state: AccountState, previousVersion: number, version: number): Promise<void> {
+  async appended(accountId: string, state: AccountState, previousVersion: number, version: number, to: EventStore = this.store): Promise<void> {
     this.remember(accountId, state, version);
     const every = this.options.snapshotEvery;
     if (every > 0 && Math.floor(previousVersion / every) !== Math.floor(version / every)) {
-      await this.store.saveSnapshot({
+      await to.saveSnapshot({
         streamId: accountStreamId(accountId), version, schemaVersion: ACCOUNT_SNAPSHOT_SCHEMA_VERSION,
         state: encodeAccountState(state),
       });

@@ -1,6 +1,6 @@
-// load → decide → append, with retry on a version conflict. Commands on the same accounts are serialised in
-// this process (KeyedLock), so the only conflicts left come from other processes writing the same accounts;
-// those are retried with the freshly loaded state, up to a bound.
+// load → decide → append. Commands on the same accounts are serialised in this process (KeyedLock), so the
+// only conflicts left come from other processes writing the same accounts; a command that meets one runs
+// again on fresh state with the streams locked in the database, where it cannot lose again.
 //
 // Group commit (many commands in one transaction) slots in behind EventStore.append: it already takes
 // several streams in one atomic call, and nothing here or in the domain would change.
@@ -77,73 +77,88 @@ export class CommandHandler {
       if (stored) return replay(stored, requestHash!);
     }
     const accountIds = accountsOf(command);
-    return this.lock.run(accountIds.map(accountStreamId), async () => {
-      for (let attempt = 1; attempt <= COMMAND_CONFLICT_RETRIES_MAX; attempt++) {
-        const loaded = await this.loadAll(accountIds, false);
-        let decision = decide(command, statesOf(loaded));
-        if (!decision.ok && [...loaded.values()].some((a) => a.fromCache)) {
-          // Never refuse on a cached state: another process may have changed the account. Look again.
-          const fresh = await this.loadAll(accountIds, true);
-          loaded.clear();
-          for (const [id, account] of fresh) loaded.set(id, account);
-          decision = decide(command, statesOf(loaded));
-        }
-        if (!decision.ok) return { kind: 'rejected', rejection: decision.rejection };
-
-        const commandId = this.deps.ids.newId();
-        const balances = balancesAfter(loaded, decision.events);
-        const streams: StreamAppend[] = [...decision.events].map(([streamId, events]) => {
-          const version = loaded.get(accountIdOf(streamId))!.version;
-          return {
-            streamId,
-            aggregateType: ACCOUNT_AGGREGATE,
-            expectedVersion: version === 0 ? 'no_stream' : version,
-            events: events.map((event) => ({
-              ...encodeAccountEvent(event),
-              eventId: this.deps.ids.newId(),
-              schemaVersion: ACCOUNT_EVENT_SCHEMA_VERSION,
-              metadata: {
-                correlationId: context.correlationId,
-                causationId: commandId,
-                commandType: command.type,
-                ...(context.clientAddress === undefined ? {} : { clientAddress: context.clientAddress }),
-              },
-            })),
-          };
-        });
-        const commandPart = { commandId, commandType: command.type, balances };
-        const result = await this.deps.store.append({
-          streams,
-          createdBy: context.actor,
-          ...(key === undefined ? {} : { idempotency: { key, requestHash: requestHash!, result: commandPart } }),
-        });
-        if (result.ok) {
-          for (const [streamId, events] of decision.events) {
-            const accountId = accountIdOf(streamId);
-            const before = loaded.get(accountId)!;
-            const state = events.reduce(evolveAccount, before.state);
-            await this.deps.accounts.appended(accountId, state, before.version, before.version + events.length);
-          }
-          return { kind: 'accepted', receipt: receiptOf(commandPart, result), replayed: false };
-        }
-        if (result.reason === 'version_conflict') {
-          for (const accountId of accountIds) this.deps.accounts.forget(accountId);
-          if (attempt === COMMAND_CONFLICT_RETRIES_MAX) return { kind: 'conflict', streamId: result.streamId, attempts: attempt };
-          continue;
-        }
-        if (result.reason === 'idempotency_key_exists') {
-          const stored = await this.deps.store.findIdempotencyKey(key!);
-          if (!stored) throw new Error(`idempotency key ${key} reported as existing but not found`);
-          return replay(stored, requestHash!);
-        }
-        throw new Error(`freshly generated event ids already stored: ${result.eventIds.join(', ')}`);
+    const streamIds = accountIds.map(accountStreamId);
+    return this.lock.run(streamIds, async () => {
+      // First optimistically: cached state, no lock in the database. A conflict means another process wrote
+      // these accounts; then again under row locks on fresh state, which nothing can overtake. The bound
+      // covers the one race locks cannot cover: two processes creating the same account at once.
+      let attempt = await this.attempt(command, context, accountIds, this.deps.store, requestHash);
+      for (let n = 2; attempt.kind === 'retry'; n++) {
+        for (const accountId of accountIds) this.deps.accounts.forget(accountId);
+        if (n > COMMAND_CONFLICT_RETRIES_MAX) return { kind: 'conflict', streamId: attempt.streamId, attempts: n - 1 };
+        attempt = await this.deps.store.exclusive(streamIds, (locked) => this.attempt(command, context, accountIds, locked, requestHash));
       }
-      throw new Error('unreachable: the retry loop returns on its last attempt');
+      if (attempt.kind === 'key_taken') {
+        // The same key committed concurrently (ours rolled back): answer as that request did.
+        const stored = await this.deps.store.findIdempotencyKey(context.idempotencyKey!);
+        if (!stored) throw new Error(`idempotency key ${context.idempotencyKey} reported as existing but not found`);
+        return replay(stored, requestHash!);
+      }
+      return attempt;
     });
   }
 
-  private async loadAll(accountIds: string[], bypassCache: boolean): Promise<Map<string, LoadedAccount>> {
-    const loaded = await Promise.all(accountIds.map((id) => this.deps.accounts.load(id, { bypassCache })));
+  private async attempt(
+    command: LedgerCommand, context: CommandContext, accountIds: string[], store: EventStore, requestHash: string | undefined,
+  ): Promise<CommandOutcome | { kind: 'retry'; streamId: string } | { kind: 'key_taken' }> {
+    const key = context.idempotencyKey;
+    const optimistic = store === this.deps.store;
+    const loaded = await this.loadAll(accountIds, store, false);
+    let decision = decide(command, statesOf(loaded));
+    if (!decision.ok && [...loaded.values()].some((a) => a.fromCache)) {
+      // Never refuse on a cached state: another process may have changed the account. Look again.
+      const fresh = await this.loadAll(accountIds, store, true);
+      loaded.clear();
+      for (const [id, account] of fresh) loaded.set(id, account);
+      decision = decide(command, statesOf(loaded));
+    }
+    if (!decision.ok) return { kind: 'rejected', rejection: decision.rejection };
+
+    const commandId = this.deps.ids.newId();
+    const balances = balancesAfter(loaded, decision.events);
+    const streams: StreamAppend[] = [...decision.events].map(([streamId, events]) => {
+      const version = loaded.get(accountIdOf(streamId))!.version;
+      return {
+        streamId,
+        aggregateType: ACCOUNT_AGGREGATE,
+        expectedVersion: version === 0 ? 'no_stream' : version,
+        events: events.map((event) => ({
+          ...encodeAccountEvent(event),
+          eventId: this.deps.ids.newId(),
+          schemaVersion: ACCOUNT_EVENT_SCHEMA_VERSION,
+          metadata: {
+            correlationId: context.correlationId,
+            causationId: commandId,
+            commandType: command.type,
+            ...(context.clientAddress === undefined ? {} : { clientAddress: context.clientAddress }),
+          },
+        })),
+      };
+    });
+    const commandPart = { commandId, commandType: command.type, balances };
+    const result = await store.append({
+      streams,
+      createdBy: context.actor,
+      ...(key === undefined ? {} : { idempotency: { key, requestHash: requestHash!, result: commandPart } }),
+    });
+    if (result.ok) {
+      for (const [streamId, events] of decision.events) {
+        const accountId = accountIdOf(streamId);
+        const before = loaded.get(accountId)!;
+        const state = events.reduce(evolveAccount, before.state);
+        await this.deps.accounts.appended(accountId, state, before.version, before.version + events.length, store);
+      }
+      return { kind: 'accepted', receipt: receiptOf(commandPart, result), replayed: false };
+    }
+    if (result.reason === 'version_conflict') return { kind: 'retry', streamId: result.streamId };
+    if (result.reason === 'idempotency_key_exists') return { kind: 'key_taken' };
+    throw new Error(`freshly generated event ids already stored (${optimistic ? 'optimistic' : 'locked'}): ${result.eventIds.join(', ')}`);
+  }
+
+  private async loadAll(accountIds: string[], from: EventStore, bypassCache: boolean): Promise<Map<string, LoadedAccount>> {
+    // One after another: inside EventStore.exclusive there is one connection, and it takes one query at a time.
+    const loaded: LoadedAccount[] = [];
+    for (const id of accountIds) loaded.push(await this.deps.accounts.load(id, { bypassCache, from }));
     return new Map(accountIds.map((id, i) => [id, loaded[i]!]));
   }
 }

@@ -133,6 +133,12 @@ export interface EventStore {
   findIdempotencyKey(key: string): Promise<StoredIdempotency | null>;
   loadSnapshot(streamId: string, schemaVersion: number): Promise<Snapshot | null>;
   saveSnapshot(snapshot: Snapshot): Promise<void>;
+  /**
+   * Runs fn in one transaction that holds the given (existing) streams locked: no other append to them can
+   * commit until fn returns. The pessimistic path for a command that lost an optimistic race: it cannot lose
+   * twice, so a client never sees a conflict it would have to retry.
+   */
+  exclusive<T>(streamIds: readonly string[], fn: (store: EventStore) => Promise<T>): Promise<T>;
   /** Throws when the store cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;

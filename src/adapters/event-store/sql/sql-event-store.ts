@@ -6,7 +6,7 @@ import type {
   StoredIdempotency, StreamInfo, StreamSlice,
 } from '../../../ports/event-store.js';
 import { migrate } from './migrate.js';
-import { sqlErrorOf, type SqlClient } from './sql-client.js';
+import { sqlErrorOf, type SqlClient, type SqlQueryable } from './sql-client.js';
 
 const UTC_MICROS = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 const eventColumns = (e: string) => `${e}.event_id::text AS event_id, ${e}.stream_id, ${e}.stream_version::text AS stream_version,
@@ -216,6 +216,14 @@ export class SqlEventStore implements EventStore {
     );
   }
 
+  async exclusive<T>(streamIds: readonly string[], fn: (store: EventStore) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      // Row locks in id order, the same order chronicle_append takes them in: no deadlock between the two.
+      await tx.query('SELECT 1 FROM streams WHERE stream_id = ANY ($1::text[]) ORDER BY stream_id FOR UPDATE', [streamIds]);
+      return fn(new SqlEventStore(inTransaction(tx, this.db.dialect)));
+    });
+  }
+
   async ping(): Promise<void> {
     await this.db.query('SELECT 1');
   }
@@ -223,6 +231,17 @@ export class SqlEventStore implements EventStore {
   async close(): Promise<void> {
     await this.db.close();
   }
+}
+
+/** A client already inside a transaction: statements run on it; nesting and closing belong to the owner. */
+function inTransaction(tx: SqlQueryable, dialect: SqlClient['dialect']): SqlClient {
+  return {
+    dialect,
+    query: (text, params) => tx.query(text, params),
+    exec: (sql) => tx.exec(sql),
+    transaction: (fn) => fn(tx),
+    close: async () => {},
+  };
 }
 
 function parseAppendResult(out: Record<string, unknown>): AppendResult {

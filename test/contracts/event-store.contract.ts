@@ -1,0 +1,188 @@
+// The event store contract: every adapter must pass it unchanged (Emmett's testAggregateStream idea).
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AppendRequest, ExpectedVersion, NewEvent } from '../../src/ports/event-store.js';
+import type { OpenedStore, StoreFactory } from '../support/stores.js';
+
+const event = (type = 'Happened', data: Record<string, unknown> = { n: 1 }): NewEvent => ({ eventId: randomUUID(), type, data });
+const one = (streamId: string, expectedVersion: ExpectedVersion, events: NewEvent[]): AppendRequest => ({
+  streams: [{ streamId, aggregateType: 'Thing', expectedVersion, events }],
+  createdBy: 'contract-test',
+});
+const MICROS_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+export function eventStoreContract(factory: StoreFactory) {
+  describe.skipIf(!factory.available)(`event store contract: ${factory.name}`, () => {
+    let opened: OpenedStore;
+    beforeEach(async () => {
+      opened = await factory.open();
+    });
+    afterEach(async () => {
+      await opened.close();
+    });
+
+    it('appends a new stream with versions from 1 and increasing global positions', async () => {
+      const result = await opened.store.append(one('thing-1', 'no_stream', [event(), event(), event()]));
+      expect(result.ok).toBe(true);
+      if (!result.ok) return;
+      expect(result.events.map((e) => e.streamVersion)).toEqual([1, 2, 3]);
+      const positions = result.events.map((e) => e.globalPosition);
+      expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+      expect(new Set(positions).size).toBe(3);
+      expect(result.streams).toEqual([{ streamId: 'thing-1', version: 3 }]);
+      expect(result.recordedAt).toMatch(MICROS_ISO);
+    });
+
+    it('refuses each kind of wrong expected version with the actual version, and writes nothing', async () => {
+      await opened.store.append(one('thing-1', 'no_stream', [event(), event()]));
+      const cases: [string, ExpectedVersion, number][] = [
+        ['thing-1', 'no_stream', 2], ['thing-1', 1, 2], ['thing-1', 3, 2], ['thing-2', 'stream_exists', 0], ['thing-2', 1, 0],
+      ];
+      for (const [streamId, expected, actual] of cases) {
+        const result = await opened.store.append(one(streamId, expected, [event()]));
+        expect(result).toMatchObject({ ok: false, reason: 'version_conflict', streamId, actualVersion: actual });
+      }
+      expect((await opened.store.readStream('thing-1', { count: 10, direction: 'forward' })).version).toBe(2);
+      expect((await opened.store.readStream('thing-2', { count: 10, direction: 'forward' })).version).toBe(0);
+    });
+
+    it('accepts any, stream_exists and the exact version', async () => {
+      expect((await opened.store.append(one('thing-1', 'any', [event()]))).ok).toBe(true);
+      expect((await opened.store.append(one('thing-1', 'stream_exists', [event()]))).ok).toBe(true);
+      expect((await opened.store.append(one('thing-1', 2, [event()]))).ok).toBe(true);
+      expect((await opened.store.readStream('thing-1', { count: 10, direction: 'forward' })).version).toBe(3);
+    });
+
+    it('appends several streams atomically: one conflict and no stream changes', async () => {
+      await opened.store.append(one('b-1', 'no_stream', [event()]));
+      const request: AppendRequest = {
+        streams: [
+          { streamId: 'a-1', aggregateType: 'Thing', expectedVersion: 'no_stream', events: [event()] },
+          { streamId: 'b-1', aggregateType: 'Thing', expectedVersion: 5, events: [event()] },
+        ],
+        createdBy: 'contract-test',
+      };
+      expect(await opened.store.append(request)).toMatchObject({ ok: false, reason: 'version_conflict', streamId: 'b-1', actualVersion: 1 });
+      expect((await opened.store.readStream('a-1', { count: 10, direction: 'forward' })).version).toBe(0);
+      expect((await opened.store.readAll(0, 100))!.events).toHaveLength(1);
+
+      request.streams[1]!.expectedVersion = 1;
+      const ok = await opened.store.append(request);
+      expect(ok.ok && ok.streams).toEqual([{ streamId: 'a-1', version: 1 }, { streamId: 'b-1', version: 2 }]);
+    });
+
+    it('answers a retried append of the same event ids with the original result and appends nothing', async () => {
+      const request = one('thing-1', 'no_stream', [event(), event()]);
+      const first = await opened.store.append(request);
+      const again = await opened.store.append(request);
+      expect(first.ok && again.ok).toBe(true);
+      if (!first.ok || !again.ok) return;
+      expect(again.replayed).toBe(true);
+      expect(again.events).toEqual(first.events);
+      expect(again.streams).toEqual(first.streams);
+      expect((await opened.store.readAll(0, 100))!.events).toHaveLength(2);
+    });
+
+    it('refuses an append whose event ids are partly stored already', async () => {
+      const stored = event();
+      await opened.store.append(one('thing-1', 'no_stream', [stored]));
+      const result = await opened.store.append(one('thing-1', 'any', [stored, event()]));
+      expect(result).toMatchObject({ ok: false, reason: 'event_ids_conflict', eventIds: [stored.eventId] });
+      expect((await opened.store.readAll(0, 100))!.events).toHaveLength(1);
+    });
+
+    it('reads one stream forward and backward from a version with a count', async () => {
+      await opened.store.append(one('thing-1', 'no_stream', [1, 2, 3, 4, 5].map((n) => event('Counted', { n }))));
+      const forward = await opened.store.readStream('thing-1', { fromVersion: 2, count: 2, direction: 'forward' });
+      expect(forward.events.map((e) => e.data['n'])).toEqual([2, 3]);
+      expect(forward.version).toBe(5);
+      const backward = await opened.store.readStream('thing-1', { fromVersion: 4, count: 3, direction: 'backward' });
+      expect(backward.events.map((e) => e.streamVersion)).toEqual([4, 3, 2]);
+      const tail = await opened.store.readStream('thing-1', { count: 2, direction: 'backward' });
+      expect(tail.events.map((e) => e.streamVersion)).toEqual([5, 4]);
+      const missing = await opened.store.readStream('nothing-1', { count: 2, direction: 'forward' });
+      expect(missing).toEqual({ streamId: 'nothing-1', version: 0, events: [] });
+    });
+
+    it('reads $all in commit order, page by page, from a position', async () => {
+      for (let i = 0; i < 5; i++) await opened.store.append(one(`thing-${i % 2}`, 'any', [event('Counted', { i })]));
+      const all = (await opened.store.readAll(0, 100))!;
+      expect(all.events.map((e) => e.data['i'])).toEqual([0, 1, 2, 3, 4]);
+      const page1 = (await opened.store.readAll(0, 2))!;
+      const page2 = (await opened.store.readAll(page1.lastPosition, 2))!;
+      const page3 = (await opened.store.readAll(page2.lastPosition, 2))!;
+      expect([...page1.events, ...page2.events, ...page3.events]).toEqual(all.events);
+      expect((await opened.store.readAll(page3.lastPosition, 2))!.events).toEqual([]);
+      expect(await opened.store.readAll(987_654, 2)).toBeNull();
+    });
+
+    it('stores the full envelope: ids, types, data, schema version, creator, metadata, microsecond time', async () => {
+      const e: NewEvent = { eventId: randomUUID(), type: 'Noted', data: { text: 'é', nested: { a: [1, 2] } }, schemaVersion: 3,
+        metadata: { correlationId: 'corr-1', causationId: 'cause-1', clientAddress: '127.0.0.1' } };
+      await opened.store.append(one('thing-1', 'no_stream', [e]));
+      const [stored] = (await opened.store.readStream('thing-1', { count: 1, direction: 'forward' })).events;
+      expect(stored).toMatchObject({
+        eventId: e.eventId, streamId: 'thing-1', streamVersion: 1, aggregateType: 'Thing', type: 'Noted', data: e.data,
+        schemaVersion: 3, createdBy: 'contract-test', metadata: e.metadata,
+      });
+      expect(stored!.recordedAt).toMatch(MICROS_ISO);
+      expect(stored!.transactionId).toMatch(/^\d+$/);
+    });
+
+    it('never lets recorded time run backwards within a stream, and finds the last event at an instant', async () => {
+      for (let i = 0; i < 4; i++) await opened.store.append(one('thing-1', 'any', [event('Counted', { i })]));
+      const events = (await opened.store.readStream('thing-1', { count: 10, direction: 'forward' })).events;
+      const times = events.map((e) => e.recordedAt);
+      expect([...times].sort()).toEqual(times);
+      const third = events[2]!;
+      const atThird = await opened.store.lastEventAt('thing-1', third.recordedAt);
+      expect(atThird!.streamVersion).toBeGreaterThanOrEqual(3); // events sharing its microsecond are included too
+      expect(await opened.store.lastEventAt('thing-1', '2000-01-01T00:00:00Z')).toBeNull();
+    });
+
+    it('records an idempotency key with its result in the append transaction, and refuses to reuse it', async () => {
+      const request: AppendRequest = { ...one('thing-1', 'no_stream', [event()]), idempotency: { key: 'key-1', requestHash: 'h1', result: { commandId: 'c1' } } };
+      const first = await opened.store.append(request);
+      const stored = await opened.store.findIdempotencyKey('key-1');
+      expect(stored).toMatchObject({ key: 'key-1', requestHash: 'h1', result: { command: { commandId: 'c1' } } });
+      expect(stored!.result.append).toEqual(first);
+      const second = await opened.store.append({ ...one('thing-2', 'no_stream', [event()]), idempotency: { key: 'key-1', requestHash: 'h1', result: {} } });
+      expect(second).toEqual({ ok: false, reason: 'idempotency_key_exists', key: 'key-1' });
+      expect((await opened.store.readStream('thing-2', { count: 1, direction: 'forward' })).version).toBe(0);
+      expect(await opened.store.findIdempotencyKey('key-2')).toBeNull();
+    });
+
+    it('keeps snapshots by version and ignores those of another schema version', async () => {
+      await opened.store.saveSnapshot({ streamId: 'thing-1', version: 100, schemaVersion: 1, state: { n: 100 } });
+      await opened.store.saveSnapshot({ streamId: 'thing-1', version: 200, schemaVersion: 1, state: { n: 200 } });
+      await opened.store.saveSnapshot({ streamId: 'thing-1', version: 300, schemaVersion: 2, state: { n: 300 } });
+      expect(await opened.store.loadSnapshot('thing-1', 1)).toEqual({ streamId: 'thing-1', version: 200, schemaVersion: 1, state: { n: 200 } });
+      expect(await opened.store.loadSnapshot('thing-2', 1)).toBeNull();
+    });
+
+    it('lists streams by prefix in id order, after a cursor, with their first and last events', async () => {
+      for (const id of ['acc-b', 'acc-a', 'acc-c', 'other-a']) await opened.store.append(one(id, 'no_stream', [event('First'), event('Last')]));
+      const page1 = await opened.store.listStreams({ prefix: 'acc-', limit: 2 });
+      expect(page1.map((s) => s.streamId)).toEqual(['acc-a', 'acc-b']);
+      expect(page1[0]).toMatchObject({ version: 2, first: { type: 'First' }, last: { type: 'Last' } });
+      const page2 = await opened.store.listStreams({ prefix: 'acc-', after: 'acc-b', limit: 2 });
+      expect(page2.map((s) => s.streamId)).toEqual(['acc-c']);
+    });
+
+    it('refuses UPDATE, DELETE and TRUNCATE of events in the database itself', async () => {
+      await opened.store.append(one('thing-1', 'no_stream', [event()]));
+      await expect(opened.sql.query(`UPDATE events SET event_data = '{"n": 2}'`)).rejects.toThrow(/append-only: UPDATE/);
+      await expect(opened.sql.query('DELETE FROM events')).rejects.toThrow(/append-only: DELETE/);
+      await expect(opened.sql.query('TRUNCATE events CASCADE')).rejects.toThrow(/append-only: TRUNCATE/);
+      const [stored] = (await opened.store.readAll(0, 10))!.events;
+      expect(stored!.data).toEqual({ n: 1 });
+    });
+
+    it('migrates idempotently: opening the same database again changes nothing', async () => {
+      const { migrate } = await import('../../src/adapters/event-store/sql/migrate.js');
+      expect(await migrate(opened.sql)).toEqual([]);
+      const rows = await opened.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM schema_migrations');
+      expect(Number(rows[0]!.n)).toBeGreaterThan(0);
+    });
+  });
+}
