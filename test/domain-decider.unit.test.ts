@@ -276,6 +276,30 @@ describe('decide: Transfer', () => {
       .thenRejects('account_not_found', { accountId: 'ghost' });
   });
 
+  it('names the source when neither account exists (source is checked first)', () => {
+    given()
+      .when(transfer('ghost-from', 'ghost-to', 1n))
+      .thenRejects('account_not_found', { accountId: 'ghost-from' });
+  });
+
+  it('checks "different accounts" before existence', () => {
+    given()
+      .when(transfer('ghost', 'ghost', 1n))
+      .thenRejects('accounts_must_be_different');
+  });
+
+  it('checks currency before funds', () => {
+    given({ src: openWith('src', 0n, EUR), dst: openWith('dst', 0n, USD) })
+      .when(transfer('src', 'dst', 1n))
+      .thenRejects('currency_mismatch');
+  });
+
+  it('checks funds before destination overflow', () => {
+    given({ src: openWith('src', 1n), dst: openWith('dst', MAX) })
+      .when(transfer('src', 'dst', 2n))
+      .thenRejects('insufficient_funds', { accountId: 'src' });
+  });
+
   it('rejects a currency mismatch: currency_mismatch', () => {
     given({ src: openWith('src', 100n, EUR), dst: openWith('dst', 0n, USD) })
       .when(transfer('src', 'dst', 1n))
@@ -324,6 +348,7 @@ describe('parseAmount', () => {
     ['string "-5"', '-5', 'amount_negative'],
     ['string "-0"', '-0', 'amount_negative'],
     ['string "1.5"', '1.5', 'amount_fractional'],
+    ['string "-1.5" (fractional is checked before negative)', '-1.5', 'amount_fractional'],
     ['string "10.00"', '10.00', 'amount_fractional'],
     ['string "1e3"', '1e3', 'amount_exponent'],
     ['string "1E3"', '1E3', 'amount_exponent'],
@@ -397,7 +422,7 @@ describe('isCurrencyCode', () => {
 
 describe('event and state codecs', () => {
   const samples: AccountEvent[] = [
-    created('acc-1', EUR, 'Ada Lovelace'),
+    created('acc-1', EUR, '  Ada Lovelace, née Byron \u2713 '),
     deposited('acc-1', 1n, 1n),
     deposited('acc-1', MAX, MAX, USD),
     withdrawn('acc-1', 9007199254740993n, 0n, USD),

@@ -23,6 +23,7 @@ export function parseAmount(input: unknown): AmountMinor | Rejection {
   if (typeof input === 'number') {
     if (!Number.isFinite(input)) return reject('amount_invalid', 'amount must be an integer number of minor units');
     if (!Number.isInteger(input)) return reject('amount_fractional', 'amount must be a whole number of minor units');
+    if (input < 0) return reject('amount_negative', 'amount must be positive', { amount: String(input) });
     if (!Number.isSafeInteger(input)) {
       return reject('amount_unsafe_integer', 'amounts beyond 2^53-1 must be sent as a string of digits');
     }
@@ -33,9 +34,12 @@ export function parseAmount(input: unknown): AmountMinor | Rejection {
     if (EXPONENT.test(text)) return reject('amount_exponent', 'amount must not use exponent notation', { amount: text });
     if (text.includes('.')) return reject('amount_fractional', 'amount must be a whole number of minor units', { amount: text });
     if (text.startsWith('-')) return reject('amount_negative', 'amount must be positive', { amount: text });
+    if (!DIGITS.test(text)) return reject('amount_invalid', 'amount must be a string of digits or a safe integer');
     const value = BigInt(text);
-    if (value > AMOUNT_MINOR_MAX) return checkRange(value, text);
-    return reject('amount_unsafe_integer', 'amounts beyond 2^53-1 must be sent as a string of digits', { amount: text });
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) && value <= AMOUNT_MINOR_MAX) {
+      return reject('amount_unsafe_integer', 'amounts beyond 2^53-1 must be sent as a string of digits', { amount: text });
+    }
+    return checkRange(value, text);
   }
   if (typeof input === 'string') {
     if (DIGITS.test(input)) return checkRange(BigInt(input), input);

@@ -1,10 +1,13 @@
 // JSON.parse loses what a ledger must see: 1e3 and 1000 parse alike, 1.0 becomes 1, and 9007199254740993
 // silently becomes ...992. This parser hands every number literal that is not a safe integer to the code as
 // a RawJsonNumber carrying its source text, so an amount can be refused for exactly the reason it is wrong.
+import { randomUUID } from 'node:crypto';
 import { RawJsonNumber } from '../domain/money.js';
 import { ApiError } from './errors.js';
 
-const MARK = '\u0000#rawnum:';
+// Unguessable per process: a client who sends a string that starts with the marker must not be able to
+// pass it off as a number literal.
+const MARK = `\u0000#rawnum:${randomUUID()}:`;
 const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 const NUMBER_CHAR = /[0-9eE.+-]/;
 

@@ -200,8 +200,9 @@ export class SqlEventStore implements EventStore {
 
   async loadSnapshot(streamId: string, schemaVersion: number): Promise<Snapshot | null> {
     const rows = await this.db.query<{ version: string; state: Record<string, unknown> }>(
-      `SELECT version::text AS version, state FROM snapshots WHERE stream_id = $1 AND schema_version = $2
-        ORDER BY version DESC LIMIT 1`,
+      // Order by the column, not the text alias (which would put version 9 after version 10).
+      `SELECT s.version::text AS version, s.state FROM snapshots s WHERE s.stream_id = $1 AND s.schema_version = $2
+        ORDER BY s.version DESC LIMIT 1`,
       [streamId, schemaVersion],
     );
     const row = rows[0];
