@@ -11,7 +11,6 @@ export const REJECTION_CODES = [
   'amount_too_large', // over 2^63-1
   'amount_unsafe_integer', // a JSON number beyond 2^53-1: send it as a string so no digit is lost
   'currency_invalid', // not an ISO 4217 code
-  'account_id_invalid',
   // business rules
   'account_already_exists',
   'account_not_found',

@@ -13,7 +13,6 @@ const REJECTION_STATUS: Record<RejectionCode, number> = {
   amount_too_large: 400,
   amount_unsafe_integer: 400,
   currency_invalid: 400,
-  account_id_invalid: 400,
   account_already_exists: 409,
   account_not_found: 404,
   accounts_must_be_different: 422,
