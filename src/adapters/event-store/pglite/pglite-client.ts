@@ -7,7 +7,11 @@ import type { SqlClient, SqlQueryable } from '../sql/sql-client.js';
  * at a time; it queues the rest, so concurrency here is correct but serial.
  */
 export async function createPgliteClient(dataDir?: string): Promise<SqlClient> {
-  const db = await PGlite.create(dataDir === undefined ? {} : { dataDir });
+  return pgliteClient(await PGlite.create(dataDir === undefined ? {} : { dataDir }));
+}
+
+/** Wraps an open PGlite instance (tests clone a migrated template instead of creating one each time). */
+export function pgliteClient(db: PGlite): SqlClient {
   const queryable = (runner: Pick<PGlite, 'query' | 'exec'>): SqlQueryable => ({
     async query<Row>(text: string, params?: readonly unknown[]) {
       const result = await runner.query<Row>(text, params as unknown[] | undefined);
