@@ -73,6 +73,21 @@ export class AccountRepository {
     }
   }
 
+  /** The cached state, if any (no I/O). */
+  cached(accountId: string): LoadedAccount | undefined {
+    const entry = this.cache.get(accountStreamId(accountId));
+    return entry ? { ...entry, fromCache: true } : undefined;
+  }
+
+  /** Whether any of these accounts has moved past the given version: one cheap read each, no events. */
+  async anyStale(versions: [accountId: string, version: number][], from: EventStore = this.store): Promise<boolean> {
+    for (const [accountId, version] of versions) {
+      const current = await from.readStream(accountStreamId(accountId), { count: 0, direction: 'forward' });
+      if (current.version !== version) return true;
+    }
+    return false;
+  }
+
   forget(accountId: string): void {
     this.cache.delete(accountStreamId(accountId));
   }

@@ -10,9 +10,9 @@ import { accountsOf, decide } from '../domain/account/decide.js';
 import {
   ACCOUNT_AGGREGATE, ACCOUNT_EVENT_SCHEMA_VERSION, accountStreamId, encodeAccountEvent, type AccountEvent,
 } from '../domain/account/events.js';
-import { evolveAccount, type AccountState } from '../domain/account/state.js';
+import { evolveAccount, initialAccountState, type AccountState } from '../domain/account/state.js';
 import { COMMAND_CONFLICT_RETRIES_MAX } from '../domain/limits.js';
-import type { Rejection } from '../domain/rejections.js';
+import { reject, type Rejection } from '../domain/rejections.js';
 import type { AppendSuccess, EventStore, StoredIdempotency, StreamAppend } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
 import type { AccountRepository, LoadedAccount } from './account-repository.js';
@@ -103,14 +103,21 @@ export class CommandHandler {
   ): Promise<CommandOutcome | { kind: 'retry'; streamId: string } | { kind: 'key_taken' }> {
     const key = context.idempotencyKey;
     const optimistic = store === this.deps.store;
-    const loaded = await this.loadAll(accountIds, store, false);
+    // Opening an account needs no read: the append expects no stream, and the store refuses it if one exists.
+    const loaded = command.type === 'CreateAccount' && optimistic
+      ? new Map([[command.accountId, this.deps.accounts.cached(command.accountId) ?? { state: initialAccountState(), version: 0, fromCache: false }]])
+      : await this.loadAll(accountIds, store, false);
     let decision = decide(command, statesOf(loaded));
     if (!decision.ok && [...loaded.values()].some((a) => a.fromCache)) {
-      // Never refuse on a cached state: another process may have changed the account. Look again.
-      const fresh = await this.loadAll(accountIds, store, true);
-      loaded.clear();
-      for (const [id, account] of fresh) loaded.set(id, account);
-      decision = decide(command, statesOf(loaded));
+      // Never refuse on a cached state: another process may have changed the account. If any version moved,
+      // decide again on fresh state.
+      const stale = await this.deps.accounts.anyStale([...loaded].map(([id, a]) => [id, a.version]), store);
+      if (stale) {
+        const fresh = await this.loadAll(accountIds, store, true);
+        loaded.clear();
+        for (const [id, account] of fresh) loaded.set(id, account);
+        decision = decide(command, statesOf(loaded));
+      }
     }
     if (!decision.ok) return { kind: 'rejected', rejection: decision.rejection };
 
@@ -150,7 +157,12 @@ export class CommandHandler {
       }
       return { kind: 'accepted', receipt: receiptOf(commandPart, result), replayed: false };
     }
-    if (result.reason === 'version_conflict') return { kind: 'retry', streamId: result.streamId };
+    if (result.reason === 'version_conflict') {
+      if (command.type === 'CreateAccount') {
+        return { kind: 'rejected', rejection: reject('account_already_exists', `account ${command.accountId} already exists`, { accountId: command.accountId }) };
+      }
+      return { kind: 'retry', streamId: result.streamId };
+    }
     if (result.reason === 'idempotency_key_exists') return { kind: 'key_taken' };
     throw new Error(`freshly generated event ids already stored (${optimistic ? 'optimistic' : 'locked'}): ${result.eventIds.join(', ')}`);
   }

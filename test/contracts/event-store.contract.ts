@@ -71,6 +71,28 @@ export function eventStoreContract(factory: StoreFactory) {
       expect(ok.ok && ok.streams).toEqual([{ streamId: 'a-1', version: 1 }, { streamId: 'b-1', version: 2 }]);
     });
 
+    it('appends several existing streams at exact versions atomically: one behind and neither changes', async () => {
+      await opened.store.append(one('a-1', 'no_stream', [event()]));
+      await opened.store.append(one('b-1', 'no_stream', [event(), event()]));
+      const request = (aVersion: number, bVersion: number): AppendRequest => ({
+        streams: [
+          { streamId: 'b-1', aggregateType: 'Thing', expectedVersion: bVersion, events: [event()] },
+          { streamId: 'a-1', aggregateType: 'Thing', expectedVersion: aVersion, events: [event(), event()] },
+        ],
+        createdBy: 'contract-test',
+      });
+      expect(await opened.store.append(request(1, 1))).toMatchObject({ ok: false, reason: 'version_conflict', streamId: 'b-1', actualVersion: 2 });
+      expect(await opened.store.append(request(2, 2))).toMatchObject({ ok: false, reason: 'version_conflict', streamId: 'a-1', actualVersion: 1 });
+      expect((await opened.store.readAll(0, 100))!.events).toHaveLength(3);
+      const good = request(1, 2);
+      const ok = await opened.store.append(good);
+      expect(ok.ok && ok.streams).toEqual([{ streamId: 'a-1', version: 3 }, { streamId: 'b-1', version: 3 }]);
+      expect(ok.ok && ok.events.map((e) => [e.streamId, e.streamVersion])).toEqual([['a-1', 2], ['a-1', 3], ['b-1', 3]]);
+      const replay = await opened.store.append(good); // the same event ids again
+      expect(replay.ok && replay.replayed).toBe(true);
+      expect((await opened.store.readAll(0, 100))!.events).toHaveLength(6);
+    });
+
     it('answers a retried append of the same event ids with the original result and appends nothing', async () => {
       const request = one('thing-1', 'no_stream', [event(), event()]);
       const first = await opened.store.append(request);

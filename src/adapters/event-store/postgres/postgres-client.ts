@@ -21,8 +21,8 @@ export function createPostgresClient(options: PostgresClientOptions): SqlClient 
   pool.on('error', () => {});
 
   const queryable = (runner: pg.Pool | pg.PoolClient): SqlQueryable => ({
-    async query<Row>(text: string, params?: readonly unknown[]) {
-      const result = await runner.query(text, params as unknown[] | undefined);
+    async query<Row>(text: string, params?: readonly unknown[], name?: string) {
+      const result = await runner.query({ text, values: params as unknown[] | undefined, ...(name === undefined ? {} : { name }) });
       return result.rows as Row[];
     },
     async exec(sql: string) {

@@ -2,7 +2,7 @@
 // Appends are one call of the chronicle_append() PL/pgSQL function (one round trip, one transaction);
 // everything read comes back as text for bigint, xid8 and time, so both drivers parse it identically.
 import type {
-  AllSlice, AppendRequest, AppendResult, EventStore, ReadStreamOptions, RecordedEvent, Snapshot,
+  AllSlice, AppendRequest, AppendResult, AppendSuccess, EventStore, ReadStreamOptions, RecordedEvent, Snapshot,
   StoredIdempotency, StreamInfo, StreamSlice,
 } from '../../../ports/event-store.js';
 import { migrate } from './migrate.js';
@@ -51,7 +51,45 @@ const toEvent = (row: EventRow): RecordedEvent => ({
   metadata: row.metadata,
 });
 
+// The common append, made one plain statement (prepared once per connection): every stream exists and is
+// expected at an exact version, no idempotency key. It costs PostgreSQL about a third of the PL/pgSQL
+// chronicle_append (measured: 0.27 against 0.7 ms of server CPU). Anything else, and any surprise (a
+// version mismatch, an event id already stored), goes to chronicle_append, which gives the exact answer.
+// Rows are locked in stream id order first (the order chronicle_append and exclusive() use).
+const FAST_APPEND = `
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS i(stream_id, expected, n, aggregate_type)
+), locked AS MATERIALIZED (
+  SELECT s.stream_id, s.updated_at FROM streams s WHERE s.stream_id = ANY ($1::text[]) ORDER BY s.stream_id FOR UPDATE
+), ts AS MATERIALIZED (
+  SELECT GREATEST(clock_timestamp(), max(updated_at)) AS t FROM locked
+), upd AS (
+  UPDATE streams s SET version = s.version + i.n, updated_at = (SELECT t FROM ts)
+    FROM input i WHERE s.stream_id = i.stream_id AND s.version = i.expected
+  RETURNING s.stream_id
+), ok AS MATERIALIZED (
+  SELECT chronicle_all_or_none((SELECT count(*) FROM upd), cardinality($1::text[])) AS all_updated
+), ins AS (
+  INSERT INTO events (event_id, stream_id, stream_version, aggregate_type, event_type, event_data,
+                      event_schema_version, recorded_at, created_by, metadata)
+  SELECT e.event_id, e.stream_id, i.expected + e.ord, i.aggregate_type, e.event_type, e.event_data,
+         e.schema_version, (SELECT t FROM ts), $5::text, e.metadata
+    FROM unnest($6::uuid[], $7::text[], $8::bigint[], $9::text[], $10::jsonb[], $11::int[], $12::jsonb[])
+           AS e(event_id, stream_id, ord, event_type, event_data, schema_version, metadata)
+    JOIN input i ON i.stream_id = e.stream_id
+   WHERE (SELECT all_updated FROM ok)
+   ORDER BY e.stream_id, e.ord
+  RETURNING event_id, stream_id, stream_version, global_position
+)
+SELECT ok.all_updated, pg_current_xact_id()::text AS transaction_id,
+       to_char((SELECT t FROM ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
+       ins.event_id::text AS event_id, ins.stream_id, ins.stream_version::text AS stream_version,
+       ins.global_position::text AS global_position
+  FROM ok LEFT JOIN ins ON true
+ ORDER BY ins.global_position`;
+
 // SQLSTATEs raised by chronicle_append (see migrations.ts) and PostgreSQL's unique violation.
+const PARTIAL_FAST_APPEND = 'CL411';
 const RACED_ON_NEW_STREAM = 'CL409';
 const RACED_ON_IDEMPOTENCY_KEY = 'CL410';
 const UNIQUE_VIOLATION = '23505';
@@ -66,6 +104,10 @@ export class SqlEventStore implements EventStore {
   }
 
   async append(request: AppendRequest): Promise<AppendResult> {
+    if (request.idempotency === undefined && request.streams.every((s) => typeof s.expectedVersion === 'number' && s.expectedVersion > 0)) {
+      const fast = await this.fastAppend(request);
+      if (fast) return fast;
+    }
     const payload = {
       streams: request.streams.map((s) => ({
         streamId: s.streamId,
@@ -80,7 +122,7 @@ export class SqlEventStore implements EventStore {
     try {
       const rows = await this.db.query<{ r: Record<string, unknown> }>('SELECT chronicle_append($1::jsonb) AS r', [
         JSON.stringify(payload),
-      ]);
+      ], 'chronicle_append');
       out = rows[0]!.r;
     } catch (error) {
       const sql = sqlErrorOf(error);
@@ -98,6 +140,39 @@ export class SqlEventStore implements EventStore {
     return parseAppendResult(out);
   }
 
+  /** FAST_APPEND; null when it did not apply (nothing was written) and chronicle_append must answer. */
+  private async fastAppend(request: AppendRequest): Promise<AppendSuccess | null> {
+    const streams = [...request.streams].sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
+    const events = streams.flatMap((s) => s.events.map((e, i) => ({ ...e, streamId: s.streamId, ord: i + 1 })));
+    let rows: { all_updated: boolean; transaction_id: string; recorded_at: string; event_id: string; stream_id: string; stream_version: string; global_position: string }[];
+    try {
+      rows = await this.db.query(FAST_APPEND, [
+        streams.map((s) => s.streamId), streams.map((s) => s.expectedVersion), streams.map((s) => s.events.length),
+        streams.map((s) => s.aggregateType), request.createdBy,
+        events.map((e) => e.eventId), events.map((e) => e.streamId), events.map((e) => e.ord), events.map((e) => e.type),
+        events.map((e) => JSON.stringify(e.data)), events.map((e) => e.schemaVersion ?? 1), events.map((e) => JSON.stringify(e.metadata ?? {})),
+      ], 'chronicle_fast_append');
+    } catch (error) {
+      const sql = sqlErrorOf(error);
+      if (sql?.code === PARTIAL_FAST_APPEND) return null;
+      if (sql?.code === UNIQUE_VIOLATION && String((error as { constraint?: string }).constraint) === 'events_pkey') return null;
+      throw error;
+    }
+    const first = rows[0];
+    if (!first?.all_updated) return null;
+    const appended = rows.map((r) => ({
+      eventId: r.event_id, streamId: r.stream_id, streamVersion: toSafeNumber(r.stream_version), globalPosition: toSafeNumber(r.global_position),
+    }));
+    return {
+      ok: true,
+      replayed: false,
+      transactionId: first.transaction_id,
+      recordedAt: first.recorded_at,
+      events: appended,
+      streams: streams.map((s) => ({ streamId: s.streamId, version: (s.expectedVersion as number) + s.events.length })),
+    };
+  }
+
   async readStream(streamId: string, options: ReadStreamOptions): Promise<StreamSlice> {
     const forward = options.direction === 'forward';
     const from = options.fromVersion ?? (forward ? 1 : Number.MAX_SAFE_INTEGER);
@@ -109,6 +184,7 @@ export class SqlEventStore implements EventStore {
             WHERE ev.stream_id = $1 AND ${forward ? 'ev.stream_version >= $2' : 'ev.stream_version <= $2'}
             ORDER BY ev.stream_version ${forward ? 'ASC' : 'DESC'} LIMIT $3) e ON true`,
       [streamId, from, options.count],
+      `chronicle_read_stream_${options.direction}`,
     );
     return {
       streamId,
@@ -121,7 +197,7 @@ export class SqlEventStore implements EventStore {
     let afterTransaction = '0';
     if (afterPosition > 0) {
       const found = await this.db.query<{ tx: string }>(
-        'SELECT transaction_id::text AS tx FROM events WHERE global_position = $1', [afterPosition],
+        'SELECT transaction_id::text AS tx FROM events WHERE global_position = $1', [afterPosition], 'chronicle_position_tx',
       );
       if (found.length === 0) return null;
       afterTransaction = found[0]!.tx;
@@ -135,6 +211,7 @@ export class SqlEventStore implements EventStore {
           AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
         ORDER BY e.transaction_id, e.global_position LIMIT $3`,
       [afterTransaction, afterPosition, count],
+      'chronicle_read_all',
     );
     const events = rows.map(toEvent);
     return { events, lastPosition: events.at(-1)?.globalPosition ?? afterPosition };
@@ -145,6 +222,7 @@ export class SqlEventStore implements EventStore {
       `SELECT ${eventColumns('e')} FROM events e WHERE e.stream_id = $1 AND e.recorded_at <= $2::timestamptz
         ORDER BY e.recorded_at DESC, e.stream_version DESC LIMIT 1`,
       [streamId, at],
+      'chronicle_last_event_at',
     );
     return rows[0] ? toEvent(rows[0]) : null;
   }
@@ -154,6 +232,7 @@ export class SqlEventStore implements EventStore {
       `SELECT ${eventColumns('e')} FROM streams s JOIN events e ON e.stream_id = s.stream_id
         WHERE s.stream_id = $1 AND e.stream_version IN (1, s.version) ORDER BY e.stream_version`,
       [streamId],
+      'chronicle_first_and_last',
     );
     if (rows.length === 0) return null;
     return { first: toEvent(rows[0]!), last: toEvent(rows.at(-1)!) };
@@ -173,6 +252,7 @@ export class SqlEventStore implements EventStore {
         ORDER BY s.stream_id LIMIT $3`,
       [options.after !== undefined && options.after > options.prefix ? options.after : options.prefix,
         `${options.prefix}\uffff`, options.limit],
+      'chronicle_list_streams',
     );
     return rows.map((r) => ({
       streamId: r.s_id,
@@ -187,7 +267,7 @@ export class SqlEventStore implements EventStore {
 
   async findIdempotencyKey(key: string): Promise<StoredIdempotency | null> {
     const rows = await this.db.query<{ request_hash: string; result: { append: Record<string, unknown>; command: Record<string, unknown> } }>(
-      'SELECT request_hash, result FROM idempotency_keys WHERE key = $1', [key],
+      'SELECT request_hash, result FROM idempotency_keys WHERE key = $1', [key], 'chronicle_find_idempotency_key',
     );
     const row = rows[0];
     if (!row) return null;
@@ -204,6 +284,7 @@ export class SqlEventStore implements EventStore {
       `SELECT s.version::text AS version, s.state FROM snapshots s WHERE s.stream_id = $1 AND s.schema_version = $2
         ORDER BY s.version DESC LIMIT 1`,
       [streamId, schemaVersion],
+      'chronicle_load_snapshot',
     );
     const row = rows[0];
     return row ? { streamId, version: toSafeNumber(row.version), schemaVersion, state: row.state } : null;
@@ -214,6 +295,7 @@ export class SqlEventStore implements EventStore {
       `INSERT INTO snapshots (stream_id, version, schema_version, state) VALUES ($1, $2, $3, $4::jsonb)
        ON CONFLICT (stream_id, version) DO NOTHING`,
       [snapshot.streamId, snapshot.version, snapshot.schemaVersion, JSON.stringify(snapshot.state)],
+      'chronicle_save_snapshot',
     );
   }
 
@@ -238,7 +320,7 @@ export class SqlEventStore implements EventStore {
 function inTransaction(tx: SqlQueryable, dialect: SqlClient['dialect']): SqlClient {
   return {
     dialect,
-    query: (text, params) => tx.query(text, params),
+    query: (text, params, name) => tx.query(text, params, name),
     exec: (sql) => tx.exec(sql),
     transaction: (fn) => fn(tx),
     close: async () => {},
