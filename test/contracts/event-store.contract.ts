@@ -93,6 +93,28 @@ export function eventStoreContract(factory: StoreFactory) {
       expect((await opened.store.readAll(0, 100))!.events).toHaveLength(6);
     });
 
+    it('group-commits concurrent appends: shared transactions, each its own exact answer, a stale one alone refused', async () => {
+      const ids = Array.from({ length: 40 }, (_, i) => `grp-${i}`);
+      for (const id of ids) await opened.store.append(one(id, 'no_stream', [event()]));
+      const batched = await Promise.all(ids.map((id, i) => opened.store.append(one(id, 1, [event('Counted', { i }), event()]))));
+      for (const [i, r] of batched.entries()) {
+        expect(r.ok && r.streams).toEqual([{ streamId: ids[i], version: 3 }]);
+        expect(r.ok && r.events.map((e) => [e.streamId, e.streamVersion])).toEqual([[ids[i], 2], [ids[i], 3]]);
+      }
+      // Fewer transactions than appends: the first flush goes alone, the rest queue behind it and go together.
+      expect(new Set(batched.map((r) => r.ok && r.transactionId)).size).toBeLessThan(10);
+      expect((await opened.store.readStream('grp-3', { count: 10, direction: 'forward' })).events.map((e) => e.data))
+        .toEqual([{ n: 1 }, { i: 3 }, { n: 1 }]);
+
+      // Every stream at version 3; grp-7 is expected at 2: it alone is refused, the others all append.
+      const mixed = await Promise.all(ids.map((id) => opened.store.append(one(id, id === 'grp-7' ? 2 : 3, [event()]))));
+      expect(mixed.filter((r) => r.ok)).toHaveLength(39);
+      expect(mixed[7]).toMatchObject({ ok: false, reason: 'version_conflict', streamId: 'grp-7', actualVersion: 3 });
+      expect((await opened.store.readStream('grp-7', { count: 10, direction: 'forward' })).version).toBe(3);
+      expect((await opened.store.readStream('grp-8', { count: 10, direction: 'forward' })).version).toBe(4);
+      expect((await opened.store.readAll(0, 1_000))!.events).toHaveLength(40 + 80 + 39);
+    });
+
     it('answers a retried append of the same event ids with the original result and appends nothing', async () => {
       const request = one('thing-1', 'no_stream', [event(), event()]);
       const first = await opened.store.append(request);

@@ -2,9 +2,10 @@
 // Appends are one call of the chronicle_append() PL/pgSQL function (one round trip, one transaction);
 // everything read comes back as text for bigint, xid8 and time, so both drivers parse it identically.
 import type {
-  AllSlice, AppendRequest, AppendResult, AppendSuccess, EventStore, ReadStreamOptions, RecordedEvent, Snapshot,
+  AllSlice, AppendedEvent, AppendRequest, AppendResult, AppendSuccess, EventStore, ReadStreamOptions, RecordedEvent, Snapshot,
   StoredIdempotency, StreamInfo, StreamSlice,
 } from '../../../ports/event-store.js';
+import { GROUP_COMMIT_DEFAULTS, GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
 import { sqlErrorOf, type SqlClient, type SqlQueryable } from './sql-client.js';
 
@@ -52,7 +53,9 @@ const toEvent = (row: EventRow): RecordedEvent => ({
 });
 
 // The common append, made one plain statement (prepared once per connection): every stream exists and is
-// expected at an exact version, no idempotency key. It costs PostgreSQL about a third of the PL/pgSQL
+// expected at an exact version, no idempotency key. Concurrent such appends are group-committed: the
+// GroupCommit below sends the appends of many commands (their streams are disjoint: the command handler
+// holds each account's lock) as one statement, one transaction, one WAL flush. It costs PostgreSQL about a third of the PL/pgSQL
 // chronicle_append (measured: 0.27 against 0.7 ms of server CPU). Anything else, and any surprise (a
 // version mismatch, an event id already stored), goes to chronicle_append, which gives the exact answer.
 // Rows are locked in stream id order first (the order chronicle_append and exclusive() use).
@@ -73,9 +76,9 @@ WITH input AS (
   INSERT INTO events (event_id, stream_id, stream_version, aggregate_type, event_type, event_data,
                       event_schema_version, recorded_at, created_by, metadata)
   SELECT e.event_id, e.stream_id, i.expected + e.ord, i.aggregate_type, e.event_type, e.event_data,
-         e.schema_version, (SELECT t FROM ts), $5::text, e.metadata
-    FROM unnest($6::uuid[], $7::text[], $8::bigint[], $9::text[], $10::jsonb[], $11::int[], $12::jsonb[])
-           AS e(event_id, stream_id, ord, event_type, event_data, schema_version, metadata)
+         e.schema_version, (SELECT t FROM ts), e.created_by, e.metadata
+    FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::text[], $9::jsonb[], $10::int[], $11::jsonb[], $12::text[])
+           AS e(event_id, stream_id, ord, event_type, event_data, schema_version, metadata, created_by)
     JOIN input i ON i.stream_id = e.stream_id
    WHERE (SELECT all_updated FROM ok)
    ORDER BY e.stream_id, e.ord
@@ -95,17 +98,21 @@ const RACED_ON_IDEMPOTENCY_KEY = 'CL410';
 const UNIQUE_VIOLATION = '23505';
 
 export class SqlEventStore implements EventStore {
-  private constructor(private readonly db: SqlClient) {}
+  private readonly groupCommit: GroupCommit | undefined;
+
+  private constructor(private readonly db: SqlClient, groupCommit: GroupCommitOptions | false) {
+    this.groupCommit = groupCommit === false ? undefined : new GroupCommit((batch) => this.fastAppend(batch), groupCommit);
+  }
 
   /** Runs the migrations, then serves. */
-  static async open(db: SqlClient): Promise<SqlEventStore> {
+  static async open(db: SqlClient, options: { groupCommit?: GroupCommitOptions | false } = {}): Promise<SqlEventStore> {
     await migrate(db);
-    return new SqlEventStore(db);
+    return new SqlEventStore(db, options.groupCommit ?? GROUP_COMMIT_DEFAULTS);
   }
 
   async append(request: AppendRequest): Promise<AppendResult> {
     if (request.idempotency === undefined && request.streams.every((s) => typeof s.expectedVersion === 'number' && s.expectedVersion > 0)) {
-      const fast = await this.fastAppend(request);
+      const fast = this.groupCommit ? await this.groupCommit.submit(request) : (await this.fastAppend([request]))?.[0];
       if (fast) return fast;
     }
     const payload = {
@@ -140,17 +147,22 @@ export class SqlEventStore implements EventStore {
     return parseAppendResult(out);
   }
 
-  /** FAST_APPEND; null when it did not apply (nothing was written) and chronicle_append must answer. */
-  private async fastAppend(request: AppendRequest): Promise<AppendSuccess | null> {
-    const streams = [...request.streams].sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
-    const events = streams.flatMap((s) => s.events.map((e, i) => ({ ...e, streamId: s.streamId, ord: i + 1 })));
+  /**
+   * FAST_APPEND for one or more requests whose streams are disjoint, in one statement: a result for each,
+   * or null when it did not apply (nothing was written) and each request must be answered on its own.
+   */
+  private async fastAppend(requests: readonly AppendRequest[]): Promise<AppendSuccess[] | null> {
+    const byStream = new Map(requests.flatMap((r) => r.streams.map((s) => [s.streamId, { stream: s, createdBy: r.createdBy }] as const)));
+    const streams = [...byStream.values()].sort((a, b) => (a.stream.streamId < b.stream.streamId ? -1 : a.stream.streamId > b.stream.streamId ? 1 : 0));
+    const events = streams.flatMap(({ stream, createdBy }) => stream.events.map((e, i) => ({ ...e, streamId: stream.streamId, ord: i + 1, createdBy })));
     let rows: { all_updated: boolean; transaction_id: string; recorded_at: string; event_id: string; stream_id: string; stream_version: string; global_position: string }[];
     try {
       rows = await this.db.query(FAST_APPEND, [
-        streams.map((s) => s.streamId), streams.map((s) => s.expectedVersion), streams.map((s) => s.events.length),
-        streams.map((s) => s.aggregateType), request.createdBy,
+        streams.map((s) => s.stream.streamId), streams.map((s) => s.stream.expectedVersion), streams.map((s) => s.stream.events.length),
+        streams.map((s) => s.stream.aggregateType),
         events.map((e) => e.eventId), events.map((e) => e.streamId), events.map((e) => e.ord), events.map((e) => e.type),
         events.map((e) => JSON.stringify(e.data)), events.map((e) => e.schemaVersion ?? 1), events.map((e) => JSON.stringify(e.metadata ?? {})),
+        events.map((e) => e.createdBy),
       ], 'chronicle_fast_append');
     } catch (error) {
       const sql = sqlErrorOf(error);
@@ -160,17 +172,23 @@ export class SqlEventStore implements EventStore {
     }
     const first = rows[0];
     if (!first?.all_updated) return null;
-    const appended = rows.map((r) => ({
-      eventId: r.event_id, streamId: r.stream_id, streamVersion: toSafeNumber(r.stream_version), globalPosition: toSafeNumber(r.global_position),
-    }));
-    return {
-      ok: true,
-      replayed: false,
-      transactionId: first.transaction_id,
-      recordedAt: first.recorded_at,
-      events: appended,
-      streams: streams.map((s) => ({ streamId: s.streamId, version: (s.expectedVersion as number) + s.events.length })),
-    };
+    const appended = new Map<string, AppendedEvent[]>();
+    for (const r of rows) {
+      const list = appended.get(r.stream_id) ?? [];
+      list.push({ eventId: r.event_id, streamId: r.stream_id, streamVersion: toSafeNumber(r.stream_version), globalPosition: toSafeNumber(r.global_position) });
+      appended.set(r.stream_id, list);
+    }
+    return requests.map((request) => {
+      const own = [...request.streams].sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
+      return {
+        ok: true,
+        replayed: false,
+        transactionId: first.transaction_id,
+        recordedAt: first.recorded_at,
+        events: own.flatMap((s) => appended.get(s.streamId) ?? []).sort((a, b) => a.globalPosition - b.globalPosition),
+        streams: own.map((s) => ({ streamId: s.streamId, version: (s.expectedVersion as number) + s.events.length })),
+      };
+    });
   }
 
   async readStream(streamId: string, options: ReadStreamOptions): Promise<StreamSlice> {
@@ -303,7 +321,7 @@ export class SqlEventStore implements EventStore {
     return this.db.transaction(async (tx) => {
       // Row locks in id order, the same order chronicle_append takes them in: no deadlock between the two.
       await tx.query('SELECT 1 FROM streams WHERE stream_id = ANY ($1::text[]) ORDER BY stream_id FOR UPDATE', [streamIds]);
-      return fn(new SqlEventStore(inTransaction(tx, this.db.dialect)));
+      return fn(new SqlEventStore(inTransaction(tx, this.db.dialect), false));
     });
   }
 

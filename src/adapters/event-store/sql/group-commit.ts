@@ -1,0 +1,83 @@
+// Group commit: appends that arrive while a flush is in flight wait and go together in the next one, as one
+// statement and one transaction (one WAL flush instead of one per command). An idle store flushes at once,
+// so a lone command waits for nothing. Appends in one batch touch disjoint streams (the command handler
+// serialises each account), and a batch is all-or-none: when it does not apply (one stream was not at its
+// expected version, an event id was already stored) each request goes again on its own, and only that
+// one gets its exact answer.
+import type { AppendRequest, AppendSuccess } from '../../../ports/event-store.js';
+
+export interface GroupCommitOptions {
+  /** Requests in one batch. */
+  readonly batchRequestsMax: number;
+  /** Events in one batch (bounds the statement's size). */
+  readonly batchEventsMax: number;
+  /** Batches in flight at once; each uses one connection. */
+  readonly flushesMax: number;
+}
+
+export const GROUP_COMMIT_DEFAULTS: GroupCommitOptions = Object.freeze({ batchRequestsMax: 128, batchEventsMax: 1_024, flushesMax: 2 });
+
+type Flush = (batch: readonly AppendRequest[]) => Promise<AppendSuccess[] | null>;
+
+interface Waiting {
+  request: AppendRequest;
+  events: number;
+  resolve: (result: AppendSuccess | null) => void;
+  reject: (error: unknown) => void;
+}
+
+export class GroupCommit {
+  private readonly queue: Waiting[] = [];
+  private inFlight = 0;
+
+  constructor(private readonly flush: Flush, private readonly options: GroupCommitOptions) {}
+
+  /** The append's result, or null when it must be answered by the general path. */
+  submit(request: AppendRequest): Promise<AppendSuccess | null> {
+    return new Promise((resolve, reject) => {
+      const events = request.streams.reduce((n, s) => n + s.events.length, 0);
+      this.queue.push({ request, events, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.options.flushesMax && this.queue.length > 0) {
+      const batch: Waiting[] = [];
+      let events = 0;
+      while (this.queue.length > 0 && batch.length < this.options.batchRequestsMax) {
+        const next = this.queue[0]!;
+        if (batch.length > 0 && events + next.events > this.options.batchEventsMax) break;
+        batch.push(this.queue.shift()!);
+        events += next.events;
+      }
+      this.inFlight += 1;
+      void this.run(batch).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async run(batch: Waiting[]): Promise<void> {
+    try {
+      const results = await this.flush(batch.map((w) => w.request));
+      if (results) {
+        batch.forEach((w, i) => w.resolve(results[i]!));
+      } else if (batch.length === 1) {
+        batch[0]!.resolve(null);
+      } else {
+        // Someone in the batch was stale: everyone else still appends, each on its own.
+        await Promise.all(batch.map(async (w) => {
+          try {
+            w.resolve((await this.flush([w.request]))?.[0] ?? null);
+          } catch (error) {
+            w.reject(error);
+          }
+        }));
+      }
+    } catch (error) {
+      for (const w of batch) w.reject(error);
+    }
+  }
+}
