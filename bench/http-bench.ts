@@ -17,7 +17,7 @@
 //                        database is created next to it
 //   BENCH_DB_NAME        scratch database name (default chronicle_bench); dropped and recreated
 //   BENCH_ACCOUNTS (1000) BENCH_SECONDS (20) BENCH_READ_SECONDS (10) BENCH_WARMUP_SECONDS (2)
-//   BENCH_CONNECTIONS (64) PG_POOL_MAX (16)
+//   BENCH_CONNECTIONS (48: the most throughput with p99 under 50 ms here) PG_POOL_MAX (16)
 //   BENCH_SKIP_BUILD=1   reuse bench/results/dist as it is
 //   BENCH_CPU_PROF=dir   run the server with --cpu-prof into dir (summarise with bench/cpuprofile-top.ts)
 //   BENCH_PG_SAMPLE=1    sample pg_stat_activity every 100 ms during phase 1 and tally wait events
@@ -52,7 +52,7 @@ const ACCOUNTS = intEnv('BENCH_ACCOUNTS', 1_000, 2, 1_000_000);
 const SECONDS = intEnv('BENCH_SECONDS', 20, 1, 3_600);
 const READ_SECONDS = intEnv('BENCH_READ_SECONDS', 10, 0, 3_600);
 const WARMUP_SECONDS = intEnv('BENCH_WARMUP_SECONDS', 2, 0, 600);
-const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 64, 1, 1_024);
+const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 48, 1, 1_024);
 const POOL_MAX = intEnv('PG_POOL_MAX', 16, 1, 1_000);
 const CPU_PROF_DIR = process.env['BENCH_CPU_PROF'] || undefined;
 const PG_SAMPLE = process.env['BENCH_PG_SAMPLE'] === '1';
