@@ -9,5 +9,8 @@ export default defineConfig({
     // cluster (that is what makes it skip nothing), so a file holding a transaction open on purpose, or just
     // appending, would make another file's $all momentarily shorter. Also: two cores.
     fileParallelism: false,
+    // The JSON report lets .ci/run print a plain "N passed, N failed" line.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
   },
 });
