@@ -232,13 +232,30 @@ describe('event store API', () => {
 });
 
 describe('operations', () => {
+  it('exposes Prometheus metrics: commands by type and outcome, latency, events appended, group-commit batches', async () => {
+    const metric = async (line: RegExp) => Number(((await get('/metrics')).body.match(line) ?? [])[1] ?? 0);
+    const accepted = /chronicle_commands_total\{type="Deposit",outcome="accepted"\} (\d+)/;
+    const rejected = /chronicle_commands_total\{type="Withdraw",outcome="rejected"\} (\d+)/;
+    const events = /chronicle_events_appended_total (\d+)/;
+    const [a0, r0, e0] = [await metric(accepted), await metric(rejected), await metric(events)];
+    await open('M1', 'EUR', '10');
+    await post('/commands/withdraw', { accountId: 'M1', amount: '11' });
+    expect(await metric(accepted)).toBe(a0 + 1);
+    expect(await metric(rejected)).toBe(r0 + 1);
+    expect(await metric(events)).toBe(e0 + 2);
+    const text = (await get('/metrics')).body;
+    expect(text).toMatch(/chronicle_command_duration_seconds_bucket\{le="0.05",type="Deposit"\} \d+/);
+    expect(text).toMatch(/chronicle_group_commit_batch_appends_count \d+/);
+    expect((await get('/metrics')).headers['content-type']).toMatch(/text\/plain/);
+  });
+
   it('serves health and an OpenAPI document naming every route', async () => {
     expect((await get('/health')).json()).toEqual({ status: 'ok', store: 'pglite' });
     const doc = (await get('/openapi.json')).json();
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/accounts', '/accounts/{id}/balance', '/accounts/{id}/history', '/commands/create-account', '/commands/deposit',
-      '/commands/transfer', '/commands/withdraw', '/health', '/streams/$all', '/streams/{streamId}', '/streams/{streamId}/events',
+      '/commands/transfer', '/commands/withdraw', '/health', '/metrics', '/streams/$all', '/streams/{streamId}', '/streams/{streamId}/events',
     ]);
   });
 });

@@ -52,7 +52,7 @@ export interface CommandHandlerDeps {
   /** Bound on commands queued behind one account. */
   lockWaitersMax: number;
   /** Called once per command with its outcome and duration, for metrics. */
-  observe?: (outcome: CommandOutcome['kind'], durationMs: number) => void;
+  observe?: (command: LedgerCommand['type'], outcome: CommandOutcome, durationMs: number) => void;
 }
 
 export class CommandHandler {
@@ -65,7 +65,7 @@ export class CommandHandler {
   async execute(command: LedgerCommand, context: CommandContext): Promise<CommandOutcome> {
     const started = performance.now();
     const outcome = await this.run(command, context);
-    this.deps.observe?.(outcome.kind, performance.now() - started);
+    this.deps.observe?.(command.type, outcome, performance.now() - started);
     return outcome;
   }
 

@@ -23,6 +23,7 @@ export interface AppDeps {
   commands: CommandHandler;
   queries: AccountQueries;
   ids: IdGenerator;
+  metrics: { contentType: string; render(): Promise<string> };
   /** Which store backs the app, reported by /health. */
   storeKind: 'pglite' | 'postgres';
   logger?: FastifyServerOptions['logger'];
@@ -79,6 +80,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     } finally {
       reply.header('cache-control', 'no-store');
     }
+  });
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {
+    reply.header('content-type', deps.metrics.contentType);
+    return deps.metrics.render();
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

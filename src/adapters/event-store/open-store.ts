@@ -2,16 +2,18 @@
 import { mkdirSync } from 'node:fs';
 import { createPgliteClient } from './pglite/pglite-client.js';
 import { createPostgresClient } from './postgres/postgres-client.js';
+import { GROUP_COMMIT_DEFAULTS } from './sql/group-commit.js';
 import { SqlEventStore } from './sql/sql-event-store.js';
 
 export type StoreTarget =
   | { kind: 'postgres'; url: string; poolMax: number }
   | { kind: 'pglite'; dataDir?: string }; // no dataDir: in memory
 
-export async function openEventStore(target: StoreTarget): Promise<SqlEventStore> {
+export async function openEventStore(target: StoreTarget, options: { onGroupCommitFlush?: (appends: number) => void } = {}): Promise<SqlEventStore> {
+  const groupCommit = { ...GROUP_COMMIT_DEFAULTS, ...(options.onGroupCommitFlush ? { onFlush: options.onGroupCommitFlush } : {}) };
   if (target.kind === 'postgres') {
-    return SqlEventStore.open(createPostgresClient({ connectionString: target.url, poolMax: target.poolMax }));
+    return SqlEventStore.open(createPostgresClient({ connectionString: target.url, poolMax: target.poolMax }), { groupCommit });
   }
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
-  return SqlEventStore.open(await createPgliteClient(target.dataDir));
+  return SqlEventStore.open(await createPgliteClient(target.dataDir), { groupCommit });
 }

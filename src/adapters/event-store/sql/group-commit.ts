@@ -13,6 +13,8 @@ export interface GroupCommitOptions {
   readonly batchEventsMax: number;
   /** Batches in flight at once; each uses one connection. */
   readonly flushesMax: number;
+  /** Called with the number of appends in each flush (metrics). */
+  readonly onFlush?: (appends: number) => void;
 }
 
 export const GROUP_COMMIT_DEFAULTS: GroupCommitOptions = Object.freeze({ batchRequestsMax: 128, batchEventsMax: 1_024, flushesMax: 2 });
@@ -60,6 +62,7 @@ export class GroupCommit {
   }
 
   private async run(batch: Waiting[]): Promise<void> {
+    this.options.onFlush?.(batch.length);
     try {
       const results = await this.flush(batch.map((w) => w.request));
       if (results) {
