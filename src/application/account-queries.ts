@@ -48,11 +48,27 @@ function toBalance(first: RecordedEvent, last: RecordedEvent): AccountBalance {
 }
 
 export class AccountQueries {
-  constructor(private readonly store: EventStore) {}
+  /** AccountCreated events by account id. An event never changes, so caching one is always correct. */
+  private readonly opened = new Map<string, RecordedEvent>();
+
+  constructor(private readonly store: EventStore, private readonly openedCacheMax = 100_000) {}
 
   async balance(accountId: string): Promise<AccountBalance | null> {
-    const ends = await this.store.firstAndLastEvent(accountStreamId(accountId));
-    return ends ? toBalance(ends.first, ends.last) : null;
+    const streamId = accountStreamId(accountId);
+    const first = this.opened.get(accountId);
+    if (!first) {
+      const ends = await this.store.firstAndLastEvent(streamId);
+      if (!ends) return null;
+      this.remember(accountId, ends.first);
+      return toBalance(ends.first, ends.last);
+    }
+    const [last] = (await this.store.readStream(streamId, { count: 1, direction: 'backward' })).events;
+    return toBalance(first, last!);
+  }
+
+  private remember(accountId: string, first: RecordedEvent): void {
+    if (this.opened.size >= this.openedCacheMax) this.opened.delete(this.opened.keys().next().value!);
+    this.opened.set(accountId, first);
   }
 
   /** The balance as it stood at `at` (ISO-8601 instant): 'not_open' when the account did not exist yet. */

@@ -153,7 +153,7 @@ export class SqlEventStore implements EventStore {
    */
   private async fastAppend(requests: readonly AppendRequest[]): Promise<AppendSuccess[] | null> {
     const byStream = new Map(requests.flatMap((r) => r.streams.map((s) => [s.streamId, { stream: s, createdBy: r.createdBy }] as const)));
-    const streams = [...byStream.values()].sort((a, b) => (a.stream.streamId < b.stream.streamId ? -1 : a.stream.streamId > b.stream.streamId ? 1 : 0));
+    const streams = [...byStream.values()].sort((a, b) => byStreamId(a.stream, b.stream));
     const events = streams.flatMap(({ stream, createdBy }) => stream.events.map((e, i) => ({ ...e, streamId: stream.streamId, ord: i + 1, createdBy })));
     let rows: { all_updated: boolean; transaction_id: string; recorded_at: string; event_id: string; stream_id: string; stream_version: string; global_position: string }[];
     try {
@@ -179,7 +179,7 @@ export class SqlEventStore implements EventStore {
       appended.set(r.stream_id, list);
     }
     return requests.map((request) => {
-      const own = [...request.streams].sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
+      const own = [...request.streams].sort(byStreamId);
       return {
         ok: true,
         replayed: false,
@@ -333,6 +333,9 @@ export class SqlEventStore implements EventStore {
     await this.db.close();
   }
 }
+
+/** Byte order, as COLLATE "C" and the lock order in SQL. */
+const byStreamId = (a: { streamId: string }, b: { streamId: string }) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0);
 
 /** A client already inside a transaction: statements run on it; nesting and closing belong to the owner. */
 function inTransaction(tx: SqlQueryable, dialect: SqlClient['dialect']): SqlClient {
