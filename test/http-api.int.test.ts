@@ -256,6 +256,7 @@ describe('operations', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/accounts', '/accounts/{id}/balance', '/accounts/{id}/history', '/commands/create-account', '/commands/deposit',
       '/commands/transfer', '/commands/withdraw', '/health', '/metrics', '/streams/$all', '/streams/{streamId}', '/streams/{streamId}/events',
+      '/subscribe/$all', '/subscribe/streams/{streamId}',
     ]);
   });
 });

@@ -9,11 +9,12 @@ import { ERROR_SCHEMA } from './errors.js';
 // An instant, not a local time: a zone is required. At most 6 fractional digits (the store keeps microseconds).
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/;
 
-export function pageLimit(text: string | undefined): number {
+/** A page size from the query string; `name` is the parameter, for the error. */
+export function pageLimit(text: string | undefined, name = 'limit'): number {
   if (text === undefined) return READ_PAGE_DEFAULT;
   const limit = Number(text);
   if (limit < 1 || limit > READ_PAGE_MAX) {
-    throw new ApiError('validation_failed', `limit must be between 1 and ${READ_PAGE_MAX}`, [{ path: '/limit', message: 'out of range' }]);
+    throw new ApiError('validation_failed', `${name} must be between 1 and ${READ_PAGE_MAX}`, [{ path: `/${name}`, message: 'out of range' }]);
   }
   return limit;
 }

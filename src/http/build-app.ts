@@ -10,6 +10,7 @@ import { accountRoutes } from './account-routes.js';
 import { commandRoutes } from './command-routes.js';
 import { ApiError, errorBody, handleError } from './errors.js';
 import { streamRoutes } from './stream-routes.js';
+import { subscriptionRoutes } from './subscription-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -70,6 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(commandRoutes, { commands: deps.commands, ids: deps.ids });
   await app.register(accountRoutes, { queries: deps.queries });
   await app.register(streamRoutes, { store: deps.store, ids: deps.ids });
+  await app.register(subscriptionRoutes, { store: deps.store });
 
   app.get('/health', { schema: { summary: 'Liveness and store reachability', tags: ['operations'] } }, async (_request, reply) => {
     try {

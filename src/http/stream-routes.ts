@@ -3,7 +3,7 @@
 // through the commands, which enforce the rules.
 import type { FastifyInstance } from 'fastify';
 import { ACCOUNT_STREAM_PREFIX } from '../domain/account/events.js';
-import { APPEND_BODY_BYTES_MAX, APPEND_EVENTS_MAX, READ_PAGE_DEFAULT } from '../domain/limits.js';
+import { APPEND_BODY_BYTES_MAX, APPEND_EVENTS_MAX } from '../domain/limits.js';
 import type { EventStore, ExpectedVersion, NewEvent, RecordedEvent } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { pageLimit } from './account-routes.js';
@@ -105,7 +105,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
     },
   }, async (request) => {
     const from = Number(request.query.from ?? '0');
-    const slice = await deps.store.readAll(from, pageLimit(request.query.count ?? String(READ_PAGE_DEFAULT)));
+    const slice = await deps.store.readAll(from, pageLimit(request.query.count, 'count'));
     if (!slice) throw new ApiError('position_not_found', `no event has global position ${from}`, { from });
     return { from, events: slice.events, lastPosition: slice.lastPosition };
   });
@@ -124,7 +124,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
   }, async (request) => {
     const { streamId } = request.params;
     const direction = request.query.direction ?? 'forward';
-    const count = pageLimit(request.query.count);
+    const count = pageLimit(request.query.count, 'count');
     const slice = await deps.store.readStream(streamId, {
       ...(request.query.from === undefined ? {} : { fromVersion: Number(request.query.from) }), count, direction,
     });

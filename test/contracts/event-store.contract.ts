@@ -115,6 +115,15 @@ export function eventStoreContract(factory: StoreFactory) {
       expect((await opened.store.readAll(0, 1_000))!.events).toHaveLength(40 + 80 + 39);
     });
 
+    it('lets concurrent appends with any create a new stream: all succeed, none is a conflict', async () => {
+      const results = await Promise.all(Array.from({ length: 6 }, () => opened.store.append(one('racy-1', 'any', [event()]))));
+      expect(results.map((r) => r.ok)).toEqual(Array(6).fill(true));
+      expect((await opened.store.readStream('racy-1', { count: 10, direction: 'forward' })).events.map((e) => e.streamVersion)).toEqual([1, 2, 3, 4, 5, 6]);
+      const created = await Promise.all(Array.from({ length: 4 }, () => opened.store.append(one('racy-2', 'no_stream', [event()]))));
+      expect(created.filter((r) => r.ok)).toHaveLength(1);
+      expect(created.filter((r) => !r.ok && r.reason === 'version_conflict')).toHaveLength(3);
+    });
+
     it('answers a retried append of the same event ids with the original result and appends nothing', async () => {
       const request = one('thing-1', 'no_stream', [event(), event()]);
       const first = await opened.store.append(request);

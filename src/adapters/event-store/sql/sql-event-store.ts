@@ -93,6 +93,8 @@ SELECT ok.all_updated, pg_current_xact_id()::text AS transaction_id,
 
 // SQLSTATEs raised by chronicle_append (see migrations.ts) and PostgreSQL's unique violation.
 const PARTIAL_FAST_APPEND = 'CL411';
+/** A race on a new stream or event id is settled on the next try; the bound is only a backstop. */
+const NEW_STREAM_RACE_RETRIES_MAX = 3;
 const RACED_ON_NEW_STREAM = 'CL409';
 const RACED_ON_IDEMPOTENCY_KEY = 'CL410';
 const UNIQUE_VIOLATION = '23505';
@@ -110,7 +112,7 @@ export class SqlEventStore implements EventStore {
     return new SqlEventStore(db, options.groupCommit ?? GROUP_COMMIT_DEFAULTS);
   }
 
-  async append(request: AppendRequest): Promise<AppendResult> {
+  async append(request: AppendRequest, attempt = 1): Promise<AppendResult> {
     if (request.idempotency === undefined && request.streams.every((s) => typeof s.expectedVersion === 'number' && s.expectedVersion > 0)) {
       const fast = this.groupCommit ? await this.groupCommit.submit(request) : (await this.fastAppend([request]))?.[0];
       if (fast) return fast;
@@ -135,12 +137,14 @@ export class SqlEventStore implements EventStore {
       const sql = sqlErrorOf(error);
       if (sql?.code === RACED_ON_NEW_STREAM) {
         const detail = JSON.parse(sql.detail ?? '{}') as { streamId: string; expected: AppendRequest['streams'][number]['expectedVersion'] };
+        // 'any' lost a race to create the stream, which exists now: appending again is what 'any' means.
+        if (detail.expected === 'any' && attempt < NEW_STREAM_RACE_RETRIES_MAX) return this.append(request, attempt + 1);
         return { ok: false, reason: 'version_conflict', streamId: detail.streamId, expectedVersion: detail.expected, actualVersion: null };
       }
       if (sql?.code === RACED_ON_IDEMPOTENCY_KEY) return { ok: false, reason: 'idempotency_key_exists', key: sql.detail ?? '' };
       // Two appends of the same new event id at once: the loser retries once and then sees the original.
       if (sql?.code === UNIQUE_VIOLATION && String((error as { constraint?: string }).constraint) === 'events_pkey') {
-        return this.append(request);
+        if (attempt < NEW_STREAM_RACE_RETRIES_MAX) return this.append(request, attempt + 1);
       }
       throw error;
     }
