@@ -80,8 +80,8 @@ export class CommandHandler {
     const streamIds = accountIds.map(accountStreamId);
     return this.lock.run(streamIds, async () => {
       // First optimistically: cached state, no lock in the database. A conflict means another process wrote
-      // these accounts; then again under row locks on fresh state, which nothing can overtake. The bound
-      // covers the one race locks cannot cover: two processes creating the same account at once.
+      // these accounts; then again under row locks on fresh state, which nothing can overtake, so the bound
+      // is only a backstop.
       let attempt = await this.attempt(command, context, accountIds, this.deps.store, requestHash);
       for (let n = 2; attempt.kind === 'retry'; n++) {
         for (const accountId of accountIds) this.deps.accounts.forget(accountId);
@@ -122,7 +122,9 @@ export class CommandHandler {
     if (!decision.ok) return { kind: 'rejected', rejection: decision.rejection };
 
     const commandId = this.deps.ids.newId();
-    const balances = balancesAfter(loaded, decision.events);
+    const after = statesAfter(loaded, decision.events);
+    const balances = Object.fromEntries([...after].flatMap(([accountId, state]) =>
+      state.status === 'open' ? [[accountId, state.balance.toString()]] : []));
     const streams: StreamAppend[] = [...decision.events].map(([streamId, events]) => {
       const version = loaded.get(accountIdOf(streamId))!.version;
       return {
@@ -152,8 +154,7 @@ export class CommandHandler {
       for (const [streamId, events] of decision.events) {
         const accountId = accountIdOf(streamId);
         const before = loaded.get(accountId)!;
-        const state = events.reduce(evolveAccount, before.state);
-        await this.deps.accounts.appended(accountId, state, before.version, before.version + events.length, store);
+        await this.deps.accounts.appended(accountId, after.get(accountId)!, before.version, before.version + events.length, store);
       }
       return { kind: 'accepted', receipt: receiptOf(commandPart, result), replayed: false };
     }
@@ -180,14 +181,12 @@ const accountIdOf = (streamId: string) => streamId.slice(accountStreamId('').len
 const statesOf = (loaded: Map<string, LoadedAccount>): Map<string, AccountState> =>
   new Map([...loaded].map(([id, account]) => [id, account.state]));
 
-function balancesAfter(loaded: Map<string, LoadedAccount>, events: ReadonlyMap<string, AccountEvent[]>): Record<string, string> {
-  const balances: Record<string, string> = {};
-  for (const [streamId, streamEvents] of events) {
+/** Each touched account's state once its events apply, by account id. */
+function statesAfter(loaded: Map<string, LoadedAccount>, events: ReadonlyMap<string, AccountEvent[]>): Map<string, AccountState> {
+  return new Map([...events].map(([streamId, streamEvents]) => {
     const accountId = accountIdOf(streamId);
-    const state = streamEvents.reduce(evolveAccount, loaded.get(accountId)!.state);
-    if (state.status === 'open') balances[accountId] = state.balance.toString();
-  }
-  return balances;
+    return [accountId, streamEvents.reduce(evolveAccount, loaded.get(accountId)!.state)];
+  }));
 }
 
 function receiptOf(
