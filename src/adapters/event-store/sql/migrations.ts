@@ -1,7 +1,7 @@
 // The event store's schema, as ordered migrations applied once each at start-up (see migrate.ts).
-// Written for PostgreSQL 15+ and PGlite (the same SQL runs on both). CockroachDB accepts the tables,
-// indexes and PL/pgSQL (23.2+); it has no xid8 / pg_current_snapshot, so the commit-order-safe $all reader
-// (transaction_id below the snapshot's xmin) is the one PostgreSQL-specific piece: docs/architecture.md.
+// Written for PostgreSQL 15+ and PGlite (the same SQL runs on both), in types and statements CockroachDB
+// also documents; not tested on CockroachDB, and its lack of xid8 / pg_current_snapshot means the
+// commit-order-safe $all reader needs another technique there: docs/architecture.md.
 // Never edit a migration that has shipped: add a new one.
 
 export interface Migration {
