@@ -1,30 +1,15 @@
 // The relay's checkpoint in the event store's own database (PostgreSQL or PGlite, through SqlClient):
 // one row per relay name. Kept beside the events so a backup of the store carries the relay's position.
-//
-// The table is created here (CREATE TABLE IF NOT EXISTS, under an advisory lock so that two processes
-// starting at once do not race on the catalog) until it becomes a migration of the event store.
+// The table is migration 3 of the event store (src/adapters/event-store/sql/migrations.ts).
 import type { SqlClient } from '../../event-store/sql/sql-client.js';
 import { toSafeNumber } from '../../event-store/sql/sql-event-store.js';
 import type { RelayCheckpointStore } from '../../../application/relay.js';
 
-// Any fixed number, not the migrations' key: the lock that serialises creating the table.
-const CHECKPOINT_TABLE_LOCK_KEY = 4_171_977_003;
-
-export const RELAY_CHECKPOINTS_DDL = `CREATE TABLE IF NOT EXISTS relay_checkpoints (
-  name        TEXT PRIMARY KEY,
-  position    BIGINT NOT NULL CHECK (position >= 0),
-  updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
-)`;
-
 export class SqlRelayCheckpoints implements RelayCheckpointStore {
   private constructor(private readonly db: SqlClient) {}
 
-  /** Creates the table when missing. */
+  /** On a database the event store has migrated (it owns the table). */
   static async open(db: SqlClient): Promise<SqlRelayCheckpoints> {
-    await db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [CHECKPOINT_TABLE_LOCK_KEY]);
-      await tx.query(RELAY_CHECKPOINTS_DDL);
-    });
     return new SqlRelayCheckpoints(db);
   }
 
