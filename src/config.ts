@@ -19,6 +19,10 @@ export interface Config {
   readonly aggregateCacheMax: number;
   /** Commands allowed to queue behind one account before new ones get 503 (ACCOUNT_QUEUE_MAX). */
   readonly accountQueueMax: number;
+  /** nats://… (NATS_URL): the relay publishes to JetStream there. */
+  readonly natsUrl: string | undefined;
+  /** JetStream stream the relay feeds (NATS_STREAM). */
+  readonly natsStream: string;
   /** pino level (LOG_LEVEL): fatal, error, warn, info, debug, trace, silent. */
   readonly logLevel: string;
 }
@@ -44,6 +48,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
   }
+  const natsUrl = env['NATS_URL'] || undefined;
+  if (natsUrl !== undefined && !/^(nats|tls):\/\//.test(natsUrl)) throw new ConfigError('NATS_URL must start with nats:// or tls://');
+  const natsStream = env['NATS_STREAM'] || 'chronicle-events';
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(natsStream)) throw new ConfigError('NATS_STREAM must be 1-64 letters, digits, _ or -');
   const logLevel = env['LOG_LEVEL'] || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   return Object.freeze({
@@ -55,6 +63,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     snapshotEvery: integer(env, 'SNAPSHOT_EVERY', 100, 0, 1_000_000),
     aggregateCacheMax: integer(env, 'AGGREGATE_CACHE_MAX', 100_000, 0, 10_000_000),
     accountQueueMax: integer(env, 'ACCOUNT_QUEUE_MAX', 10_000, 1, 1_000_000),
+    natsUrl,
+    natsStream,
     logLevel,
   });
 }

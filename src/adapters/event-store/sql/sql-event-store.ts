@@ -329,6 +329,11 @@ export class SqlEventStore implements EventStore {
     });
   }
 
+  /** The store's own connection(s), for tables that live beside the events (relay checkpoints). */
+  get sql(): SqlClient {
+    return this.db;
+  }
+
   async ping(): Promise<void> {
     await this.db.query('SELECT 1');
   }
