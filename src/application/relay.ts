@@ -18,6 +18,7 @@
 //
 // Only one relay may run per checkpoint name (two would publish everything twice, dropped as duplicates,
 // and fight over the checkpoint row).
+import { abortableSleep } from './abortable-sleep.js';
 import { READ_PAGE_MAX } from '../domain/limits.js';
 import type { EventPublisher } from '../ports/event-bus.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
@@ -144,7 +145,7 @@ export class OutboxRelay {
         } catch (error) {
           if (error instanceof RelayPositionLostError) throw error;
           this.failed(error);
-          await sleep(delayMs, signal);
+          await abortableSleep(delayMs, signal);
           delayMs = Math.min(delayMs * 2, this.options.retryMaxMs);
         }
       }
@@ -224,7 +225,7 @@ export class OutboxRelay {
         return true;
       } catch (error) {
         this.failed(error);
-        await sleep(delayMs, signal);
+        await abortableSleep(delayMs, signal);
         delayMs = Math.min(delayMs * 2, this.options.retryMaxMs);
       }
     }
@@ -252,7 +253,7 @@ export class OutboxRelay {
         return true;
       } catch (error) {
         this.failed(error);
-        await sleep(delayMs, signal);
+        await abortableSleep(delayMs, signal);
         delayMs = Math.min(delayMs * 2, this.options.retryMaxMs);
       }
     }
@@ -280,18 +281,4 @@ export class MemoryRelayCheckpoints implements RelayCheckpointStore {
   async save(name: string, position: number): Promise<void> {
     this.positions.set(name, position);
   }
-}
-
-/** Resolves after `ms`, or at once when the signal aborts (never rejects). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -9,6 +9,7 @@
 //
 // Everything is bounded: one page (at most `pageSize` events) is held at a time, and the consumer pulls the
 // next event only when it is ready for it (for await), so a slow consumer slows the reads, never buffers.
+import { abortableSleep } from './abortable-sleep.js';
 import { READ_PAGE_MAX } from '../domain/limits.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 
@@ -78,7 +79,7 @@ async function* follow(
       }
       if (signal.aborted) return;
       // A full page: there may be more right now. Otherwise caught up: wait before asking again.
-      if (page.length < pageSize) await sleep(pollIntervalMs, signal);
+      if (page.length < pageSize) await abortableSleep(pollIntervalMs, signal);
       if (signal.aborted) return;
       page = await readAfter(last);
     }
@@ -89,18 +90,4 @@ async function* follow(
 
 function boundedPageSize(pageSize: number | undefined): number {
   return Math.min(Math.max(Math.trunc(pageSize ?? SUBSCRIPTION_PAGE_SIZE), 1), READ_PAGE_MAX);
-}
-
-/** Resolves after `ms`, or at once when the signal aborts (never rejects). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
