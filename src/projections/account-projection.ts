@@ -1,0 +1,245 @@
+// The account projection: one RecordedEvent into the read model (account_balance, account_transactions),
+// in ONE transaction together with the projection's checkpoint, so that whatever the bus does (deliver
+// twice, deliver after a crash between the commit and the ack, deliver out of order) the model counts each
+// event exactly once.
+//
+// The guard is per account, on the stream version (events of one stream are numbered 1, 2, 3, ... with no
+// hole, and their commit order is their version order):
+// - event.streamVersion <= account_balance.version: already applied (a redelivery): nothing changes, not
+//   even the checkpoint. The account_transactions primary key on event_id (ON CONFLICT DO NOTHING) and its
+//   UNIQUE (account_id, stream_version) are a second, independent fence.
+// - event.streamVersion = version + 1 (or 1 for an account without a row): applied.
+// - event.streamVersion > version + 1: a gap. An earlier event of this account has not been applied yet:
+//   it is waiting for a redelivery (a bus with maxAckPending > 1 delivers later events while an earlier one
+//   backs off), or it was dead-lettered. Applying this one now would put a balance in the model that skips
+//   a movement, and the earlier event, arriving later, would then be refused as "old": the model would be
+//   wrong for good. So it throws ProjectionGapError: the transaction rolls back, the bus redelivers after a
+//   backoff, and by then the gap is normally filled. If the earlier event is in the dead-letter store, this
+//   one ends there too after max-deliver; replaying the dead letters in position order repairs both.
+//
+// The rule is one pure function (step: the account's row and an event → the new row and the transaction
+// row, or 'duplicate', or a throw); apply() runs it on one event with the row locked (SELECT ... FOR
+// UPDATE), applyBatch() folds a whole page in memory with every touched row locked and writes the result
+// set-wise (the rebuild's fast path). Same rule, so the two cannot disagree.
+//
+// The checkpoint is the global position of the last event applied plus a counter. Global positions in
+// commit order are unique but not always increasing (see docs/architecture.md), so "position" is "the last
+// one applied", not "everything below it": it is for lag reporting, and the bus consumer (not this
+// position) is what the processor resumes from.
+import type { SqlQueryable } from '../adapters/event-store/sql/sql-client.js';
+import type { BalanceRow, SqlReadModel, TransactionRow } from '../adapters/read-model/sql-read-model.js';
+import { ACCOUNT_AGGREGATE, ACCOUNT_STREAM_PREFIX } from '../domain/account/events.js';
+import type { RecordedEvent } from '../ports/event-store.js';
+
+/** Retry later: an earlier event of the same account is not applied yet. */
+export class ProjectionGapError extends Error {
+  override readonly name = 'ProjectionGapError';
+}
+
+/** The event cannot be applied however often it is tried (its data is not what the projection knows). */
+export class MalformedEventError extends Error {
+  override readonly name = 'MalformedEventError';
+}
+
+export type ApplyOutcome =
+  /** The model changed. */
+  | 'applied'
+  /** Already applied before: nothing changed. */
+  | 'duplicate'
+  /** Not an account event: only the checkpoint's position moved. */
+  | 'ignored';
+
+const MONEY_EVENTS = new Set(['MoneyDeposited', 'MoneyWithdrawn', 'TransferSent', 'TransferReceived']);
+const INTEGER = /^-?(0|[1-9][0-9]{0,18})$/;
+
+/** The account an event belongs to, or null when it is not an account event. */
+export function accountOf(event: RecordedEvent): string | null {
+  if (event.aggregateType !== ACCOUNT_AGGREGATE || !event.streamId.startsWith(ACCOUNT_STREAM_PREFIX)) return null;
+  return event.streamId.slice(ACCOUNT_STREAM_PREFIX.length);
+}
+
+export type Step =
+  | { outcome: 'duplicate' }
+  | { outcome: 'applied'; row: BalanceRow; transaction: TransactionRow | null };
+
+/**
+ * The projection's rule, pure: what an account event does to the account's row (undefined: no row yet).
+ * Throws ProjectionGapError for an event ahead of the row, MalformedEventError for one it cannot read.
+ */
+export function step(accountId: string, current: BalanceRow | undefined, event: RecordedEvent): Step {
+  const version = current?.version ?? 0;
+  if (event.streamVersion <= version) return { outcome: 'duplicate' };
+  if (event.streamVersion > version + 1) {
+    throw new ProjectionGapError(`account ${accountId}: event ${event.eventId} is version ${event.streamVersion}, the model is at ${version}`);
+  }
+  const data = event.data;
+  const moved = { version: event.streamVersion, lastGlobalPosition: event.globalPosition, lastEventAt: event.recordedAt };
+  if (event.type === 'AccountCreated') {
+    const { owner, currency } = data;
+    if (current || typeof owner !== 'string' || typeof currency !== 'string' || data['accountId'] !== accountId) {
+      throw new MalformedEventError(`event ${event.eventId}: AccountCreated at version ${event.streamVersion} or without accountId/owner/currency`);
+    }
+    return { outcome: 'applied', row: { accountId, owner, currency, balance: '0', ...moved }, transaction: null };
+  }
+  if (!current) throw new MalformedEventError(`event ${event.eventId}: ${event.type} as the first event of account ${accountId}`);
+  if (!MONEY_EVENTS.has(event.type)) {
+    // An account event this projection does not know (a newer event type): it still takes the version, so
+    // the account's later events are not held up as a gap.
+    return { outcome: 'applied', row: { ...current, ...moved }, transaction: null };
+  }
+  const { amount, balanceAfter } = data;
+  if (typeof amount !== 'string' || !INTEGER.test(amount) || typeof balanceAfter !== 'string' || !INTEGER.test(balanceAfter)
+    || data['accountId'] !== accountId) {
+    throw new MalformedEventError(`event ${event.eventId}: ${event.type} without a valid accountId/amount/balanceAfter`);
+  }
+  const counterparty = event.type === 'TransferSent' ? data['toAccountId'] : event.type === 'TransferReceived' ? data['fromAccountId'] : null;
+  return {
+    outcome: 'applied',
+    row: { ...current, balance: balanceAfter, ...moved },
+    transaction: {
+      eventId: event.eventId, accountId, type: event.type, amount, balanceAfter,
+      transferId: typeof data['transferId'] === 'string' ? data['transferId'] : null,
+      counterpartyAccountId: typeof counterparty === 'string' ? counterparty : null,
+      globalPosition: event.globalPosition, streamVersion: event.streamVersion, recordedAt: event.recordedAt,
+    },
+  };
+}
+
+const SELECT_ROWS = `SELECT account_id, owner, currency, balance::text AS balance, version::text AS version,
+       last_global_position::text AS last_global_position,
+       to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_event_at
+  FROM account_balance WHERE account_id = ANY($1::text[]) ORDER BY account_id COLLATE "C" FOR UPDATE`;
+
+interface RawRow { account_id: string; owner: string; currency: string; balance: string; version: string; last_global_position: string; last_event_at: string }
+
+export class AccountProjection {
+  constructor(private readonly model: SqlReadModel, readonly name: string) {}
+
+  /**
+   * Applies one event and moves the checkpoint, in one transaction; `also` runs in that transaction too
+   * (replaying a dead letter removes it there).
+   */
+  async apply(event: RecordedEvent, also?: (tx: SqlQueryable) => Promise<void>): Promise<ApplyOutcome> {
+    return this.model.db.transaction(async (tx) => {
+      const outcome = await this.applyIn(tx, event);
+      if (outcome !== 'duplicate') await this.saveCheckpoint(tx, event.globalPosition, outcome === 'applied' ? 1 : 0);
+      await also?.(tx);
+      return outcome;
+    });
+  }
+
+  /** The model changes of one event, inside the caller's transaction; the checkpoint is the caller's. */
+  async applyIn(tx: SqlQueryable, event: RecordedEvent): Promise<ApplyOutcome> {
+    const accountId = accountOf(event);
+    if (accountId === null) return 'ignored';
+    const rows = await this.lockRows(tx, [accountId]);
+    const current = rows.get(accountId);
+    const result = step(accountId, current, event);
+    if (result.outcome === 'duplicate') return 'duplicate';
+    await this.write(tx, current ? [] : [result.row], current ? [result.row] : [], result.transaction ? [result.transaction] : []);
+    return 'applied';
+  }
+
+  /**
+   * Applies several events (in the order given) and the checkpoint in one transaction: the rebuild's fast
+   * path. Every account the events touch is locked, the page is folded in memory with step(), and the
+   * result is written in a few set-wise statements. All or nothing: on an error nothing is kept, and the
+   * caller can go one by one.
+   */
+  async applyBatch(events: readonly RecordedEvent[]): Promise<{ applied: number; duplicates: number; ignored: number }> {
+    const counts = { applied: 0, duplicates: 0, ignored: 0 };
+    if (events.length === 0) return counts;
+    return this.model.db.transaction(async (tx) => {
+      const ids = [...new Set(events.map(accountOf).filter((id): id is string => id !== null))];
+      const before = await this.lockRows(tx, ids);
+      const rows = new Map(before);
+      const transactions: TransactionRow[] = [];
+      let last: number | null = null;
+      for (const event of events) {
+        const accountId = accountOf(event);
+        if (accountId === null) {
+          counts.ignored += 1;
+          last = event.globalPosition;
+          continue;
+        }
+        const result = step(accountId, rows.get(accountId), event);
+        if (result.outcome === 'duplicate') {
+          counts.duplicates += 1;
+          continue;
+        }
+        counts.applied += 1;
+        last = event.globalPosition;
+        rows.set(accountId, result.row);
+        if (result.transaction) transactions.push(result.transaction);
+      }
+      const created: BalanceRow[] = [];
+      const changed: BalanceRow[] = [];
+      for (const [id, row] of rows) {
+        const old = before.get(id);
+        if (!old) created.push(row);
+        else if (old.version !== row.version) changed.push(row);
+      }
+      await this.write(tx, created, changed, transactions);
+      if (last !== null) await this.saveCheckpoint(tx, last, counts.applied);
+      return counts;
+    });
+  }
+
+  private async lockRows(tx: SqlQueryable, ids: string[]): Promise<Map<string, BalanceRow>> {
+    if (ids.length === 0) return new Map();
+    const rows = await tx.query<RawRow>(SELECT_ROWS, [ids], 'chronicle_rm_lock_accounts');
+    return new Map(rows.map((r) => [r.account_id, {
+      accountId: r.account_id, owner: r.owner, currency: r.currency, balance: r.balance, version: Number(r.version),
+      lastGlobalPosition: Number(r.last_global_position), lastEventAt: r.last_event_at,
+    }]));
+  }
+
+  private async write(tx: SqlQueryable, created: BalanceRow[], changed: BalanceRow[], transactions: TransactionRow[]): Promise<void> {
+    const columns = (rows: BalanceRow[]) => [
+      rows.map((r) => r.accountId), rows.map((r) => r.owner), rows.map((r) => r.currency), rows.map((r) => r.balance),
+      rows.map((r) => String(r.version)), rows.map((r) => String(r.lastGlobalPosition)), rows.map((r) => r.lastEventAt),
+    ];
+    if (created.length > 0) {
+      const inserted = await tx.query(
+        `INSERT INTO account_balance (account_id, owner, currency, balance, version, last_global_position, last_event_at, updated_at)
+         SELECT a, o, c, b, v, p, t, now()
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[]) AS x(a, o, c, b, v, p, t)
+         ON CONFLICT (account_id) DO NOTHING RETURNING 1`,
+        columns(created), 'chronicle_rm_insert_accounts',
+      );
+      // Another processor created one of them between our lock and insert: roll back, the retry sees a duplicate.
+      if (inserted.length !== created.length) throw new ProjectionGapError('an account was created concurrently');
+    }
+    if (changed.length > 0) {
+      await tx.query(
+        `UPDATE account_balance SET balance = x.b, version = x.v, last_global_position = x.p, last_event_at = x.t, updated_at = now()
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[]) AS x(a, o, c, b, v, p, t)
+          WHERE account_id = x.a`,
+        columns(changed), 'chronicle_rm_update_accounts',
+      );
+    }
+    if (transactions.length > 0) {
+      const t = transactions;
+      await tx.query(
+        `INSERT INTO account_transactions (event_id, account_id, type, amount, balance_after, transfer_id, counterparty_account_id,
+                                           global_position, stream_version, recorded_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
+                              $8::bigint[], $9::bigint[], $10::timestamptz[])
+         ON CONFLICT (event_id) DO NOTHING`,
+        [t.map((r) => r.eventId), t.map((r) => r.accountId), t.map((r) => r.type), t.map((r) => r.amount), t.map((r) => r.balanceAfter),
+          t.map((r) => r.transferId), t.map((r) => r.counterpartyAccountId), t.map((r) => String(r.globalPosition)),
+          t.map((r) => String(r.streamVersion)), t.map((r) => r.recordedAt)],
+        'chronicle_rm_insert_transactions',
+      );
+    }
+  }
+
+  private async saveCheckpoint(tx: SqlQueryable, position: number, applied: number): Promise<void> {
+    await tx.query(
+      `INSERT INTO projection_checkpoints (name, position, events_applied, updated_at) VALUES ($1, $2, $3, now())
+       ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
+         events_applied = projection_checkpoints.events_applied + EXCLUDED.events_applied, updated_at = EXCLUDED.updated_at`,
+      [this.name, position, applied], 'chronicle_rm_checkpoint',
+    );
+  }
+}

@@ -1,0 +1,210 @@
+// The account projection on both read stores (PGlite and PostgreSQL), fed with real events from a ledger
+// (createLedger on an in-memory PGlite event store). How each claim is shown:
+// - exactly once: every event applied a second time returns 'duplicate', and the whole model (every balance
+//   row, every transaction row) and the checkpoint are unchanged.
+// - a gap throws: an account's version 3 before its version 2 throws ProjectionGapError and changes nothing;
+//   once version 2 is applied, version 3 applies, once.
+// - the model is what the store says: after random commands, each balance equals GET /accounts/:id/balance,
+//   and the rows equal a model computed here, independently, from the store's events.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createPgliteClient } from '../src/adapters/event-store/pglite/pglite-client.js';
+import { createPostgresClient } from '../src/adapters/event-store/postgres/postgres-client.js';
+import type { SqlClient } from '../src/adapters/event-store/sql/sql-client.js';
+import { SqlReadModel, type BalanceRow, type ReadModelContents, type TransactionRow } from '../src/adapters/read-model/sql-read-model.js';
+import { createLedger, type Ledger } from '../src/ledger.js';
+import type { EventStore, RecordedEvent } from '../src/ports/event-store.js';
+import { AccountProjection, MalformedEventError, ProjectionGapError } from '../src/projections/account-projection.js';
+import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
+
+const NAME = 'projection-test';
+
+async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  let position = 0;
+  for (;;) {
+    const page = (await store.readAll(position, 1_000))!;
+    out.push(...page.events);
+    if (page.events.length < 1_000) return out;
+    position = page.lastPosition;
+  }
+}
+
+/** The read model as it must be, computed from the events without the projection's code. */
+function expectedModel(events: readonly RecordedEvent[]): ReadModelContents {
+  const balances = new Map<string, BalanceRow>();
+  const transactions: TransactionRow[] = [];
+  for (const e of events) {
+    if (e.aggregateType !== 'Account') continue;
+    const accountId = e.streamId.slice('account-'.length);
+    const d = e.data as Record<string, string>;
+    if (e.type === 'AccountCreated') {
+      balances.set(accountId, { accountId, owner: d['owner']!, currency: d['currency']!, balance: '0', version: e.streamVersion, lastGlobalPosition: e.globalPosition, lastEventAt: e.recordedAt });
+      continue;
+    }
+    const b = balances.get(accountId)!;
+    Object.assign(b, { balance: d['balanceAfter'], version: e.streamVersion, lastGlobalPosition: e.globalPosition, lastEventAt: e.recordedAt });
+    transactions.push({
+      eventId: e.eventId, accountId, type: e.type, amount: d['amount']!, balanceAfter: d['balanceAfter']!, transferId: d['transferId'] ?? null,
+      counterpartyAccountId: d['toAccountId'] ?? d['fromAccountId'] ?? null, globalPosition: e.globalPosition, streamVersion: e.streamVersion, recordedAt: e.recordedAt,
+    });
+  }
+  const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return {
+    balances: [...balances.values()].sort((a, b) => byId(a.accountId, b.accountId)),
+    transactions: transactions.sort((a, b) => byId(a.accountId, b.accountId) || a.streamVersion - b.streamVersion),
+  };
+}
+
+let ledger: Ledger;
+let accounts = 0;
+
+async function post(url: string, payload: object): Promise<number> {
+  const response = await ledger.app.inject({ method: 'POST', url, payload });
+  if (response.statusCode >= 500) throw new Error(`${url}: ${response.statusCode} ${response.body}`);
+  return response.statusCode;
+}
+
+/** `count` new accounts and `commands` random deposits, withdrawals (some refused) and transfers among them. */
+async function randomCommands(count: number, commands: number): Promise<string[]> {
+  const ids = Array.from({ length: count }, () => `P${++accounts}`);
+  for (const id of ids) expect(await post('/commands/create-account', { accountId: id, owner: `Owner ${id}`, currency: 'EUR' })).toBe(201);
+  const pick = () => ids[Math.floor(Math.random() * ids.length)]!;
+  const amount = () => String(1 + Math.floor(Math.random() * 200));
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    for (let i = 0; i < commands / 4; i += 1) {
+      const r = Math.random();
+      if (r < 0.4) await post('/commands/deposit', { accountId: pick(), amount: amount() });
+      else if (r < 0.6) await post('/commands/withdraw', { accountId: pick(), amount: amount() });
+      else {
+        const from = pick();
+        let to = pick();
+        while (to === from) to = pick();
+        await post('/commands/transfer', { fromAccountId: from, toAccountId: to, amount: amount() });
+      }
+    }
+  }));
+  return ids;
+}
+
+beforeAll(async () => {
+  ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false });
+});
+afterAll(async () => {
+  await ledger?.close();
+});
+
+const readStores: { name: string; available: () => Promise<boolean>; open(): Promise<{ db: SqlClient; close(): Promise<void> }> }[] = [
+  {
+    name: 'PGlite',
+    available: async () => true,
+    async open() {
+      const db = await createPgliteClient();
+      return { db, close: () => db.close() };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    available: postgresAvailable,
+    async open() {
+      const database: TestDatabase = await createTestDatabase();
+      const db = createPostgresClient({ connectionString: database.url, poolMax: 4 });
+      return { db, async close() { await db.close(); await database.drop(); } };
+    },
+  },
+];
+
+for (const kind of readStores) {
+  describe.skipIf(!(await kind.available()))(`account projection on a ${kind.name} read store`, () => {
+    let opened: Awaited<ReturnType<typeof kind.open>>;
+    let model: SqlReadModel;
+    let projection: AccountProjection;
+
+    beforeAll(async () => {
+      opened = await kind.open();
+      // Twice at once: the schema setup is idempotent and serialised by its advisory lock.
+      [model] = await Promise.all([SqlReadModel.open(opened.db), SqlReadModel.open(opened.db)]);
+      projection = new AccountProjection(model, NAME);
+    });
+    afterAll(async () => {
+      await opened?.close();
+    });
+    beforeEach(async () => {
+      await model.reset(NAME);
+    });
+
+    it('applying the same event twice changes nothing: not a row, not the checkpoint', async () => {
+      await randomCommands(4, 40);
+      const events = await allEvents(ledger.store);
+      for (const e of events) expect(await projection.apply(e)).toBe('applied');
+      const once = await model.contents();
+      const checkpoint = await model.checkpoint(NAME);
+      expect(checkpoint).toMatchObject({ position: events.at(-1)!.globalPosition, eventsApplied: events.length });
+
+      for (const e of events) expect(await projection.apply(e)).toBe('duplicate');
+      // And redelivered out of order, backwards.
+      for (const e of [...events].reverse()) expect(await projection.apply(e)).toBe('duplicate');
+      expect(await projection.applyBatch(events)).toEqual({ applied: 0, duplicates: events.length, ignored: 0 });
+      expect(await model.contents()).toEqual(once);
+      expect(await model.checkpoint(NAME)).toEqual(checkpoint);
+      expect(once.transactions.length).toBe(new Set(once.transactions.map((t) => t.eventId)).size);
+    });
+
+    it('an event after a gap throws and changes nothing; once the gap is filled it applies, once', async () => {
+      const [id] = await randomCommands(1, 0);
+      await post('/commands/deposit', { accountId: id, amount: '100' });
+      await post('/commands/withdraw', { accountId: id, amount: '30' });
+      await post('/commands/deposit', { accountId: id, amount: '5' });
+      const [v1, v2, v3, v4] = (await ledger.store.readStream(`account-${id}`, { count: 10, direction: 'forward' })).events;
+      await expect(projection.apply(v2!)).rejects.toBeInstanceOf(ProjectionGapError); // no account row yet
+      expect(await projection.apply(v1!)).toBe('applied');
+      const before = await model.contents();
+      const checkpoint = await model.checkpoint(NAME);
+      await expect(projection.apply(v3!)).rejects.toBeInstanceOf(ProjectionGapError);
+      await expect(projection.apply(v4!)).rejects.toBeInstanceOf(ProjectionGapError);
+      await expect(projection.applyBatch([v3!, v2!])).rejects.toBeInstanceOf(ProjectionGapError); // all or nothing
+      expect(await model.contents()).toEqual(before);
+      expect(await model.checkpoint(NAME)).toEqual(checkpoint);
+
+      expect(await projection.apply(v2!)).toBe('applied');
+      expect(await projection.apply(v3!)).toBe('applied');
+      expect(await projection.apply(v3!)).toBe('duplicate');
+      expect(await projection.apply(v4!)).toBe('applied');
+      expect(await model.balance(id!)).toMatchObject({ balance: '75', version: 4, lastGlobalPosition: v4!.globalPosition });
+      expect((await model.contents()).transactions.map((t) => t.eventId)).toEqual([v2!, v3!, v4!].map((e) => e.eventId));
+      expect(await model.checkpoint(NAME)).toMatchObject({ position: v4!.globalPosition, eventsApplied: 4 });
+    });
+
+    it('balances and transaction rows equal what the event store says, applied one by one or in batches', async () => {
+      const ids = await randomCommands(6, 120);
+      const events = await allEvents(ledger.store);
+      for (const e of events) await projection.apply(e);
+      const contents = await model.contents();
+      expect(contents).toEqual(expectedModel(events));
+      for (const id of ids) {
+        const response = await ledger.app.inject({ method: 'GET', url: `/accounts/${id}/balance` });
+        const api = response.json<{ balance: string; version: number; globalPosition: number; owner: string; currency: string; lastEventAt: string }>();
+        expect(await model.balance(id)).toEqual({
+          accountId: id, owner: api.owner, currency: api.currency, balance: api.balance, version: api.version,
+          lastGlobalPosition: api.globalPosition, lastEventAt: api.lastEventAt,
+        });
+      }
+
+      await model.reset(NAME);
+      for (let i = 0; i < events.length; i += 97) await projection.applyBatch(events.slice(i, i + 97));
+      expect(await model.contents()).toEqual(contents);
+      expect(await model.checkpoint(NAME)).toMatchObject({ position: events.at(-1)!.globalPosition, eventsApplied: events.length });
+    });
+
+    it('ignores events of other aggregates (position moves, nothing counted) and refuses malformed account events', async () => {
+      const [id] = await randomCommands(1, 0);
+      const [created] = (await ledger.store.readStream(`account-${id}`, { count: 1, direction: 'forward' })).events;
+      await projection.apply(created!);
+      const other: RecordedEvent = { ...created!, eventId: '00000000-0000-4000-8000-000000000001', streamId: 'order-1', aggregateType: 'Order', type: 'OrderPlaced', globalPosition: 999_999 };
+      expect(await projection.apply(other)).toBe('ignored');
+      expect(await model.checkpoint(NAME)).toMatchObject({ position: 999_999, eventsApplied: 1 });
+      const bad: RecordedEvent = { ...created!, eventId: '00000000-0000-4000-8000-000000000002', streamVersion: 2, type: 'MoneyDeposited', data: { accountId: id, amount: '1e3', balanceAfter: '1000' } };
+      await expect(projection.apply(bad)).rejects.toBeInstanceOf(MalformedEventError);
+      expect(await model.balance(id!)).toMatchObject({ balance: '0', version: 1 });
+    });
+  });
+}
