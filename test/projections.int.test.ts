@@ -10,50 +10,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPgliteClient } from '../src/adapters/event-store/pglite/pglite-client.js';
 import { createPostgresClient } from '../src/adapters/event-store/postgres/postgres-client.js';
 import type { SqlClient } from '../src/adapters/event-store/sql/sql-client.js';
-import { SqlReadModel, type BalanceRow, type ReadModelContents, type TransactionRow } from '../src/adapters/read-model/sql-read-model.js';
+import { SqlReadModel } from '../src/adapters/read-model/sql-read-model.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
-import type { EventStore, RecordedEvent } from '../src/ports/event-store.js';
+import type { RecordedEvent } from '../src/ports/event-store.js';
 import { AccountProjection, MalformedEventError, ProjectionGapError } from '../src/projections/account-projection.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
+import { allEvents, expectedModel } from './support/read-model-expectations.js';
 
 const NAME = 'projection-test';
-
-async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
-  const out: RecordedEvent[] = [];
-  let position = 0;
-  for (;;) {
-    const page = (await store.readAll(position, 1_000))!;
-    out.push(...page.events);
-    if (page.events.length < 1_000) return out;
-    position = page.lastPosition;
-  }
-}
-
-/** The read model as it must be, computed from the events without the projection's code. */
-function expectedModel(events: readonly RecordedEvent[]): ReadModelContents {
-  const balances = new Map<string, BalanceRow>();
-  const transactions: TransactionRow[] = [];
-  for (const e of events) {
-    if (e.aggregateType !== 'Account') continue;
-    const accountId = e.streamId.slice('account-'.length);
-    const d = e.data as Record<string, string>;
-    if (e.type === 'AccountCreated') {
-      balances.set(accountId, { accountId, owner: d['owner']!, currency: d['currency']!, balance: '0', version: e.streamVersion, lastGlobalPosition: e.globalPosition, lastEventAt: e.recordedAt });
-      continue;
-    }
-    const b = balances.get(accountId)!;
-    Object.assign(b, { balance: d['balanceAfter'], version: e.streamVersion, lastGlobalPosition: e.globalPosition, lastEventAt: e.recordedAt });
-    transactions.push({
-      eventId: e.eventId, accountId, type: e.type, amount: d['amount']!, balanceAfter: d['balanceAfter']!, transferId: d['transferId'] ?? null,
-      counterpartyAccountId: d['toAccountId'] ?? d['fromAccountId'] ?? null, globalPosition: e.globalPosition, streamVersion: e.streamVersion, recordedAt: e.recordedAt,
-    });
-  }
-  const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  return {
-    balances: [...balances.values()].sort((a, b) => byId(a.accountId, b.accountId)),
-    transactions: transactions.sort((a, b) => byId(a.accountId, b.accountId) || a.streamVersion - b.streamVersion),
-  };
-}
 
 let ledger: Ledger;
 let accounts = 0;

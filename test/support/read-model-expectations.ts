@@ -1,0 +1,41 @@
+// What the read model must contain, computed from the events without the projection's code, and every
+// event of $all: shared by the projection and read-processor tests.
+import type { BalanceRow, ReadModelContents, TransactionRow } from '../../src/adapters/read-model/sql-read-model.js';
+import type { EventStore, RecordedEvent } from '../../src/ports/event-store.js';
+
+export async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  let position = 0;
+  for (;;) {
+    const page = (await store.readAll(position, 1_000))!;
+    out.push(...page.events);
+    if (page.events.length < 1_000) return out;
+    position = page.lastPosition;
+  }
+}
+
+/** The read model as it must be, computed from the events without the projection's code. */
+export function expectedModel(events: readonly RecordedEvent[]): ReadModelContents {
+  const balances = new Map<string, BalanceRow>();
+  const transactions: TransactionRow[] = [];
+  for (const e of events) {
+    if (e.aggregateType !== 'Account') continue;
+    const accountId = e.streamId.slice('account-'.length);
+    const d = e.data as Record<string, string>;
+    if (e.type === 'AccountCreated') {
+      balances.set(accountId, { accountId, owner: d['owner']!, currency: d['currency']!, balance: '0', version: e.streamVersion, lastGlobalPosition: e.globalPosition, lastEventAt: e.recordedAt });
+      continue;
+    }
+    const b = balances.get(accountId)!;
+    Object.assign(b, { balance: d['balanceAfter'], version: e.streamVersion, lastGlobalPosition: e.globalPosition, lastEventAt: e.recordedAt });
+    transactions.push({
+      eventId: e.eventId, accountId, type: e.type, amount: d['amount']!, balanceAfter: d['balanceAfter']!, transferId: d['transferId'] ?? null,
+      counterpartyAccountId: d['toAccountId'] ?? d['fromAccountId'] ?? null, globalPosition: e.globalPosition, streamVersion: e.streamVersion, recordedAt: e.recordedAt,
+    });
+  }
+  const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return {
+    balances: [...balances.values()].sort((a, b) => byId(a.accountId, b.accountId)),
+    transactions: transactions.sort((a, b) => byId(a.accountId, b.accountId) || a.streamVersion - b.streamVersion),
+  };
+}
