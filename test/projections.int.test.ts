@@ -15,6 +15,7 @@ import { createLedger, type Ledger } from '../src/ledger.js';
 import type { RecordedEvent } from '../src/ports/event-store.js';
 import { AccountProjection, MalformedEventError, ProjectionGapError } from '../src/projections/account-projection.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
+import { postCommand, randomCommands as randomCommandsOn } from './support/random-commands.js';
 import { allEvents, expectedModel } from './support/read-model-expectations.js';
 
 const NAME = 'projection-test';
@@ -22,33 +23,9 @@ const NAME = 'projection-test';
 let ledger: Ledger;
 let accounts = 0;
 
-async function post(url: string, payload: object): Promise<number> {
-  const response = await ledger.app.inject({ method: 'POST', url, payload });
-  if (response.statusCode >= 500) throw new Error(`${url}: ${response.statusCode} ${response.body}`);
-  return response.statusCode;
-}
-
-/** `count` new accounts and `commands` random deposits, withdrawals (some refused) and transfers among them. */
-async function randomCommands(count: number, commands: number): Promise<string[]> {
-  const ids = Array.from({ length: count }, () => `P${++accounts}`);
-  for (const id of ids) expect(await post('/commands/create-account', { accountId: id, owner: `Owner ${id}`, currency: 'EUR' })).toBe(201);
-  const pick = () => ids[Math.floor(Math.random() * ids.length)]!;
-  const amount = () => String(1 + Math.floor(Math.random() * 200));
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    for (let i = 0; i < commands / 4; i += 1) {
-      const r = Math.random();
-      if (r < 0.4) await post('/commands/deposit', { accountId: pick(), amount: amount() });
-      else if (r < 0.6) await post('/commands/withdraw', { accountId: pick(), amount: amount() });
-      else {
-        const from = pick();
-        let to = pick();
-        while (to === from) to = pick();
-        await post('/commands/transfer', { fromAccountId: from, toAccountId: to, amount: amount() });
-      }
-    }
-  }));
-  return ids;
-}
+const post = (url: string, payload: object) => postCommand(ledger, url, payload);
+const randomCommands = (count: number, commands: number) =>
+  randomCommandsOn(ledger, Array.from({ length: count }, () => `P${++accounts}`), commands);
 
 beforeAll(async () => {
   ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false });

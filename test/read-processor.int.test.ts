@@ -26,6 +26,7 @@ import type { EventBus } from '../src/ports/event-bus.js';
 import type { RecordedEvent } from '../src/ports/event-store.js';
 import { deleteStreams, natsAdmin, natsAvailable, NATS_TEST_URL, uniqueBusNames } from './support/nats.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
+import { postCommand, randomCommands as randomCommandsOn } from './support/random-commands.js';
 import { allEvents, expectedModel } from './support/read-model-expectations.js';
 
 const servicesUp = (await postgresAvailable()) && (await natsAvailable());
@@ -53,30 +54,9 @@ const isPoison = (e: RecordedEvent) => e.type === 'MoneyDeposited' && e.streamId
 async function theFlow(rig: Rig, commandCount: number): Promise<void> {
   const { ledger, bus } = rig;
   let accounts = 0;
-  const post = async (url: string, payload: object) => {
-    const response = await ledger.app.inject({ method: 'POST', url, payload });
-    if (response.statusCode >= 500) throw new Error(`${url}: ${response.statusCode} ${response.body}`);
-    return response.statusCode;
-  };
-  const randomCommands = async (count: number, commands: number) => {
-    const ids = Array.from({ length: count }, () => `RP${++accounts}`);
-    for (const id of ids) expect(await post('/commands/create-account', { accountId: id, owner: `Owner ${id}`, currency: 'EUR' })).toBe(201);
-    const pick = () => ids[Math.floor(Math.random() * ids.length)]!;
-    const amount = () => String(1 + Math.floor(Math.random() * 200));
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      for (let i = 0; i < commands / 4; i += 1) {
-        const r = Math.random();
-        if (r < 0.4) await post('/commands/deposit', { accountId: pick(), amount: amount() });
-        else if (r < 0.6) await post('/commands/withdraw', { accountId: pick(), amount: amount() });
-        else {
-          const from = pick();
-          let to = pick();
-          while (to === from) to = pick();
-          await post('/commands/transfer', { fromAccountId: from, toAccountId: to, amount: amount() });
-        }
-      }
-    }));
-  };
+  const post = (url: string, payload: object) => postCommand(ledger, url, payload);
+  const randomCommands = (count: number, commands: number) =>
+    randomCommandsOn(ledger, Array.from({ length: count }, () => `RP${++accounts}`), commands);
 
   const readModel = await SqlReadModel.open(rig.readDb);
   const handled = new Set<string>();

@@ -21,25 +21,15 @@ import type { SqlClient } from '../src/adapters/event-store/sql/sql-client.js';
 import { OutboxRelay, type RelayOptions } from '../src/application/relay.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
 import type { Delivery } from '../src/ports/event-bus.js';
-import type { EventStore, RecordedEvent } from '../src/ports/event-store.js';
+import type { RecordedEvent } from '../src/ports/event-store.js';
 import {
   deleteStreams, freePort, natsAdmin, natsAvailable, natsServerBinaryAvailable, NATS_TEST_URL, readStreamMessages,
   startPrivateNatsServer, uniqueBusNames,
 } from './support/nats.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
+import { allEvents } from './support/read-model-expectations.js';
 
 const servicesUp = (await postgresAvailable()) && (await natsAvailable());
-
-async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
-  const out: RecordedEvent[] = [];
-  let position = 0;
-  for (;;) {
-    const page = (await store.readAll(position, 1_000))!;
-    out.push(...page.events);
-    if (page.events.length < 1_000) return out;
-    position = page.lastPosition;
-  }
-}
 
 /** Polls until true; a condition that throws (a server coming back) counts as not yet. */
 async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
