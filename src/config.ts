@@ -9,6 +9,8 @@ export interface Config {
   readonly host: string;
   /** postgres://… to use PostgreSQL (DATABASE_URL); unset: embedded PGlite under dataDir. */
   readonly databaseUrl: string | undefined;
+  /** postgres://… of the read store (READ_DATABASE_URL); unset: the event store's database. */
+  readonly readDatabaseUrl: string | undefined;
   /** PGlite's directory (CHRONICLE_DATA_DIR). */
   readonly dataDir: string;
   /** PostgreSQL pool size (PG_POOL_MAX). */
@@ -19,7 +21,9 @@ export interface Config {
   readonly aggregateCacheMax: number;
   /** Commands allowed to queue behind one account before new ones get 503 (ACCOUNT_QUEUE_MAX). */
   readonly accountQueueMax: number;
-  /** nats://… (NATS_URL): the relay publishes to JetStream there. */
+  /** Longest a read-your-writes query (?minPosition=) waits for the read model (READ_WAIT_MAX_MS). */
+  readonly readWaitMaxMs: number;
+  /** nats://… (NATS_URL): the bus between relay and read processor; unset: in-process (one process). */
   readonly natsUrl: string | undefined;
   /** JetStream stream the relay feeds (NATS_STREAM). */
   readonly natsStream: string;
@@ -48,6 +52,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
   }
+  const readDatabaseUrl = env['READ_DATABASE_URL'] || undefined;
+  if (readDatabaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(readDatabaseUrl)) {
+    throw new ConfigError('READ_DATABASE_URL must start with postgres:// or postgresql://');
+  }
   const natsUrl = env['NATS_URL'] || undefined;
   if (natsUrl !== undefined && !/^(nats|tls):\/\//.test(natsUrl)) throw new ConfigError('NATS_URL must start with nats:// or tls://');
   const natsStream = env['NATS_STREAM'] || 'chronicle-events';
@@ -58,11 +66,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: integer(env, 'PORT', 4000, 0, 65_535),
     host: env['HOST'] || '127.0.0.1',
     databaseUrl,
+    readDatabaseUrl,
     dataDir: resolve(env['CHRONICLE_DATA_DIR'] || '.chronicle'),
     pgPoolMax: integer(env, 'PG_POOL_MAX', 16, 1, 1_000),
     snapshotEvery: integer(env, 'SNAPSHOT_EVERY', 100, 0, 1_000_000),
     aggregateCacheMax: integer(env, 'AGGREGATE_CACHE_MAX', 100_000, 0, 10_000_000),
     accountQueueMax: integer(env, 'ACCOUNT_QUEUE_MAX', 10_000, 1, 1_000_000),
+    readWaitMaxMs: integer(env, 'READ_WAIT_MAX_MS', 5_000, 0, 60_000),
     natsUrl,
     natsStream,
     logLevel,

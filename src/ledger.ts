@@ -1,55 +1,245 @@
-// The composition root: wires store, repository, handler, queries and HTTP app. Used by the CLI, the tests
-// and the benchmark, so all three run the same assembly.
+// The composition root: wires store, write side, bus, relay, read processor, read model, queries and the
+// HTTP app for the roles this process plays. Used by the CLI, the tests and the benchmark, so all three run
+// the same assembly.
+//
+// Roles (the spec's deployment picture; `chronicle start` plays all four in one process):
+// - ledger-api:     commands, raw streams, $all, subscriptions (writes and reads the event store)
+// - query-api:      balances and the account list (read model), history and time travel (event store),
+//                   projection management
+// - relay:          event store → bus, in commit order (src/application/relay.ts)
+// - read-processor: bus → read model (src/application/read-processor.ts)
+// Every process serves /health and /metrics. The in-process bus lives in memory, so it needs the relay
+// and the read processor in the same process; NATS JetStream lets each run anywhere.
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { openEventStore, type StoreTarget } from './adapters/event-store/open-store.js';
+import pino, { type Logger } from 'pino';
+import { InProcessEventBus } from './adapters/event-bus/in-process/in-process-event-bus.js';
+import { connectNatsEventBus } from './adapters/event-bus/nats/nats-event-bus.js';
+import { SqlRelayCheckpoints, sqlCountEventsAfter } from './adapters/event-bus/relay-checkpoints/sql-relay-checkpoints.js';
+import { openEventStore, openSqlClient, type StoreTarget } from './adapters/event-store/open-store.js';
+import type { SqlClient } from './adapters/event-store/sql/sql-client.js';
 import { randomIds } from './adapters/ids/random-ids.js';
 import { LedgerMetrics } from './adapters/metrics/prometheus.js';
+import { SqlReadModel } from './adapters/read-model/sql-read-model.js';
 import { AccountQueries } from './application/account-queries.js';
 import { AccountRepository } from './application/account-repository.js';
 import { CommandHandler } from './application/command-handler.js';
-import { buildApp } from './http/build-app.js';
+import { ReadModelQueries } from './application/read-model-queries.js';
+import { ReadProcessor, type ReadProcessorOptions } from './application/read-processor.js';
+import { MemoryRelayCheckpoints, OutboxRelay, type RelayOptions } from './application/relay.js';
+import { buildApp, type HealthCheck } from './http/build-app.js';
+import type { EventBus } from './ports/event-bus.js';
 import type { EventStore } from './ports/event-store.js';
 import type { IdGenerator } from './ports/ids.js';
 
+export const ROLES = ['ledger-api', 'query-api', 'relay', 'read-processor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export type BusTarget =
+  | { kind: 'in-process' }
+  | { kind: 'nats'; servers: string; stream: string };
+
 export interface LedgerOptions {
   store: StoreTarget;
+  /** The read store (READ_DATABASE_URL). Default: the event store's own database. */
+  readStore?: StoreTarget;
+  /** Default: the in-process bus. */
+  bus?: BusTarget;
+  /** Default: all four. */
+  roles?: readonly Role[];
   snapshotEvery?: number;
   aggregateCacheMax?: number;
   accountQueueMax?: number;
+  /** Bound on a read-your-writes wait (?minPosition=). Default 5 s. */
+  readWaitMaxMs?: number;
+  /** How often projection lag is measured. Default 1 s. */
+  lagIntervalMs?: number;
   logger?: FastifyServerOptions['logger'];
   ids?: IdGenerator;
   /** Node process metrics (CPU, memory, event loop) in /metrics; off in tests that build many ledgers. */
   processMetrics?: boolean;
+  relay?: Partial<Omit<RelayOptions, 'name'>>;
+  readProcessor?: Partial<ReadProcessorOptions>;
 }
 
 export interface Ledger {
   app: FastifyInstance;
   store: EventStore;
+  roles: readonly Role[];
+  /** Built in every process; its routes are served only by the ledger-api role. */
   commands: CommandHandler;
+  /** Event-store reads: history, time travel. */
   queries: AccountQueries;
+  /** Present with query-api or read-processor. */
+  readModel: SqlReadModel | null;
+  readQueries: ReadModelQueries | null;
+  processor: ReadProcessor | null;
+  relay: OutboxRelay | null;
+  bus: EventBus | null;
+  metrics: LedgerMetrics;
+  log: Logger;
   close(): Promise<void>;
 }
 
+export class LedgerConfigError extends Error {
+  override readonly name = 'LedgerConfigError';
+}
+
+function loggerOf(option: FastifyServerOptions['logger']): Logger {
+  if (option === undefined || option === false) return pino({ level: 'silent' });
+  if (option === true) return pino();
+  return pino(option as pino.LoggerOptions);
+}
+
 export async function createLedger(options: LedgerOptions): Promise<Ledger> {
+  const roles = [...new Set(options.roles ?? ROLES)];
+  const has = (role: Role) => roles.includes(role);
+  const busTarget = options.bus ?? { kind: 'in-process' };
+  if (busTarget.kind === 'in-process' && has('relay') !== has('read-processor')) {
+    throw new LedgerConfigError('the in-process bus is memory: the relay and the read processor must run in the same process (or set NATS_URL)');
+  }
+  const log = loggerOf(options.logger);
   const metrics = new LedgerMetrics({ processMetrics: options.processMetrics ?? true });
-  const store = await openEventStore(options.store, { onGroupCommitFlush: (n) => metrics.groupCommitFlush(n) });
-  const ids = options.ids ?? randomIds;
-  const accounts = new AccountRepository(store, {
-    snapshotEvery: options.snapshotEvery ?? 100,
-    cacheEntriesMax: options.aggregateCacheMax ?? 100_000,
-    readPageSize: 1_000,
-  });
-  const commands = new CommandHandler({
-    store, accounts, ids, lockWaitersMax: options.accountQueueMax ?? 10_000,
-    observe: (type, outcome, durationMs) => metrics.command(type, outcome, durationMs),
-  });
-  const queries = new AccountQueries(store);
-  const app = await buildApp({ store, commands, queries, ids, metrics, storeKind: options.store.kind, logger: options.logger ?? false });
-  return {
-    app, store, commands, queries,
-    async close() {
-      await app.close();
-      await store.close();
-    },
+  const cleanup: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const step of cleanup.reverse()) await step().catch((error: unknown) => log.warn({ err: error }, 'closing'));
   };
+  try {
+    const store = await openEventStore(options.store, { onGroupCommitFlush: (n) => metrics.groupCommitFlush(n) });
+    cleanup.push(() => store.close());
+    const ids = options.ids ?? randomIds;
+    const accounts = new AccountRepository(store, {
+      snapshotEvery: options.snapshotEvery ?? 100,
+      cacheEntriesMax: options.aggregateCacheMax ?? 100_000,
+      readPageSize: 1_000,
+    });
+    const commands = new CommandHandler({
+      store, accounts, ids, lockWaitersMax: options.accountQueueMax ?? 10_000,
+      observe: (type, outcome, durationMs) => metrics.command(type, outcome, durationMs),
+    });
+    const queries = new AccountQueries(store);
+    const components: Record<string, HealthCheck> = {};
+
+    let bus: EventBus | null = null;
+    if (has('relay') || has('read-processor')) {
+      if (busTarget.kind === 'in-process') {
+        bus = new InProcessEventBus();
+        components['bus'] = async () => ({ kind: 'in-process' });
+      } else {
+        const nats = await connectNatsEventBus({ servers: busTarget.servers, streamName: busTarget.stream, connectionName: `chronicle-${roles.join('+')}` });
+        bus = nats;
+        components['bus'] = async () => ({ kind: 'nats', stream: busTarget.stream, ...(await nats.streamState()) });
+      }
+      cleanup.push(() => bus!.close());
+    }
+
+    let readModel: SqlReadModel | null = null;
+    let readQueries: ReadModelQueries | null = null;
+    let processor: ReadProcessor | null = null;
+    if (has('query-api') || has('read-processor')) {
+      let readDb: SqlClient = store.sql;
+      if (options.readStore) {
+        readDb = await openSqlClient(options.readStore);
+        cleanup.push(() => readDb.close());
+      }
+      readModel = await SqlReadModel.open(readDb);
+      const model = readModel;
+      components['readStore'] = async () => {
+        await model.ping();
+        return { kind: readDb.dialect, separate: options.readStore !== undefined };
+      };
+      const name = options.readProcessor?.name ?? 'accounts';
+      readQueries = new ReadModelQueries(
+        { model, store, countEventsAfter: sqlCountEventsAfter(store.sql) },
+        { projection: name, lagIntervalMs: options.lagIntervalMs ?? 1_000 },
+      );
+      const queriesOfModel = readQueries;
+      readQueries.startLagMonitor((error) => log.warn({ err: error }, 'projection lag not measured'));
+      cleanup.push(() => queriesOfModel.close());
+      metrics.watchProjection(name, () => queriesOfModel.currentLag());
+      const plog = log.child({ role: 'read-processor', projection: name });
+      processor = new ReadProcessor({ bus: has('read-processor') ? bus : null, store, readModel }, {
+        ...options.readProcessor,
+        onHandled: (event, outcome, delivery) => {
+          metrics.projectionHandled(name, event, outcome, delivery);
+          queriesOfModel.changes.notify();
+          options.readProcessor?.onHandled?.(event, outcome, delivery);
+          if (plog.isLevelEnabled('debug')) {
+            plog.debug({ eventId: event.eventId, globalPosition: event.globalPosition, type: event.type, outcome, correlationId: event.metadata.correlationId }, 'projected');
+          }
+        },
+        onDeadLetter: (event, error) => {
+          metrics.projectionDeadLettered(name);
+          plog.error({ eventId: event.eventId, globalPosition: event.globalPosition, correlationId: event.metadata.correlationId, err: error }, 'event dead-lettered');
+          options.readProcessor?.onDeadLetter?.(event, error);
+        },
+        onError: (error) => {
+          plog.warn({ err: error }, 'read processor retrying');
+          options.readProcessor?.onError?.(error);
+        },
+      });
+      if (has('read-processor')) {
+        const started = processor;
+        await started.start();
+        cleanup.push(() => started.stop());
+      }
+    }
+
+    let relay: OutboxRelay | null = null;
+    if (has('relay')) {
+      const rlog = log.child({ role: 'relay' });
+      const relayOptions = {
+        ...options.relay,
+        onError: (error: unknown) => rlog.warn({ err: error }, 'relay retrying'),
+        onPublished: () => metrics.relayPublishedEvent(),
+      };
+      if (busTarget.kind === 'in-process') {
+        // The bus forgets everything at a restart: publish again from where the read model stands.
+        const from = (await readModel!.checkpoint(processor!.name))?.position ?? 0;
+        relay = new OutboxRelay(
+          { store, publisher: bus!, checkpoints: new MemoryRelayCheckpoints({ 'in-process': from }), countEventsAfter: sqlCountEventsAfter(store.sql) },
+          { ...relayOptions, name: 'in-process', resumeFromBus: false },
+        );
+      } else {
+        relay = new OutboxRelay(
+          { store, publisher: bus!, checkpoints: await SqlRelayCheckpoints.open(store.sql), countEventsAfter: sqlCountEventsAfter(store.sql) },
+          { ...relayOptions, name: `nats:${busTarget.stream}` },
+        );
+      }
+      const running = relay;
+      metrics.watchRelay(() => running.lag());
+      const stop = new AbortController();
+      const done = running.run(stop.signal).catch((error: unknown) => rlog.fatal({ err: error }, 'relay stopped'));
+      cleanup.push(async () => {
+        stop.abort();
+        await done;
+      });
+      components['relay'] = async () => {
+        const lag = await running.lag();
+        if (lag.state === 'stopped') throw new Error(`relay stopped: ${lag.lastError ?? 'unknown'}`);
+        return { state: lag.state, eventsBehind: lag.eventsBehind, lagMs: lag.lagMs };
+      };
+    }
+
+    const readWaitMaxMs = options.readWaitMaxMs ?? 5_000;
+    const app = await buildApp({
+      store, ids, metrics, storeKind: options.store.kind, loggerInstance: log, components,
+      ...(has('ledger-api') ? { commands } : {}),
+      ...(has('query-api') && readQueries && processor && readModel ? {
+        accounts: { queries, readQueries, readWaitMaxMs },
+        projections: {
+          projections: [{ processor, queries: readQueries, model: readModel }],
+          onRebuildError: (error: unknown) => log.error({ err: error }, 'projection rebuild failed'),
+        },
+      } : {}),
+    });
+    cleanup.push(() => app.close());
+    let closing: Promise<void> | null = null;
+    return {
+      app, store, roles, commands, queries, readModel, readQueries, processor, relay, bus, metrics, log,
+      close: () => (closing ??= closeAll()),
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
 }

@@ -63,7 +63,12 @@ describe('chronicle start (embedded PGlite)', () => {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
     });
     expect((await post('/commands/create-account', { accountId: 'P1', owner: 'Persist', currency: 'GBP' })).status).toBe(201);
-    expect((await post('/commands/deposit', { accountId: 'P1', amount: '1234' })).status).toBe(201);
+    const deposit = await post('/commands/deposit', { accountId: 'P1', amount: '1234' });
+    expect(deposit.status).toBe(201);
+    const { globalPosition } = await deposit.json() as { globalPosition: number };
+    // The whole flow runs in the one process: store → relay → in-process bus → read processor → read model.
+    expect(await (await fetch(`${base}/accounts/P1/balance?minPosition=${globalPosition}`)).json())
+      .toMatchObject({ balance: '1234', freshness: { status: 'reached' } });
     const bad = await post('/commands/deposit', { accountId: 'P1', amount: 1.5 });
     expect(bad.status).toBe(400);
     expect((await bad.json()).error.code).toBe('amount_fractional');
@@ -81,7 +86,9 @@ describe('chronicle start (embedded PGlite)', () => {
     const second = startLedger(dataDir, port);
     children.push(second.child);
     await waitForHealth(base, second.child);
-    expect(await (await fetch(`${base}/accounts/P1/balance`)).json()).toMatchObject({ balance: '1234', currency: 'GBP', version: 2 });
+    // The read model persisted beside the events: the balance is there at once, no replay needed.
+    expect(await (await fetch(`${base}/accounts/P1/balance?minPosition=${globalPosition}&maxWaitMs=0`)).json())
+      .toMatchObject({ balance: '1234', currency: 'GBP', version: 2, freshness: { status: 'reached' } });
     expect(await (await fetch(`${base}/streams/$all`)).json()).toEqual(eventsBefore);
     expect(await stop(second.child)).toBe(0);
   }, 180_000);

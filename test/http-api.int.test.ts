@@ -12,9 +12,16 @@ afterAll(async () => {
   await ledger.close();
 });
 
-const post = (url: string, payload: unknown, headers: Record<string, string> = {}) =>
-  ledger.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
+/** The highest global position a command of this file wrote: what a read waits for to see every write. */
+let lastPosition = 0;
+const post = async (url: string, payload: unknown, headers: Record<string, string> = {}) => {
+  const response = await ledger.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
+  if (response.statusCode === 201) lastPosition = Math.max(lastPosition, response.json<{ globalPosition: number }>().globalPosition);
+  return response;
+};
 const get = (url: string) => ledger.app.inject({ method: 'GET', url });
+/** A read-model query that reads this file's writes (read-your-writes). */
+const getFresh = (url: string) => get(`${url}${url.includes('?') ? '&' : '?'}minPosition=${lastPosition}`);
 const eventCount = async () => (await ledger.store.readAll(0, 1_000))!.events.length;
 
 async function open(accountId: string, currency = 'EUR', deposit?: string) {
@@ -42,7 +49,7 @@ describe('commands', () => {
       balances: { H1: '9223372036854770000', H2: '4000' },
     });
     expect(transfer.json().eventIds).toHaveLength(2);
-    expect((await get('/accounts/H2/balance')).json()).toMatchObject({ accountId: 'H2', balance: '4000', currency: 'EUR', owner: 'Ada Lovelace', version: 2 });
+    expect((await getFresh('/accounts/H2/balance')).json()).toMatchObject({ accountId: 'H2', balance: '4000', currency: 'EUR', owner: 'Ada Lovelace', version: 2 });
   });
 
   it('carries the correlation id from the request into the events and the response', async () => {
@@ -115,7 +122,7 @@ describe('bad input: the right status, its own code, one shape, nothing written'
     const missing = await get('/nowhere');
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.code).toBe('route_not_found');
-    expect((await get('/accounts/B1/balance')).json().balance).toBe('100');
+    expect((await getFresh('/accounts/B1/balance')).json().balance).toBe('100');
   });
 
   it('bad query parameters are 400, not 500', async () => {
@@ -145,7 +152,7 @@ describe('idempotency keys', () => {
     expect(other.json().error.code).toBe('idempotency_key_reused');
     const otherCommand = await post('/commands/withdraw', { accountId: 'K1', amount: '50' }, headers);
     expect(otherCommand.json().error.code).toBe('idempotency_key_reused');
-    expect((await get('/accounts/K1/balance')).json().balance).toBe('50');
+    expect((await getFresh('/accounts/K1/balance')).json().balance).toBe('50');
   });
 
   it('a rejected command does not consume its key: fixed, the retry is evaluated afresh', async () => {
@@ -169,11 +176,11 @@ describe('queries', () => {
     expect(page2.entries.map((e: { balanceAfter: string }) => e.balanceAfter)).toEqual(['10', '15']);
     expect(page2.nextFromVersion).toBeNull();
     expect((await get('/accounts/NOPE/history')).statusCode).toBe(404);
-    expect((await get('/accounts/NOPE/balance')).json().error.code).toBe('account_not_found');
+    expect((await getFresh('/accounts/NOPE/balance')).json().error.code).toBe('account_not_found');
   });
 
   it('lists accounts in id order with a cursor', async () => {
-    const all = (await get('/accounts?limit=1000')).json().accounts.map((a: { accountId: string }) => a.accountId);
+    const all = (await getFresh('/accounts?limit=1000')).json().accounts.map((a: { accountId: string }) => a.accountId);
     expect(all).toEqual([...all].sort());
     const first = (await get('/accounts?limit=2')).json();
     expect(first.accounts).toHaveLength(2);
@@ -250,12 +257,17 @@ describe('operations', () => {
   });
 
   it('serves health and an OpenAPI document naming every route', async () => {
-    expect((await get('/health')).json()).toEqual({ status: 'ok', store: 'pglite' });
+    expect((await get('/health')).json()).toMatchObject({
+      status: 'ok', store: 'pglite',
+      components: { eventStore: { status: 'up' }, readStore: { status: 'up', separate: false }, bus: { status: 'up', kind: 'in-process' }, relay: { status: 'up' } },
+    });
     const doc = (await get('/openapi.json')).json();
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/accounts', '/accounts/{id}/balance', '/accounts/{id}/history', '/commands/create-account', '/commands/deposit',
-      '/commands/transfer', '/commands/withdraw', '/health', '/metrics', '/streams/$all', '/streams/{streamId}', '/streams/{streamId}/events',
+      '/commands/transfer', '/commands/withdraw', '/health', '/metrics', '/projections', '/projections/{name}',
+      '/projections/{name}/dead-letters', '/projections/{name}/dead-letters/{eventId}/replay', '/projections/{name}/reset',
+      '/projections/{name}/state', '/streams/$all', '/streams/{streamId}', '/streams/{streamId}/events',
       '/subscribe/$all', '/subscribe/streams/{streamId}',
     ]);
   });

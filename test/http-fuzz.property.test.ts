@@ -45,7 +45,7 @@ describe('hostile bodies', () => {
         }
       }), { numRuns: 300 });
     // And the money is where it was, whatever the fuzzer managed to get accepted (deposits only add).
-    const balance = BigInt((await ledger.app.inject({ url: '/accounts/F1/balance' })).json().balance);
+    const balance = BigInt((await ledger.queries.balance('F1'))!.balance);
     expect(balance >= 0n).toBe(true);
   }, 120_000);
 });

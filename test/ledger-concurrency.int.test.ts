@@ -23,8 +23,8 @@ describe.skipIf(!(await postgresAvailable()))('concurrent commands on PostgreSQL
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    a = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 16 } });
-    b = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 16 } });
+    a = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 16 }, roles: ['ledger-api'] });
+    b = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 16 }, roles: ['ledger-api'] });
   });
   afterAll(async () => {
     await a?.close();
@@ -37,7 +37,7 @@ describe.skipIf(!(await postgresAvailable()))('concurrent commands on PostgreSQL
     const responses = await Promise.all(Array.from({ length: 100 }, () => post(a, '/commands/withdraw', { accountId: 'W1', amount: 10 })));
     expect(statusCounts(responses.map((r) => r.statusCode))).toEqual({ 201: 50, 422: 50 });
     for (const r of responses.filter((r) => r.statusCode === 422)) expect(r.json().error.code).toBe('insufficient_funds');
-    const balance = (await a.app.inject({ url: '/accounts/W1/balance' })).json();
+    const balance = (await a.queries.balance('W1'))!;
     expect(balance).toMatchObject({ balance: '0', version: 52 });
     // Every accepted withdrawal left a distinct, non-negative balance behind it: 490, 480, ..., 0.
     const after = responses.filter((r) => r.statusCode === 201).map((r) => BigInt(r.json().balances.W1)).sort((x, y) => (x < y ? -1 : 1));
@@ -46,10 +46,10 @@ describe.skipIf(!(await postgresAvailable()))('concurrent commands on PostgreSQL
 
   it('the same through two processes racing on one account: still exactly 50 and 50, no conflict surfaces', async () => {
     await openAccount(a, 'W2', '500');
-    await b.app.inject({ url: '/accounts/W2/balance' }); // b caches nothing it did not write; reads go to the store
+    await b.queries.balance('W2'); // b caches nothing it did not write; reads go to the store
     const responses = await Promise.all(Array.from({ length: 100 }, (_, i) => post(i % 2 ? a : b, '/commands/withdraw', { accountId: 'W2', amount: '10' })));
     expect(statusCounts(responses.map((r) => r.statusCode))).toEqual({ 201: 50, 422: 50 });
-    expect((await b.app.inject({ url: '/accounts/W2/balance' })).json()).toMatchObject({ balance: '0', version: 52 });
+    expect((await b.queries.balance('W2'))!).toMatchObject({ balance: '0', version: 52 });
   });
 
   it('opposite transfers between two accounts from two processes conserve money and never deadlock', async () => {
@@ -59,13 +59,13 @@ describe.skipIf(!(await postgresAvailable()))('concurrent commands on PostgreSQL
       i % 2 ? { fromAccountId: 'T1', toAccountId: 'T2', amount: '7' } : { fromAccountId: 'T2', toAccountId: 'T1', amount: '11' })));
     const counts = statusCounts(responses.map((r) => r.statusCode));
     expect((counts[201] ?? 0) + (counts[422] ?? 0)).toBe(120);
-    const t1 = BigInt((await a.app.inject({ url: '/accounts/T1/balance' })).json().balance);
-    const t2 = BigInt((await a.app.inject({ url: '/accounts/T2/balance' })).json().balance);
+    const t1 = BigInt((await a.queries.balance('T1'))!.balance);
+    const t2 = BigInt((await a.queries.balance('T2'))!.balance);
     expect(t1 + t2).toBe(2000n);
     expect(t1 >= 0n && t2 >= 0n).toBe(true);
     // Replaying the history gives the same balances: every accepted transfer is in both streams.
-    const history = (await a.app.inject({ url: '/accounts/T1/history?limit=1000' })).json();
-    const replayed = history.entries.reduce((sum: bigint, e: { type: string; amount?: string }) =>
+    const history = (await a.queries.history('T1', 1, 1000))!;
+    const replayed = history.entries.reduce((sum: bigint, e) =>
       e.type === 'TransferSent' || e.type === 'MoneyWithdrawn' ? sum - BigInt(e.amount!) : e.amount ? sum + BigInt(e.amount) : sum, 0n);
     expect(replayed).toBe(t1);
   });
@@ -77,6 +77,6 @@ describe.skipIf(!(await postgresAvailable()))('concurrent commands on PostgreSQL
     })));
     expect(responses.map((r) => r.statusCode)).toEqual(Array(10).fill(201));
     expect(new Set(responses.map((r) => r.json().commandId)).size).toBe(1);
-    expect((await a.app.inject({ url: '/accounts/I1/balance' })).json()).toMatchObject({ balance: '101', version: 3 });
+    expect((await a.queries.balance('I1'))!).toMatchObject({ balance: '101', version: 3 });
   });
 });

@@ -28,7 +28,7 @@ const randomCommands = (count: number, commands: number) =>
   randomCommandsOn(ledger, Array.from({ length: count }, () => `P${++accounts}`), commands);
 
 beforeAll(async () => {
-  ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false });
+  ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, roles: ['ledger-api'] });
 });
 afterAll(async () => {
   await ledger?.close();
@@ -122,11 +122,10 @@ for (const kind of readStores) {
       const contents = await model.contents();
       expect(contents).toEqual(expectedModel(events));
       for (const id of ids) {
-        const response = await ledger.app.inject({ method: 'GET', url: `/accounts/${id}/balance` });
-        const api = response.json<{ balance: string; version: number; globalPosition: number; owner: string; currency: string; lastEventAt: string }>();
+        const api = (await ledger.queries.balance(id))!; // the event store's answer
         expect(await model.balance(id)).toEqual({
           accountId: id, owner: api.owner, currency: api.currency, balance: api.balance, version: api.version,
-          lastGlobalPosition: api.globalPosition, lastEventAt: api.lastEventAt,
+          lastGlobalPosition: api.globalPosition, openedAt: api.openedAt, lastEventAt: api.lastEventAt,
         });
       }
 

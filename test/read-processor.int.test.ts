@@ -116,7 +116,7 @@ async function theFlow(rig: Rig, commandCount: number): Promise<void> {
     expect(complete).toEqual(expectedModel(all));
     expect(new Set(complete.transactions.map((t) => t.eventId)).size).toBe(complete.transactions.length);
     const status = await processor.status();
-    expect(status).toMatchObject({ name: 'read-processor', eventsApplied: all.length, running: true, deadLetters: 0 });
+    expect(status).toMatchObject({ name: 'accounts', eventsApplied: all.length, running: true, deadLetters: 0 });
     expect(all.map((e) => e.globalPosition)).toContain(status.position);
     expect(Date.parse(status.lastAppliedAt!)).toBeGreaterThan(Date.now() - 60_000);
 
@@ -142,7 +142,7 @@ async function theFlow(rig: Rig, commandCount: number): Promise<void> {
 describe('read processor on the embedded pieces: in-process bus, PGlite event and read stores', () => {
   let rig: Rig;
   beforeAll(async () => {
-    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false });
+    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, roles: ['ledger-api'] });
     const checkpoints = new MemoryRelayCheckpoints();
     rig = { ledger, bus: new InProcessEventBus(), readDb: await createPgliteClient(), checkpoints, relayDeps: { checkpoints } };
   });
@@ -166,7 +166,7 @@ describe.skipIf(!servicesUp)('read processor on PostgreSQL (events) → NATS Jet
 
   beforeAll(async () => {
     [eventDb, readDatabase] = await Promise.all([createTestDatabase(), createTestDatabase()]);
-    const ledger = await createLedger({ store: { kind: 'postgres', url: eventDb.url, poolMax: 8 }, processMetrics: false });
+    const ledger = await createLedger({ store: { kind: 'postgres', url: eventDb.url, poolMax: 8 }, processMetrics: false, roles: ['ledger-api'] });
     storeSql = createPostgresClient({ connectionString: eventDb.url, poolMax: 2 });
     const names = uniqueBusNames();
     streamName = names.streamName;
@@ -199,7 +199,7 @@ describe.skipIf(!servicesUp)('read processor on PostgreSQL (events) → NATS Jet
 
 describe('read processor with maxAckPending > 1: a redelivered event arrives after later ones (a gap)', () => {
   it('later events of the same account are refused as a gap and redelivered until the earlier one is in; the model ends exact', async () => {
-    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false });
+    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, roles: ['ledger-api'] });
     const readDb = await createPgliteClient();
     const bus = new InProcessEventBus();
     try {
@@ -214,7 +214,7 @@ describe('read processor with maxAckPending > 1: a redelivered event arrives aft
       const handled = new Set<string>();
       let gaps = 0;
       const processor = new ReadProcessor({ bus, store: ledger.store, readModel }, {
-        maxAckPending: 16, maxDeliver: 20, backoffMs: [5, 10, 20],
+        maxAckPending: 16, maxDeliver: 20, backoffMs: [5, 10, 20], rebuildWhenEmpty: false,
         beforeApply: (event, delivery) => {
           if (event.eventId === flaky.eventId && delivery.attempt < 3) throw new Error('flaky (injected)');
         },

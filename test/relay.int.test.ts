@@ -112,7 +112,7 @@ describe.skipIf(!servicesUp)('outbox relay: PostgreSQL → NATS JetStream', () =
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    ledger = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 8 }, processMetrics: false });
+    ledger = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 8 }, processMetrics: false, roles: ['ledger-api'] });
     sql = createPostgresClient({ connectionString: db.url, poolMax: 2 });
     checkpoints = await SqlRelayCheckpoints.open(sql);
     admin = await natsAdmin();
@@ -278,7 +278,7 @@ describe.skipIf(!servicesUp)('outbox relay: PostgreSQL → NATS JetStream', () =
     const attempts = new Map<string, Delivery[]>();
     const deadLetters: { eventId: string; attempt: number; error: string }[] = [];
     const handler = async (event: RecordedEvent, delivery: Delivery) => {
-      attempts.set(event.eventId, [...(attempts.get(event.eventId) ?? []), delivery]);
+      attempts.set(event.eventId, [...(attempts.get(event.eventId) ?? []), { redelivered: delivery.redelivered, attempt: delivery.attempt }]);
       if (event.eventId === poison) throw new Error('poison');
       if (event.eventId === flaky && delivery.attempt < 3) throw new Error('flaky');
       handled.push(event.eventId);

@@ -132,7 +132,7 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let ledger: Ledger;
 beforeAll(async () => {
-  ledger = await createLedger({ store: { kind: 'pglite' } });
+  ledger = await createLedger({ store: { kind: 'pglite' }, roles: ['ledger-api'] });
   await ledger.app.listen({ port: 0, host: '127.0.0.1' });
   const address = ledger.app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
@@ -419,9 +419,9 @@ describe.skipIf(!(await postgresAvailable()))('on PostgreSQL, with concurrent wr
   let writerB: Ledger;
   beforeAll(async () => {
     db = await createTestDatabase();
-    writerA = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 8 } });
+    writerA = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 8 }, roles: ['ledger-api'] });
     // A second ledger on the same database: another process, its own pool, cache and group commit.
-    writerB = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 8 } });
+    writerB = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 8 }, roles: ['ledger-api'] });
     await writerA.app.listen({ port: 0, host: '127.0.0.1' });
   });
   afterAll(async () => {

@@ -39,7 +39,7 @@ for (const kind of ['pglite', 'postgres'] as const) {
       await sleep(3);
       const second = (await post('/commands/withdraw', { accountId: 'TT', amount: '30' })).json();
       await sleep(3);
-      await post('/commands/deposit', { accountId: 'TT', amount: '1' });
+      const last = (await post('/commands/deposit', { accountId: 'TT', amount: '1' })).json();
 
       const t1 = toMicros(first.recordedAt);
       const t2 = toMicros(second.recordedAt);
@@ -53,7 +53,9 @@ for (const kind of ['pglite', 'postgres'] as const) {
       // Any zone, same instant.
       const plusTwo = new Date(Number(t2 / 1000n) + 2 * 3600_000).toISOString().slice(0, 19) + `.${(t2 % 1_000_000n).toString().padStart(6, '0')}+02:00`;
       expect((await balanceAt(plusTwo)).json()).toMatchObject({ balance: '70' });
-      expect((await ledger.app.inject({ url: '/accounts/TT/balance' })).json()).toMatchObject({ balance: '71', version: 4 });
+      // Now, from the read model, once it holds the last deposit (read-your-writes).
+      expect((await ledger.app.inject({ url: `/accounts/TT/balance?minPosition=${last.globalPosition}` })).json())
+        .toMatchObject({ balance: '71', version: 4, freshness: { status: 'reached' } });
 
       const before = await balanceAt(fromMicros(toMicros(opened.recordedAt) - 1n));
       expect(before.statusCode).toBe(404);

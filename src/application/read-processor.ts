@@ -11,14 +11,19 @@
 //
 // rebuild(): the model from scratch, from the event store's $all (position 0, commit order) directly, not
 // through the bus: the subscription is stopped meanwhile and started again afterwards; events the bus then
-// delivers that the rebuild already applied are duplicates to the projection.
-import type { DeadLetter, SqlReadModel } from '../adapters/read-model/sql-read-model.js';
+// delivers that the rebuild already applied are duplicates to the projection. The rebuild holds the
+// projection lock alone for its whole run (a session-level advisory lock in the read store), so processors
+// in other processes wait, their deliveries kept alive with `working()`, instead of writing into a model
+// being emptied. A processor that starts on an empty model (a new read store, a schema change) rebuilds
+// first: faster than replaying the bus, and right even when the bus no longer holds the oldest events.
+import { PROJECTION_LOCK_KEY, type DeadLetter, type SqlReadModel } from '../adapters/read-model/sql-read-model.js';
 import type { Delivery, EventSubscriber, EventSubscription, SubscribeOptions } from '../ports/event-bus.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 import { AccountProjection, type ApplyOutcome } from '../projections/account-projection.js';
 
 export interface ReadProcessorDeps {
-  bus: EventSubscriber;
+  /** Null: this process only rebuilds and replays dead letters (a query API); start() refuses. */
+  bus: EventSubscriber | null;
   /** The event store: for rebuild only. */
   store: EventStore;
   readModel: SqlReadModel;
@@ -40,17 +45,23 @@ export interface ReadProcessorOptions {
   beforeApply?: (event: RecordedEvent, delivery: Delivery) => void | Promise<void>;
   onError?: (error: unknown) => void;
   /** After each event the bus delivered is handled: for metrics and tests. */
-  onHandled?: (event: RecordedEvent, outcome: ApplyOutcome) => void;
+  onHandled?: (event: RecordedEvent, outcome: ApplyOutcome, delivery: Delivery) => void;
+  /** On start, rebuild from the event store when the model has no checkpoint and the store has events (default true). */
+  rebuildWhenEmpty?: boolean;
   onDeadLetter?: (event: RecordedEvent, error: unknown) => void;
 }
 
 export const READ_PROCESSOR_DEFAULTS = {
-  name: 'read-processor',
+  name: 'accounts',
   maxDeliver: 5,
   maxAckPending: 1,
   backoffMs: [100, 500, 2_000, 5_000] as readonly number[],
   rebuildPageSize: 1_000,
+  rebuildWhenEmpty: true,
 } as const;
+
+/** How often a handler waiting for the projection lock tells the bus it is still at work. */
+const WORKING_INTERVAL_MS = 5_000;
 
 export interface ReadProcessorStatus {
   name: string;
@@ -60,7 +71,11 @@ export interface ReadProcessorStatus {
   /** When the checkpoint last moved (ISO-8601), null: never. */
   lastAppliedAt: string | null;
   running: boolean;
+  /** This process is rebuilding the model: events replayed so far. */
+  rebuilding: { startedAt: string; events: number } | null;
   deadLetters: number;
+  /** The last rebuild this process ran. */
+  lastRebuild: RebuildReport | null;
 }
 
 export interface RebuildReport {
@@ -72,6 +87,7 @@ export interface RebuildReport {
   eventsPerSecond: number;
   /** The checkpoint after the rebuild. */
   position: number;
+  finishedAt: string;
 }
 
 export class ReadProcessor {
@@ -79,6 +95,8 @@ export class ReadProcessor {
   private readonly options: Required<Omit<ReadProcessorOptions, 'beforeApply' | 'onError' | 'onHandled' | 'onDeadLetter'>>
     & Pick<ReadProcessorOptions, 'beforeApply' | 'onError' | 'onHandled' | 'onDeadLetter'>;
   private subscription: EventSubscription | null = null;
+  private rebuilding: { startedAt: string; events: number } | null = null;
+  private lastRebuild: RebuildReport | null = null;
 
   constructor(private readonly deps: ReadProcessorDeps, options: ReadProcessorOptions = {}) {
     this.options = { ...READ_PROCESSOR_DEFAULTS, ...options };
@@ -89,10 +107,24 @@ export class ReadProcessor {
     return this.options.name;
   }
 
+  isRebuilding(): boolean {
+    return this.rebuilding !== null;
+  }
+
+  /** Whether this processor can consume (has a bus); one without only rebuilds and replays. */
+  hasBus(): boolean {
+    return this.deps.bus !== null;
+  }
+
   /** Subscribes the durable consumer; events flow until stop(). */
   async start(): Promise<void> {
     if (this.subscription) return;
     const o = this.options;
+    if (o.rebuildWhenEmpty && !(await this.deps.readModel.checkpoint(o.name))) {
+      const first = await this.deps.store.readAll(0, 1);
+      if (first && first.events.length > 0) await this.rebuild();
+      if (this.subscription) return; // rebuild() started it
+    }
     const subscribeOptions: SubscribeOptions = {
       maxDeliver: o.maxDeliver,
       maxAckPending: o.maxAckPending,
@@ -103,10 +135,18 @@ export class ReadProcessor {
       },
       ...(o.onError ? { onError: o.onError } : {}),
     };
+    if (!this.deps.bus) throw new Error(`read processor ${o.name} has no event bus to consume`);
     this.subscription = await this.deps.bus.subscribe(o.name, async (event, delivery) => {
       await o.beforeApply?.(event, delivery);
-      const outcome = await this.projection.apply(event);
-      o.onHandled?.(event, outcome);
+      // Waiting for the projection lock (a rebuild elsewhere) may take long: keep the delivery alive.
+      const working = delivery.working ? setInterval(delivery.working, WORKING_INTERVAL_MS) : undefined;
+      let outcome: ApplyOutcome;
+      try {
+        outcome = await this.projection.apply(event);
+      } finally {
+        clearInterval(working);
+      }
+      o.onHandled?.(event, outcome, delivery);
     }, subscribeOptions);
   }
 
@@ -128,8 +168,14 @@ export class ReadProcessor {
       eventsApplied: checkpoint?.eventsApplied ?? 0,
       lastAppliedAt: checkpoint?.updatedAt ?? null,
       running: this.subscription !== null,
+      rebuilding: this.rebuilding ? { ...this.rebuilding } : null,
       deadLetters,
+      lastRebuild: this.lastRebuild,
     };
+  }
+
+  deadLetter(eventId: string): Promise<DeadLetter | null> {
+    return this.deps.readModel.deadLetter(this.options.name, eventId);
   }
 
   listDeadLetters(limit = 100): Promise<DeadLetter[]> {
@@ -153,48 +199,71 @@ export class ReadProcessor {
    * is stopped meanwhile and resumed after.
    */
   async rebuild(): Promise<RebuildReport> {
+    if (this.rebuilding) throw new RebuildInProgressError(`projection ${this.options.name} is already being rebuilt`);
     const wasRunning = this.subscription !== null;
-    await this.stop();
+    this.rebuilding = { startedAt: new Date().toISOString(), events: 0 };
     try {
-      const started = performance.now();
-      await this.deps.readModel.reset(this.options.name);
-      const report = { events: 0, applied: 0, ignored: 0, deadLettered: 0 };
-      let position = 0;
-      for (;;) {
-        const page = await this.deps.store.readAll(position, this.options.rebuildPageSize);
-        if (!page) throw new Error(`rebuild: position ${position} vanished from the event store`);
-        if (page.events.length === 0) break;
+      await this.stop();
+      const report = await this.deps.readModel.db.session(async (session) => {
+        await session.query('SELECT pg_advisory_lock($1)', [PROJECTION_LOCK_KEY]);
         try {
-          const counts = await this.projection.applyBatch(page.events);
-          report.applied += counts.applied;
-          report.ignored += counts.ignored;
-        } catch {
-          for (const event of page.events) {
-            try {
-              const outcome = await this.projection.apply(event);
-              if (outcome === 'applied') report.applied += 1;
-              else if (outcome === 'ignored') report.ignored += 1;
-            } catch (error) {
-              await this.deps.readModel.recordDeadLetter(this.options.name, event, error, 1);
-              report.deadLettered += 1;
-              this.options.onDeadLetter?.(event, error);
-            }
-          }
+          return await this.replayAll();
+        } finally {
+          await session.query('SELECT pg_advisory_unlock($1)', [PROJECTION_LOCK_KEY]);
         }
-        report.events += page.events.length;
-        position = page.lastPosition;
-        if (page.events.length < this.options.rebuildPageSize) break;
-      }
-      const durationMs = performance.now() - started;
-      const checkpoint = await this.deps.readModel.checkpoint(this.options.name);
-      return {
-        ...report,
-        durationMs: Math.round(durationMs),
-        eventsPerSecond: durationMs > 0 ? Math.round((report.events * 1_000) / durationMs) : report.events,
-        position: checkpoint?.position ?? 0,
-      };
+      });
+      this.lastRebuild = report;
+      return report;
     } finally {
+      this.rebuilding = null;
       if (wasRunning) await this.start();
     }
   }
+
+  /** Empties the model and replays $all into it; the caller holds the projection lock. */
+  private async replayAll(): Promise<RebuildReport> {
+    const started = performance.now();
+    await this.deps.readModel.reset(this.options.name);
+    const report = { events: 0, applied: 0, ignored: 0, deadLettered: 0 };
+    let position = 0;
+    for (;;) {
+      const page = await this.deps.store.readAll(position, this.options.rebuildPageSize);
+      if (!page) throw new Error(`rebuild: position ${position} vanished from the event store`);
+      if (page.events.length === 0) break;
+      try {
+        const counts = await this.projection.applyBatch(page.events, { lockHeld: true });
+        report.applied += counts.applied;
+        report.ignored += counts.ignored;
+      } catch {
+        for (const event of page.events) {
+          try {
+            const counts = await this.projection.applyBatch([event], { lockHeld: true });
+            report.applied += counts.applied;
+            report.ignored += counts.ignored;
+          } catch (error) {
+            await this.deps.readModel.recordDeadLetter(this.options.name, event, error, 1);
+            report.deadLettered += 1;
+            this.options.onDeadLetter?.(event, error);
+          }
+        }
+      }
+      report.events += page.events.length;
+      if (this.rebuilding) this.rebuilding.events = report.events;
+      position = page.lastPosition;
+      if (page.events.length < this.options.rebuildPageSize) break;
+    }
+    const durationMs = performance.now() - started;
+    const checkpoint = await this.deps.readModel.checkpoint(this.options.name);
+    return {
+      ...report,
+      durationMs: Math.round(durationMs),
+      eventsPerSecond: durationMs > 0 ? Math.round((report.events * 1_000) / durationMs) : report.events,
+      position: checkpoint?.position ?? 0,
+      finishedAt: new Date().toISOString(),
+    };
+  }
+}
+
+export class RebuildInProgressError extends Error {
+  override readonly name = 'RebuildInProgressError';
 }

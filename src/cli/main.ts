@@ -1,23 +1,73 @@
 #!/usr/bin/env node
 // chronicle <command>: the only place that reads the environment, picks adapters and listens.
-import pino from 'pino';
-import { connectNatsEventBus } from '../adapters/event-bus/nats/nats-event-bus.js';
-import { SqlRelayCheckpoints, sqlCountEventsAfter } from '../adapters/event-bus/relay-checkpoints/sql-relay-checkpoints.js';
-import { openEventStore } from '../adapters/event-store/open-store.js';
-import { OutboxRelay } from '../application/relay.js';
-import { ConfigError, loadConfig } from '../config.js';
-import { createLedger } from '../ledger.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import type { StoreTarget } from '../adapters/event-store/open-store.js';
+import { createLedger, LedgerConfigError, type BusTarget, type Ledger, type Role } from '../ledger.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 
 const USAGE = `usage: chronicle <command>
 
 commands:
-  start     run the ledger (event store, command and query API) in one process
-  relay     publish every event, in commit order, to NATS JetStream (needs DATABASE_URL and NATS_URL)
-  migrate   apply the event store's schema migrations and exit
+  start            the whole ledger in one process: command and query API, relay, read processor
+                   (embedded PGlite and an in-process bus unless DATABASE_URL / NATS_URL say otherwise)
+  ledger-api       commands, raw streams, $all and subscriptions          (needs DATABASE_URL)
+  query-api        balances, accounts, history, time travel, projections  (needs DATABASE_URL)
+  relay            event store -> NATS JetStream, in commit order         (needs DATABASE_URL, NATS_URL)
+  read-processor   NATS JetStream -> read model                            (needs DATABASE_URL, NATS_URL)
+  projections list               the projections, their position, lag and status
+  projections rebuild <name>     drop a projection's read model and replay it from position 0
+  migrate          apply the event store's schema migrations and exit
 
-environment: PORT, HOST, DATABASE_URL, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
-             AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, NATS_URL, NATS_STREAM, LOG_LEVEL (see README)`;
+Every long-running command serves /health and /metrics on PORT.
+environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
+             AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, NATS_URL, NATS_STREAM, LOG_LEVEL (see README)`;
+
+const SERVER_ROLES: Record<string, readonly Role[]> = {
+  start: ['ledger-api', 'query-api', 'relay', 'read-processor'],
+  'ledger-api': ['ledger-api'],
+  'query-api': ['query-api'],
+  relay: ['relay'],
+  'read-processor': ['read-processor'],
+};
+
+interface Opened {
+  ledger: Ledger;
+  release: () => void;
+}
+
+/** The ledger for `roles` from the configuration; PGlite only for a process that plays every role. */
+async function open(config: Config, command: string, roles: readonly Role[]): Promise<Opened> {
+  const single = command === 'start' || command === 'migrate' || command === 'projections';
+  if (config.databaseUrl === undefined && !single) {
+    throw new ConfigError(`${command} needs DATABASE_URL: the embedded PGlite store belongs to one process (use chronicle start)`);
+  }
+  if ((roles.includes('relay') || roles.includes('read-processor')) && command !== 'start' && config.natsUrl === undefined) {
+    throw new ConfigError(`${command} needs NATS_URL: the in-process bus only connects parts of one process (use chronicle start)`);
+  }
+  const store: StoreTarget = config.databaseUrl === undefined
+    ? { kind: 'pglite', dataDir: config.dataDir }
+    : { kind: 'postgres', url: config.databaseUrl, poolMax: config.pgPoolMax };
+  // PGlite is one process's database: a second process on the same directory would corrupt it.
+  const release = store.kind === 'pglite' ? acquireDataDirLock(config.dataDir) : () => {};
+  const bus: BusTarget = config.natsUrl === undefined ? { kind: 'in-process' } : { kind: 'nats', servers: config.natsUrl, stream: config.natsStream };
+  try {
+    const ledger = await createLedger({
+      store,
+      ...(config.readDatabaseUrl === undefined ? {} : { readStore: { kind: 'postgres', url: config.readDatabaseUrl, poolMax: config.pgPoolMax } }),
+      bus,
+      roles,
+      snapshotEvery: config.snapshotEvery,
+      aggregateCacheMax: config.aggregateCacheMax,
+      accountQueueMax: config.accountQueueMax,
+      readWaitMaxMs: config.readWaitMaxMs,
+      logger: { level: config.logLevel },
+    });
+    return { ledger, release };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0];
@@ -25,73 +75,68 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command === undefined ? 2 : 0;
   }
-  if (command === 'relay') return runRelay();
-  if (command !== 'start' && command !== 'migrate') {
-    console.error(`chronicle: unknown command ${command}\n\n${USAGE}`);
-    return 2;
-  }
   const config = loadConfig();
-  const store = config.databaseUrl === undefined
-    ? { kind: 'pglite' as const, dataDir: config.dataDir }
-    : { kind: 'postgres' as const, url: config.databaseUrl, poolMax: config.pgPoolMax };
-  // PGlite is one process's database: a second process on the same directory would corrupt it.
-  const releaseLock = store.kind === 'pglite' ? acquireDataDirLock(config.dataDir) : () => {};
-
-  const ledger = await createLedger({
-    store,
-    snapshotEvery: config.snapshotEvery,
-    aggregateCacheMax: config.aggregateCacheMax,
-    accountQueueMax: config.accountQueueMax,
-    logger: { level: config.logLevel },
-  });
   if (command === 'migrate') {
+    const { ledger, release } = await open(config, command, ['ledger-api']);
     await ledger.close();
-    releaseLock();
+    release();
     console.log('migrations applied');
     return 0;
   }
-
+  if (command === 'projections') return projections(config, argv.slice(1));
+  const roles = SERVER_ROLES[command];
+  if (!roles) {
+    console.error(`chronicle: unknown command ${command}\n\n${USAGE}`);
+    return 2;
+  }
+  const { ledger, release } = await open(config, command, roles);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    ledger.app.log.info({ signal }, 'stopping');
+    ledger.log.info({ signal }, 'stopping');
     await ledger.close();
-    releaseLock();
+    release();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   await ledger.app.listen({ port: config.port, host: config.host });
-  ledger.app.log.info({
-    store: store.kind, ...(store.kind === 'pglite' ? { dataDir: config.dataDir } : {}),
-  }, `ChronicleLedger listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`);
+  ledger.log.info({
+    roles, store: config.databaseUrl === undefined ? 'pglite' : 'postgres', bus: config.natsUrl === undefined ? 'in-process' : 'nats',
+    readStore: config.readDatabaseUrl === undefined ? 'event store database' : 'READ_DATABASE_URL',
+    ...(config.databaseUrl === undefined ? { dataDir: config.dataDir } : {}),
+  }, `ChronicleLedger ${command} listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`);
   return -1; // keep running
 }
 
-/** The outbox relay as a process of its own: one per JetStream stream (nothing enforces that yet). */
-async function runRelay(): Promise<number> {
-  const config = loadConfig();
-  if (config.databaseUrl === undefined || config.natsUrl === undefined) {
-    throw new ConfigError('relay needs DATABASE_URL (PostgreSQL: PGlite belongs to one process) and NATS_URL');
+/** `projections list` and `projections rebuild <name>`: one-shot, against the stores directly. */
+async function projections(config: Config, args: string[]): Promise<number> {
+  const [sub, name] = args;
+  if (sub !== 'list' && sub !== 'rebuild') {
+    console.error(`chronicle: projections list | projections rebuild <name>\n\n${USAGE}`);
+    return 2;
   }
-  const log = pino({ level: config.logLevel }).child({ role: 'relay' });
-  const store = await openEventStore({ kind: 'postgres', url: config.databaseUrl, poolMax: 2 });
-  const bus = await connectNatsEventBus({ servers: config.natsUrl, streamName: config.natsStream, connectionName: 'chronicle-relay' });
-  const relay = new OutboxRelay(
-    { store, publisher: bus, checkpoints: await SqlRelayCheckpoints.open(store.sql), countEventsAfter: sqlCountEventsAfter(store.sql) },
-    { name: `nats:${config.natsStream}`, onError: (err) => log.warn({ err }, 'relay retrying') },
-  );
-  const stop = new AbortController();
-  process.once('SIGINT', () => stop.abort());
-  process.once('SIGTERM', () => stop.abort());
-  log.info({ stream: config.natsStream }, 'relay running');
-  await relay.run(stop.signal);
-  log.info(await relay.lag(), 'relay stopped');
-  await bus.close();
-  await store.close();
-  return 0;
+  const { ledger, release } = await open(config, 'projections', ['query-api']);
+  try {
+    if (sub === 'list') {
+      await ledger.readQueries!.measureLag();
+      const response = await ledger.app.inject({ url: '/projections' });
+      console.log(JSON.stringify(response.json(), null, 2));
+      return 0;
+    }
+    if (name === undefined) {
+      console.error('chronicle: projections rebuild <name> (e.g. accounts)');
+      return 2;
+    }
+    const response = await ledger.app.inject({ method: 'POST', url: `/projections/${encodeURIComponent(name)}/reset?wait=true` });
+    console.log(JSON.stringify(response.json(), null, 2));
+    return response.statusCode === 200 ? 0 : 1;
+  } finally {
+    await ledger.close();
+    release();
+  }
 }
 
 main(process.argv.slice(2)).then(
@@ -99,7 +144,8 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    console.error(error instanceof ConfigError ? `chronicle: ${error.message}` : error);
+    const known = error instanceof ConfigError || error instanceof LedgerConfigError;
+    console.error(known ? `chronicle: ${(error as Error).message}` : error);
     process.exit(1);
   },
 );

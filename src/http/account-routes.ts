@@ -1,9 +1,13 @@
-// The query API for accounts: balance (now or at an instant), history, list. Reads the event store.
+// The query API for accounts. The balance now and the account list come from the read model (with its
+// freshness, and read-your-writes through ?minPosition=); the balance at a past instant and the history
+// come from the event store, which holds every event (see the README: which query reads which store).
 import type { FastifyInstance } from 'fastify';
+import type { BalanceRow } from '../adapters/read-model/sql-read-model.js';
 import type { AccountQueries } from '../application/account-queries.js';
+import { PositionUnknownError, type ReadModelQueries } from '../application/read-model-queries.js';
 import { READ_PAGE_DEFAULT, READ_PAGE_MAX } from '../domain/limits.js';
 import { ApiError } from './errors.js';
-import { ACCOUNT_ID, BALANCE, DIGITS, MONEY_STRING, PAGE_LIMIT } from './schemas.js';
+import { ACCOUNT_ID, BALANCE, BALANCE_ANSWER, DIGITS, FRESHNESS, MONEY_STRING, PAGE_LIMIT } from './schemas.js';
 import { ERROR_SCHEMA } from './errors.js';
 
 // An instant, not a local time: a zone is required. At most 6 fractional digits (the store keeps microseconds).
@@ -19,25 +23,80 @@ export function pageLimit(text: string | undefined, name = 'limit'): number {
   return limit;
 }
 
-const notFound = (accountId: string) => new ApiError('account_not_found', `account ${accountId} does not exist`, { accountId });
+const notFound = (accountId: string, details?: Record<string, unknown>) =>
+  new ApiError('account_not_found', `account ${accountId} does not exist`, { accountId, ...details });
 const errors = { '4xx': ERROR_SCHEMA, '5xx': ERROR_SCHEMA };
 
-export async function accountRoutes(app: FastifyInstance, deps: { queries: AccountQueries }) {
-  app.get<{ Params: { id: string }; Querystring: { at?: string } }>('/accounts/:id/balance', {
+const READ_YOUR_WRITES = {
+  minPosition: { ...DIGITS, description: 'Wait until the read model includes the event at this global position (a command response\'s globalPosition).' },
+  maxWaitMs: { ...DIGITS, description: 'How long to wait for minPosition, at most the server\'s READ_WAIT_MAX_MS (also the default).' },
+} as const;
+
+export interface AccountRouteDeps {
+  /** The event store's view: time travel, history. */
+  queries: AccountQueries;
+  /** The read model's: balances, the account list. */
+  readQueries: ReadModelQueries;
+  /** Bound on a read-your-writes wait. */
+  readWaitMaxMs: number;
+}
+
+/** The wait a query asked for, checked; undefined when it asked none. */
+function waitOf(query: { minPosition?: string; maxWaitMs?: string }, readWaitMaxMs: number): { minPosition: number; maxWaitMs: number } | undefined {
+  if (query.minPosition === undefined) {
+    if (query.maxWaitMs !== undefined) throw new ApiError('validation_failed', 'maxWaitMs needs minPosition', [{ path: '/maxWaitMs', message: 'without minPosition' }]);
+    return undefined;
+  }
+  const minPosition = Number(query.minPosition);
+  if (minPosition < 1) throw new ApiError('validation_failed', 'minPosition must be at least 1', [{ path: '/minPosition', message: 'out of range' }]);
+  const maxWaitMs = query.maxWaitMs === undefined ? readWaitMaxMs : Number(query.maxWaitMs);
+  if (maxWaitMs > readWaitMaxMs) {
+    throw new ApiError('validation_failed', `maxWaitMs must be at most ${readWaitMaxMs}`, [{ path: '/maxWaitMs', message: 'out of range' }]);
+  }
+  return { minPosition, maxWaitMs };
+}
+
+async function withKnownPosition<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof PositionUnknownError) {
+      throw new ApiError('position_not_found', `minPosition ${error.position}: no event has that global position`, { minPosition: error.position });
+    }
+    throw error;
+  }
+}
+
+const balanceOf = (row: BalanceRow) => ({
+  accountId: row.accountId, owner: row.owner, currency: row.currency, balance: row.balance, version: row.version,
+  globalPosition: row.lastGlobalPosition, openedAt: row.openedAt, lastEventAt: row.lastEventAt,
+});
+
+export async function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps) {
+  app.get<{ Params: { id: string }; Querystring: { at?: string; minPosition?: string; maxWaitMs?: string } }>('/accounts/:id/balance', {
     schema: {
-      summary: 'Balance of an account, now or (with ?at=) as it stood at any past instant',
+      summary: 'Balance of an account: now from the read model (with freshness; ?minPosition= to read your writes), or with ?at= as it stood at any past instant, from the event store',
       tags: ['queries'],
       params: { type: 'object', properties: { id: ACCOUNT_ID }, required: ['id'] },
-      querystring: { type: 'object', additionalProperties: false, properties: { at: { type: 'string', description: 'ISO-8601 instant with zone, up to microseconds' } } },
-      response: { 200: BALANCE, ...errors },
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: { at: { type: 'string', description: 'ISO-8601 instant with zone, up to microseconds' }, ...READ_YOUR_WRITES },
+      },
+      response: { 200: BALANCE_ANSWER, ...errors },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const { id } = request.params;
     const { at } = request.query;
     if (at === undefined) {
-      const balance = await deps.queries.balance(id);
-      if (!balance) throw notFound(id);
-      return balance;
+      const wait = waitOf(request.query, deps.readWaitMaxMs);
+      const { account, freshness } = await withKnownPosition(() => deps.readQueries.balance(id, wait));
+      reply.header('chronicle-freshness', freshness.status);
+      if (!account) throw notFound(id, { freshness });
+      return { ...balanceOf(account), freshness };
+    }
+    if (request.query.minPosition !== undefined || request.query.maxWaitMs !== undefined) {
+      throw new ApiError('validation_failed', 'minPosition is for the read model; ?at= reads the event store, which holds every committed event',
+        [{ path: '/minPosition', message: 'not with at' }]);
     }
     if (!INSTANT.test(at) || Number.isNaN(Date.parse(at.replace(/\.\d+/, '')))) {
       throw new ApiError('instant_invalid', 'at must be an ISO-8601 instant with a zone, e.g. 2026-01-31T12:00:00.123456Z', { at });
@@ -90,19 +149,32 @@ export async function accountRoutes(app: FastifyInstance, deps: { queries: Accou
     return { accountId: id, version: history.version, entries: history.entries, nextFromVersion: last < history.version ? last + 1 : null };
   });
 
-  app.get<{ Querystring: { after?: string; limit?: string } }>('/accounts', {
+  app.get<{ Querystring: { after?: string; limit?: string; minPosition?: string; maxWaitMs?: string } }>('/accounts', {
     schema: {
-      summary: 'Accounts in id order, paginated: pass the last id as ?after=',
+      summary: 'Accounts with balances in id order, from the read model, paginated: pass the last id as ?after=',
       tags: ['queries'],
-      querystring: { type: 'object', additionalProperties: false, properties: { after: ACCOUNT_ID, limit: PAGE_LIMIT } },
+      querystring: { type: 'object', additionalProperties: false, properties: { after: ACCOUNT_ID, limit: PAGE_LIMIT, ...READ_YOUR_WRITES } },
       response: {
-        200: { type: 'object', properties: { accounts: { type: 'array', items: BALANCE }, nextAfter: { type: ['string', 'null'] } } },
+        200: {
+          type: 'object',
+          properties: {
+            accounts: { type: 'array', items: BALANCE },
+            nextAfter: { type: ['string', 'null'] },
+            freshness: FRESHNESS,
+          },
+        },
         ...errors,
       },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const limit = pageLimit(request.query.limit);
-    const accounts = await deps.queries.list(request.query.after, limit);
-    return { accounts, nextAfter: accounts.length === limit ? accounts.at(-1)!.accountId : null };
+    const wait = waitOf(request.query, deps.readWaitMaxMs);
+    const { accounts, freshness } = await withKnownPosition(() => deps.readQueries.list(request.query.after, limit, wait));
+    reply.header('chronicle-freshness', freshness.status);
+    return {
+      accounts: accounts.map(balanceOf),
+      nextAfter: accounts.length === limit ? accounts.at(-1)!.accountId : null,
+      freshness,
+    };
   });
 }

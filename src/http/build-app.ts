@@ -1,14 +1,14 @@
 // buildApp(deps) returns a ready Fastify instance without listening: tests inject(), the CLI listens.
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { AccountQueries } from '../application/account-queries.js';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { CommandHandler } from '../application/command-handler.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
-import { accountRoutes } from './account-routes.js';
+import { accountRoutes, type AccountRouteDeps } from './account-routes.js';
 import { commandRoutes } from './command-routes.js';
 import { ApiError, errorBody, handleError } from './errors.js';
+import { projectionRoutes, type ProjectionRouteDeps } from './projection-routes.js';
 import { streamRoutes } from './stream-routes.js';
 import { subscriptionRoutes } from './subscription-routes.js';
 
@@ -19,22 +19,44 @@ declare module 'fastify' {
   }
 }
 
+/** A component /health checks: resolves with details when up, throws when down. */
+export type HealthCheck = () => Promise<Record<string, unknown> | void>;
+
+/**
+ * What the app serves depends on the process's roles (src/ledger.ts): the ledger API (commands, raw
+ * streams, $all, subscriptions) when `commands` is given, the query API (accounts, projections) when
+ * `accounts` is; /health, /metrics and /openapi.json always.
+ */
 export interface AppDeps {
   store: EventStore;
-  commands: CommandHandler;
-  queries: AccountQueries;
   ids: IdGenerator;
   metrics: { contentType: string; render(): Promise<string> };
   /** Which store backs the app, reported by /health. */
   storeKind: 'pglite' | 'postgres';
+  /** The process's logger (one pino for the app, relay and processor); else `logger`'s options. */
+  loggerInstance?: FastifyBaseLogger;
   logger?: FastifyServerOptions['logger'];
+  commands?: CommandHandler;
+  accounts?: AccountRouteDeps;
+  projections?: ProjectionRouteDeps;
+  /** Checked by /health beside the event store: read store, event bus, ... */
+  components?: Record<string, HealthCheck>;
 }
 
 const CORRELATION_ID = /^[\x21-\x7e]{1,128}$/;
+const HEALTH_CHECK_TIMEOUT_MS = 2_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: deps.logger ?? false,
+    ...(deps.loggerInstance ? { loggerInstance: deps.loggerInstance } : { logger: deps.logger ?? false }),
     genReqId: () => randomUUID(),
     // Strict input: no type coercion (a number is not a string), no silent removal of unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
@@ -68,20 +90,36 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  await app.register(commandRoutes, { commands: deps.commands, ids: deps.ids });
-  await app.register(accountRoutes, { queries: deps.queries });
-  await app.register(streamRoutes, { store: deps.store, ids: deps.ids });
-  await app.register(subscriptionRoutes, { store: deps.store });
+  if (deps.commands) {
+    await app.register(commandRoutes, { commands: deps.commands, ids: deps.ids });
+    await app.register(streamRoutes, { store: deps.store, ids: deps.ids });
+    await app.register(subscriptionRoutes, { store: deps.store });
+  }
+  if (deps.accounts) await app.register(accountRoutes, deps.accounts);
+  if (deps.projections) await app.register(projectionRoutes, deps.projections);
 
-  app.get('/health', { schema: { summary: 'Liveness and store reachability', tags: ['operations'] } }, async (_request, reply) => {
-    try {
+  const checks: Record<string, HealthCheck> = {
+    eventStore: async () => {
       await deps.store.ping();
-      return { status: 'ok', store: deps.storeKind };
-    } catch (error) {
-      throw new ApiError('store_unavailable', `event store unreachable: ${(error as Error).message}`);
-    } finally {
-      reply.header('cache-control', 'no-store');
-    }
+      return { kind: deps.storeKind };
+    },
+    ...deps.components,
+  };
+  app.get('/health', {
+    schema: { summary: 'Each component this process uses (event store, read store, event bus, ...): up or down. 503 when one is down.', tags: ['operations'] },
+  }, async (_request, reply) => {
+    reply.header('cache-control', 'no-store');
+    const names = Object.keys(checks);
+    const results = await Promise.allSettled(names.map((name) => withTimeout(checks[name]!(), HEALTH_CHECK_TIMEOUT_MS)));
+    const components: Record<string, Record<string, unknown>> = {};
+    results.forEach((result, i) => {
+      components[names[i]!] = result.status === 'fulfilled'
+        ? { status: 'up', ...result.value }
+        : { status: 'down', error: (result.reason as Error)?.message ?? String(result.reason) };
+    });
+    const down = names.filter((name) => components[name]!['status'] === 'down');
+    if (down.length > 0) throw new ApiError('store_unavailable', `unavailable: ${down.join(', ')}`, { status: 'down', store: deps.storeKind, components });
+    return { status: 'ok', store: deps.storeKind, components };
   });
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {

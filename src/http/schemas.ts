@@ -56,11 +56,30 @@ export const RECORDED_EVENT = {
   },
 } as const;
 
-export const BALANCE = {
+const BALANCE_PROPERTIES = {
+  accountId: { type: 'string' }, owner: { type: 'string' }, currency: { type: 'string' }, balance: MONEY_STRING,
+  version: { type: 'integer', description: 'The stream version this balance includes.' },
+  globalPosition: { type: 'integer', description: 'Global position of the last event included.' },
+  openedAt: { type: 'string' }, lastEventAt: { type: 'string' },
+} as const;
+
+export const BALANCE = { type: 'object', properties: BALANCE_PROPERTIES } as const;
+
+export const FRESHNESS = {
   type: 'object',
+  description: 'Where the read model stands. status: eventual (no minPosition asked), reached (the event at minPosition is included), stale (it is not: the wait ran out).',
   properties: {
-    accountId: { type: 'string' }, owner: { type: 'string' }, currency: { type: 'string' }, balance: MONEY_STRING,
-    version: { type: 'integer' }, globalPosition: { type: 'integer' }, openedAt: { type: 'string' },
-    lastEventAt: { type: 'string' }, at: { type: 'string' },
+    status: { type: 'string', enum: ['eventual', 'reached', 'stale'] },
+    position: { type: 'integer', description: 'Global position of the last event the read model applied (commit order).' },
+    updatedAt: { type: ['string', 'null'] },
+    lag: {
+      type: ['object', 'null'],
+      properties: { events: { type: 'integer' }, capped: { type: 'boolean' }, ms: { type: 'integer' }, measuredAt: { type: 'string' } },
+    },
+    minPosition: { type: 'integer' },
+    waitedMs: { type: 'integer' },
   },
 } as const;
+
+/** A balance: from the read model with its freshness, or (with at) from the event store. */
+export const BALANCE_ANSWER = { type: 'object', properties: { ...BALANCE_PROPERTIES, at: { type: 'string' }, freshness: FRESHNESS } } as const;

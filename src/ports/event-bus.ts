@@ -28,6 +28,12 @@ export interface Delivery {
   redelivered: boolean;
   /** 1 for the first delivery. */
   attempt: number;
+  /**
+   * Tells the bus the handler is still at work, so it does not redeliver the event meanwhile (JetStream:
+   * resets the ack wait). For a handler that may wait long (a projection paused by a rebuild). Optional:
+   * a bus without an ack timeout has nothing to reset.
+   */
+  working?: () => void;
 }
 
 export type EventHandler = (event: RecordedEvent, delivery: Delivery) => Promise<void>;

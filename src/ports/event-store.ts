@@ -124,6 +124,8 @@ export interface EventStore {
    * Returns null when `afterPosition` names no event.
    */
   readAll(afterPosition: number, count: number): Promise<AllSlice | null>;
+  /** The event at a global position; null if there is none (never was, or not committed yet). */
+  readEventAt(position: number): Promise<RecordedEvent | null>;
   /** The last event of a stream recorded at or before an instant (time travel); null if none. */
   lastEventAt(streamId: string, at: string): Promise<RecordedEvent | null>;
   /** First and last event of a stream; null if the stream does not exist. */

@@ -22,12 +22,20 @@
 // UPDATE), applyBatch() folds a whole page in memory with every touched row locked and writes the result
 // set-wise (the rebuild's fast path). Same rule, so the two cannot disagree.
 //
-// The checkpoint is the global position of the last event applied plus a counter. Global positions in
-// commit order are unique but not always increasing (see docs/architecture.md), so "position" is "the last
-// one applied", not "everything below it": it is for lag reporting, and the bus consumer (not this
-// position) is what the processor resumes from.
+// The checkpoint is the commit-order key (transaction id, global position) of the last event applied, plus
+// a counter. Global positions alone are unique but not always increasing in commit order (see
+// docs/architecture.md), so the key, not the position, orders them: the checkpoint only moves forward in
+// commit order (a redelivered old event never pulls it back), and "has the model reached position N" is
+// "is N's key at or below the checkpoint's" (src/application/read-model-queries.ts).
+//
+// The projection also checks each money event against the row it lands on: the previous balance plus or
+// minus the amount must equal the event's balanceAfter. The write side guarantees it; a read model that
+// finds otherwise has been handed a corrupt or foreign event and refuses it (MalformedEventError).
+//
+// Writers share an advisory lock (PROJECTION_LOCK_KEY) per transaction; a rebuild holds it alone, so a read
+// processor in another process waits while the model is emptied and replayed.
 import type { SqlQueryable } from '../adapters/event-store/sql/sql-client.js';
-import type { BalanceRow, SqlReadModel, TransactionRow } from '../adapters/read-model/sql-read-model.js';
+import { PROJECTION_LOCK_KEY, type BalanceRow, type SqlReadModel, type TransactionRow } from '../adapters/read-model/sql-read-model.js';
 import { ACCOUNT_AGGREGATE, ACCOUNT_STREAM_PREFIX } from '../domain/account/events.js';
 import type { RecordedEvent } from '../ports/event-store.js';
 
@@ -49,7 +57,8 @@ export type ApplyOutcome =
   /** Not an account event: only the checkpoint's position moved. */
   | 'ignored';
 
-const MONEY_EVENTS = new Set(['MoneyDeposited', 'MoneyWithdrawn', 'TransferSent', 'TransferReceived']);
+/** Money events and the sign of their amount on the balance. */
+const MONEY_EVENTS = new Map([['MoneyDeposited', 1n], ['MoneyWithdrawn', -1n], ['TransferSent', -1n], ['TransferReceived', 1n]]);
 const INTEGER = /^-?(0|[1-9][0-9]{0,18})$/;
 
 /** The account an event belongs to, or null when it is not an account event. */
@@ -79,10 +88,11 @@ export function step(accountId: string, current: BalanceRow | undefined, event: 
     if (current || typeof owner !== 'string' || typeof currency !== 'string' || data['accountId'] !== accountId) {
       throw new MalformedEventError(`event ${event.eventId}: AccountCreated at version ${event.streamVersion} or without accountId/owner/currency`);
     }
-    return { outcome: 'applied', row: { accountId, owner, currency, balance: '0', ...moved }, transaction: null };
+    return { outcome: 'applied', row: { accountId, owner, currency, balance: '0', openedAt: event.recordedAt, ...moved }, transaction: null };
   }
   if (!current) throw new MalformedEventError(`event ${event.eventId}: ${event.type} as the first event of account ${accountId}`);
-  if (!MONEY_EVENTS.has(event.type)) {
+  const sign = MONEY_EVENTS.get(event.type);
+  if (sign === undefined) {
     // An account event this projection does not know (a newer event type): it still takes the version, so
     // the account's later events are not held up as a gap.
     return { outcome: 'applied', row: { ...current, ...moved }, transaction: null };
@@ -91,6 +101,11 @@ export function step(accountId: string, current: BalanceRow | undefined, event: 
   if (typeof amount !== 'string' || !INTEGER.test(amount) || typeof balanceAfter !== 'string' || !INTEGER.test(balanceAfter)
     || data['accountId'] !== accountId) {
     throw new MalformedEventError(`event ${event.eventId}: ${event.type} without a valid accountId/amount/balanceAfter`);
+  }
+  if (BigInt(current.balance) + sign * BigInt(amount) !== BigInt(balanceAfter)) {
+    throw new MalformedEventError(
+      `event ${event.eventId}: ${event.type} of ${amount} on balance ${current.balance} says balanceAfter ${balanceAfter}`,
+    );
   }
   const counterparty = event.type === 'TransferSent' ? data['toAccountId'] : event.type === 'TransferReceived' ? data['fromAccountId'] : null;
   return {
@@ -107,10 +122,14 @@ export function step(accountId: string, current: BalanceRow | undefined, event: 
 
 const SELECT_ROWS = `SELECT account_id, owner, currency, balance::text AS balance, version::text AS version,
        last_global_position::text AS last_global_position,
+       to_char(opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS opened_at,
        to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_event_at
   FROM account_balance WHERE account_id = ANY($1::text[]) ORDER BY account_id COLLATE "C" FOR UPDATE`;
 
-interface RawRow { account_id: string; owner: string; currency: string; balance: string; version: string; last_global_position: string; last_event_at: string }
+interface RawRow {
+  account_id: string; owner: string; currency: string; balance: string; version: string; last_global_position: string;
+  opened_at: string; last_event_at: string;
+}
 
 export class AccountProjection {
   constructor(private readonly model: SqlReadModel, readonly name: string) {}
@@ -121,8 +140,9 @@ export class AccountProjection {
    */
   async apply(event: RecordedEvent, also?: (tx: SqlQueryable) => Promise<void>): Promise<ApplyOutcome> {
     return this.model.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK_KEY], 'chronicle_rm_share_lock');
       const outcome = await this.applyIn(tx, event);
-      if (outcome !== 'duplicate') await this.saveCheckpoint(tx, event.globalPosition, outcome === 'applied' ? 1 : 0);
+      if (outcome !== 'duplicate') await this.saveCheckpoint(tx, event, outcome === 'applied' ? 1 : 0);
       await also?.(tx);
       return outcome;
     });
@@ -144,22 +164,24 @@ export class AccountProjection {
    * Applies several events (in the order given) and the checkpoint in one transaction: the rebuild's fast
    * path. Every account the events touch is locked, the page is folded in memory with step(), and the
    * result is written in a few set-wise statements. All or nothing: on an error nothing is kept, and the
-   * caller can go one by one.
+   * caller can go one by one. `lockHeld`: the caller holds the projection lock alone (a rebuild), so the
+   * shared lock is not taken (it would wait for the caller).
    */
-  async applyBatch(events: readonly RecordedEvent[]): Promise<{ applied: number; duplicates: number; ignored: number }> {
+  async applyBatch(events: readonly RecordedEvent[], { lockHeld = false } = {}): Promise<{ applied: number; duplicates: number; ignored: number }> {
     const counts = { applied: 0, duplicates: 0, ignored: 0 };
     if (events.length === 0) return counts;
     return this.model.db.transaction(async (tx) => {
+      if (!lockHeld) await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK_KEY], 'chronicle_rm_share_lock');
       const ids = [...new Set(events.map(accountOf).filter((id): id is string => id !== null))];
       const before = await this.lockRows(tx, ids);
       const rows = new Map(before);
       const transactions: TransactionRow[] = [];
-      let last: number | null = null;
+      let last: RecordedEvent | null = null;
       for (const event of events) {
         const accountId = accountOf(event);
         if (accountId === null) {
           counts.ignored += 1;
-          last = event.globalPosition;
+          last = event;
           continue;
         }
         const result = step(accountId, rows.get(accountId), event);
@@ -168,7 +190,7 @@ export class AccountProjection {
           continue;
         }
         counts.applied += 1;
-        last = event.globalPosition;
+        last = event;
         rows.set(accountId, result.row);
         if (result.transaction) transactions.push(result.transaction);
       }
@@ -190,7 +212,7 @@ export class AccountProjection {
     const rows = await tx.query<RawRow>(SELECT_ROWS, [ids], 'chronicle_rm_lock_accounts');
     return new Map(rows.map((r) => [r.account_id, {
       accountId: r.account_id, owner: r.owner, currency: r.currency, balance: r.balance, version: Number(r.version),
-      lastGlobalPosition: Number(r.last_global_position), lastEventAt: r.last_event_at,
+      lastGlobalPosition: Number(r.last_global_position), openedAt: r.opened_at, lastEventAt: r.last_event_at,
     }]));
   }
 
@@ -198,12 +220,14 @@ export class AccountProjection {
     const columns = (rows: BalanceRow[]) => [
       rows.map((r) => r.accountId), rows.map((r) => r.owner), rows.map((r) => r.currency), rows.map((r) => r.balance),
       rows.map((r) => String(r.version)), rows.map((r) => String(r.lastGlobalPosition)), rows.map((r) => r.lastEventAt),
+      rows.map((r) => r.openedAt),
     ];
     if (created.length > 0) {
       const inserted = await tx.query(
-        `INSERT INTO account_balance (account_id, owner, currency, balance, version, last_global_position, last_event_at, updated_at)
-         SELECT a, o, c, b, v, p, t, now()
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[]) AS x(a, o, c, b, v, p, t)
+        `INSERT INTO account_balance (account_id, owner, currency, balance, version, last_global_position, last_event_at, opened_at, updated_at)
+         SELECT a, o, c, b, v, p, t, op, now()
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[])
+             AS x(a, o, c, b, v, p, t, op)
          ON CONFLICT (account_id) DO NOTHING RETURNING 1`,
         columns(created), 'chronicle_rm_insert_accounts',
       );
@@ -213,7 +237,8 @@ export class AccountProjection {
     if (changed.length > 0) {
       await tx.query(
         `UPDATE account_balance SET balance = x.b, version = x.v, last_global_position = x.p, last_event_at = x.t, updated_at = now()
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[]) AS x(a, o, c, b, v, p, t)
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[])
+             AS x(a, o, c, b, v, p, t, op)
           WHERE account_id = x.a`,
         columns(changed), 'chronicle_rm_update_accounts',
       );
@@ -234,12 +259,18 @@ export class AccountProjection {
     }
   }
 
-  private async saveCheckpoint(tx: SqlQueryable, position: number, applied: number): Promise<void> {
+  /** Moves the checkpoint to `event` if that is forward in commit order; counts `applied` either way. */
+  private async saveCheckpoint(tx: SqlQueryable, event: RecordedEvent, applied: number): Promise<void> {
     await tx.query(
-      `INSERT INTO projection_checkpoints (name, position, events_applied, updated_at) VALUES ($1, $2, $3, now())
-       ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
-         events_applied = projection_checkpoints.events_applied + EXCLUDED.events_applied, updated_at = EXCLUDED.updated_at`,
-      [this.name, position, applied], 'chronicle_rm_checkpoint',
+      `INSERT INTO projection_checkpoints AS c (name, transaction_id, position, events_applied, updated_at) VALUES ($1, $2, $3, $4, now())
+       ON CONFLICT (name) DO UPDATE SET
+         transaction_id = CASE WHEN (c.transaction_id, c.position) < (EXCLUDED.transaction_id, EXCLUDED.position)
+                               THEN EXCLUDED.transaction_id ELSE c.transaction_id END,
+         position       = CASE WHEN (c.transaction_id, c.position) < (EXCLUDED.transaction_id, EXCLUDED.position)
+                               THEN EXCLUDED.position ELSE c.position END,
+         events_applied = c.events_applied + EXCLUDED.events_applied,
+         updated_at     = EXCLUDED.updated_at`,
+      [this.name, event.transactionId, event.globalPosition, applied], 'chronicle_rm_checkpoint',
     );
   }
 }

@@ -23,7 +23,7 @@ export function expectedModel(events: readonly RecordedEvent[]): ReadModelConten
     const accountId = e.streamId.slice('account-'.length);
     const d = e.data as Record<string, string>;
     if (e.type === 'AccountCreated') {
-      balances.set(accountId, { accountId, owner: d['owner']!, currency: d['currency']!, balance: '0', version: e.streamVersion, lastGlobalPosition: e.globalPosition, lastEventAt: e.recordedAt });
+      balances.set(accountId, { accountId, owner: d['owner']!, currency: d['currency']!, balance: '0', version: e.streamVersion, lastGlobalPosition: e.globalPosition, openedAt: e.recordedAt, lastEventAt: e.recordedAt });
       continue;
     }
     const b = balances.get(accountId)!;

@@ -3,11 +3,19 @@ import { mkdirSync } from 'node:fs';
 import { createPgliteClient } from './pglite/pglite-client.js';
 import { createPostgresClient } from './postgres/postgres-client.js';
 import { GROUP_COMMIT_DEFAULTS } from './sql/group-commit.js';
+import type { SqlClient } from './sql/sql-client.js';
 import { SqlEventStore } from './sql/sql-event-store.js';
 
 export type StoreTarget =
   | { kind: 'postgres'; url: string; poolMax: number }
   | { kind: 'pglite'; dataDir?: string }; // no dataDir: in memory
+
+/** A SQL client on the target, without the event store on it (the read store). */
+export async function openSqlClient(target: StoreTarget): Promise<SqlClient> {
+  if (target.kind === 'postgres') return createPostgresClient({ connectionString: target.url, poolMax: target.poolMax, applicationName: 'chronicle-read-store' });
+  if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
+  return createPgliteClient(target.dataDir);
+}
 
 export async function openEventStore(target: StoreTarget, options: { onGroupCommitFlush?: (appends: number) => void } = {}): Promise<SqlEventStore> {
   const groupCommit = { ...GROUP_COMMIT_DEFAULTS, ...(options.onGroupCommitFlush ? { onFlush: options.onGroupCommitFlush } : {}) };

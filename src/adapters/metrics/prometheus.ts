@@ -1,8 +1,13 @@
 // Prometheus metrics, one registry per ledger (two ledgers in one process, as in the tests, do not share
 // counters). Names follow Prometheus conventions: unit suffixes, _total for counters.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CommandOutcome } from '../../application/command-handler.js';
+import type { ProjectionLag } from '../../application/read-model-queries.js';
+import type { RelayLag } from '../../application/relay.js';
 import type { LedgerCommandType } from '../../domain/account/commands.js';
+import type { Delivery } from '../../ports/event-bus.js';
+import type { RecordedEvent } from '../../ports/event-store.js';
+import type { ApplyOutcome } from '../../projections/account-projection.js';
 
 export class LedgerMetrics {
   readonly registry = new Registry();
@@ -35,6 +40,41 @@ export class LedgerMetrics {
     registers: [this.registry],
   });
 
+  private readonly relayPublished = new Counter({
+    name: 'chronicle_relay_events_published_total',
+    help: 'Events the outbox relay published and the bus acknowledged.',
+    registers: [this.registry],
+  });
+
+  private readonly projectionEvents = new Counter({
+    name: 'chronicle_projection_events_total',
+    help: 'Events delivered to a projection by the bus, by outcome (applied, duplicate, ignored).',
+    labelNames: ['projection', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly projectionRedeliveries = new Counter({
+    name: 'chronicle_projection_redeliveries_total',
+    help: 'Deliveries of an event the projection had been given before (after a failure, a crash or an ack timeout).',
+    labelNames: ['projection'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly projectionDeadLetters = new Counter({
+    name: 'chronicle_projection_dead_letters_total',
+    help: 'Events a projection gave up on and put in the dead-letter store.',
+    labelNames: ['projection'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly projectionVisibility = new Histogram({
+    name: 'chronicle_projection_visibility_seconds',
+    help: 'From an event\'s commit (recorded_at) to its being applied in the read model: the end-to-end lag of the write-to-read flow.',
+    labelNames: ['projection'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   constructor({ processMetrics = true } = {}) {
     if (processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'chronicle_process_' });
   }
@@ -43,6 +83,47 @@ export class LedgerMetrics {
     this.commands.inc({ type, outcome: outcome.kind });
     this.commandSeconds.observe({ type }, durationMs / 1000);
     if (outcome.kind === 'accepted' && !outcome.replayed) this.eventsAppended.inc(outcome.receipt.eventIds.length);
+  }
+
+  /** Relay lag gauges, measured when scraped. */
+  watchRelay(lag: () => Promise<RelayLag>): void {
+    let last: Promise<RelayLag> | null = null;
+    const measure = () => (last ??= lag().finally(() => { last = null; }));
+    new Gauge({
+      name: 'chronicle_relay_lag_events', help: 'Events committed in the store and not yet published to the bus (counted up to a cap).',
+      registers: [this.registry], async collect() { this.set((await measure()).eventsBehind); },
+    });
+    new Gauge({
+      name: 'chronicle_relay_lag_seconds', help: 'How long the oldest unpublished event has waited.',
+      registers: [this.registry], async collect() { this.set((await measure()).lagMs / 1000); },
+    });
+  }
+
+  relayPublishedEvent(): void {
+    this.relayPublished.inc();
+  }
+
+  /** Projection lag gauges, from the lag monitor's last measurement. */
+  watchProjection(projection: string, lag: () => ProjectionLag | null): void {
+    const gauge = (name: string, help: string, value: (l: ProjectionLag) => number) => new Gauge({
+      name, help, labelNames: ['projection'] as const, registers: [this.registry],
+      collect() {
+        const current = lag();
+        if (current) this.set({ projection }, value(current));
+      },
+    });
+    gauge('chronicle_projection_lag_events', 'Events committed in the store and not yet applied to the read model (counted up to a cap).', (l) => l.events);
+    gauge('chronicle_projection_lag_seconds', 'How long the oldest unapplied event has waited.', (l) => l.ms / 1000);
+  }
+
+  projectionHandled(projection: string, event: RecordedEvent, outcome: ApplyOutcome, delivery: Delivery): void {
+    this.projectionEvents.inc({ projection, outcome });
+    if (delivery.redelivered) this.projectionRedeliveries.inc({ projection });
+    if (outcome === 'applied') this.projectionVisibility.observe({ projection }, Math.max(0, Date.now() - Date.parse(event.recordedAt)) / 1000);
+  }
+
+  projectionDeadLettered(projection: string): void {
+    this.projectionDeadLetters.inc({ projection });
   }
 
   groupCommitFlush(appends: number): void {

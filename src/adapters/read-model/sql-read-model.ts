@@ -9,8 +9,9 @@
 //   version (the projection's per-account guard: see src/projections/account-projection.ts).
 // - account_transactions: one row per money event (deposit, withdrawal, each side of a transfer), keyed by
 //   the event id so the same event can never be counted twice.
-// - projection_checkpoints: per projection, the global position of the last event applied and a counter.
-//   Written in the same transaction as the rows the event changed.
+// - projection_checkpoints: per projection, the last event applied in commit order (its transaction id and
+//   global position: the commit-order key, see src/ports/event-store.ts) and a counter. Written in the same
+//   transaction as the rows the event changed, and only ever forward in commit order.
 // - dead_letters: events a projection gave up on after max-deliver, for an operator to list and replay.
 //
 // Money is BIGINT minor units (the ledger's limits keep amounts and balances far below 2^63-1), passed and
@@ -21,8 +22,21 @@ import type { RecordedEvent } from '../../ports/event-store.js';
 
 /** Arbitrary constant: the advisory lock key of the read store's schema setup. */
 const SCHEMA_LOCK_KEY = 7_301_240_003;
+/** Arbitrary constant: the advisory lock key of projection writes; live writes share it, a rebuild takes it alone. */
+export const PROJECTION_LOCK_KEY = 7_301_240_004;
+
+/**
+ * The read model's schema version. A read model is derived data: when its tables change shape, the old ones
+ * are dropped and the model is rebuilt from the event store (the read processor does so on start when its
+ * checkpoint is missing), instead of being migrated. Dead letters are kept.
+ */
+export const READ_MODEL_SCHEMA_VERSION = 2;
 
 export const READ_MODEL_SCHEMA = `
+CREATE TABLE IF NOT EXISTS read_model_schema (
+  id      INT PRIMARY KEY,
+  version INT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS account_balance (
   account_id           TEXT PRIMARY KEY,
   owner                TEXT NOT NULL,
@@ -30,6 +44,7 @@ CREATE TABLE IF NOT EXISTS account_balance (
   balance              BIGINT NOT NULL,
   version              BIGINT NOT NULL,
   last_global_position BIGINT NOT NULL,
+  opened_at            TIMESTAMPTZ NOT NULL,
   last_event_at        TIMESTAMPTZ NOT NULL,
   updated_at           TIMESTAMPTZ NOT NULL
 );
@@ -48,6 +63,7 @@ CREATE TABLE IF NOT EXISTS account_transactions (
 );
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
   name           TEXT PRIMARY KEY,
+  transaction_id BIGINT NOT NULL,
   position       BIGINT NOT NULL,
   events_applied BIGINT NOT NULL,
   updated_at     TIMESTAMPTZ NOT NULL
@@ -73,6 +89,7 @@ export interface BalanceRow {
   balance: string;
   version: number;
   lastGlobalPosition: number;
+  openedAt: string;
   lastEventAt: string;
 }
 
@@ -91,6 +108,8 @@ export interface TransactionRow {
 
 export interface Checkpoint {
   name: string;
+  /** Commit-order key of the last event applied: its transaction id (decimal) and global position. */
+  transactionId: string;
   position: number;
   eventsApplied: number;
   updatedAt: string;
@@ -111,14 +130,50 @@ export interface ReadModelContents {
   transactions: TransactionRow[];
 }
 
+interface BalanceColumns {
+  account_id: string; owner: string; currency: string; balance: string; version: string; last_global_position: string;
+  opened_at: string; last_event_at: string;
+}
+const BALANCE_COLUMNS = `b.account_id, b.owner, b.currency, b.balance::text AS balance, b.version::text AS version,
+  b.last_global_position::text AS last_global_position, ${iso('b.opened_at')} AS opened_at, ${iso('b.last_event_at')} AS last_event_at`;
+const toBalance = (r: BalanceColumns): BalanceRow => ({
+  accountId: r.account_id, owner: r.owner, currency: r.currency, balance: r.balance, version: toSafeNumber(r.version),
+  lastGlobalPosition: toSafeNumber(r.last_global_position), openedAt: r.opened_at, lastEventAt: r.last_event_at,
+});
+
+interface CheckpointColumns { name: string; transaction_id: string; position: string; events_applied: string; updated_at: string }
+const checkpointColumns = (c: string) => `${c}.name, ${c}.transaction_id::text AS transaction_id, ${c}.position::text AS position,
+  ${c}.events_applied::text AS events_applied, ${iso(`${c}.updated_at`)} AS updated_at`;
+const CHECKPOINT_COLUMNS = checkpointColumns('projection_checkpoints');
+const toCheckpoint = (r: CheckpointColumns): Checkpoint => ({
+  name: r.name, transactionId: r.transaction_id, position: toSafeNumber(r.position), eventsApplied: toSafeNumber(r.events_applied), updatedAt: r.updated_at,
+});
+
 export class SqlReadModel {
   private constructor(readonly db: SqlClient) {}
 
-  /** Sets the schema up (idempotent, safe to race) and returns the read model on `db`. */
+  /**
+   * Sets the schema up (idempotent, safe to race) and returns the read model on `db`. Tables of another
+   * schema version are dropped first (the model is then empty and its processor rebuilds it).
+   */
   static async open(db: SqlClient): Promise<SqlReadModel> {
     await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
+      const known = await tx.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'read_model_schema'",
+      );
+      const stored = known[0]?.n ? (await tx.query<{ version: number }>('SELECT version FROM read_model_schema WHERE id = 1'))[0]?.version : undefined;
+      const legacy = !known[0]?.n && (await tx.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'account_balance'",
+      ))[0]?.n;
+      if ((stored !== undefined && stored !== READ_MODEL_SCHEMA_VERSION) || legacy) {
+        await tx.query('DROP TABLE IF EXISTS account_balance, account_transactions, projection_checkpoints');
+      }
       for (const statement of READ_MODEL_SCHEMA.split(';').map((s) => s.trim()).filter(Boolean)) await tx.query(statement);
+      await tx.query(
+        'INSERT INTO read_model_schema (id, version) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version',
+        [READ_MODEL_SCHEMA_VERSION],
+      );
     });
     return new SqlReadModel(db);
   }
@@ -133,16 +188,66 @@ export class SqlReadModel {
   }
 
   async checkpoint(name: string): Promise<Checkpoint | null> {
-    const rows = await this.db.query<{ name: string; position: string; events_applied: string; updated_at: string }>(
-      `SELECT name, position::text AS position, events_applied::text AS events_applied, ${iso('updated_at')} AS updated_at
-         FROM projection_checkpoints WHERE name = $1`, [name],
-    );
-    const row = rows[0];
-    return row ? { name: row.name, position: toSafeNumber(row.position), eventsApplied: toSafeNumber(row.events_applied), updatedAt: row.updated_at } : null;
+    const rows = await this.db.query<CheckpointColumns>(`SELECT ${CHECKPOINT_COLUMNS} FROM projection_checkpoints WHERE name = $1`, [name]);
+    return rows[0] ? toCheckpoint(rows[0]) : null;
   }
 
   async balance(accountId: string): Promise<BalanceRow | null> {
     return (await this.balances('WHERE account_id = $1', [accountId]))[0] ?? null;
+  }
+
+  /**
+   * One account's row and the projection's checkpoint, read by one statement (one snapshot), so the
+   * checkpoint reported beside a balance is never older than the balance. `account` null: no such row.
+   */
+  async balanceWithCheckpoint(accountId: string, projection: string): Promise<{ account: BalanceRow | null; checkpoint: Checkpoint | null }> {
+    const rows = await this.db.query<BalanceColumns & Partial<CheckpointColumns> & { found: boolean }>(
+      `SELECT ${checkpointColumns('c')}, b.account_id IS NOT NULL AS found, ${BALANCE_COLUMNS}
+         FROM (SELECT 1) one
+         LEFT JOIN projection_checkpoints c ON c.name = $2
+         LEFT JOIN account_balance b ON b.account_id = $1`,
+      [accountId, projection], 'chronicle_rm_balance',
+    );
+    const row = rows[0]!;
+    return { account: row.found ? toBalance(row) : null, checkpoint: row.name ? toCheckpoint(row as CheckpointColumns) : null };
+  }
+
+  /** Accounts in id (byte) order after `after`, with the checkpoint, in one snapshot. */
+  async listWithCheckpoint(projection: string, after: string | undefined, limit: number): Promise<{ accounts: BalanceRow[]; checkpoint: Checkpoint | null }> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const accounts = await this.balances('WHERE ($1::text IS NULL OR b.account_id COLLATE "C" > $1::text COLLATE "C")', [after ?? null], tx, limit);
+      const rows = await tx.query<CheckpointColumns>(`SELECT ${CHECKPOINT_COLUMNS} FROM projection_checkpoints WHERE name = $1`, [projection]);
+      return { accounts, checkpoint: rows[0] ? toCheckpoint(rows[0]) : null };
+    });
+  }
+
+  /** True while a rebuild (in any process) holds the projection lock alone. */
+  async rebuildRunning(): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.query<{ free: boolean }>('SELECT pg_try_advisory_xact_lock_shared($1) AS free', [PROJECTION_LOCK_KEY]);
+      return rows[0]?.free === false;
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query('SELECT 1');
+  }
+
+  /** The projection's state in figures: accounts, transaction rows, and the sum of balances per currency. */
+  async summary(): Promise<{ accounts: number; transactions: number; balancesByCurrency: Record<string, string> }> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const sums = await tx.query<{ currency: string; accounts: string; total: string }>(
+        'SELECT currency, count(*)::text AS accounts, sum(balance)::text AS total FROM account_balance GROUP BY currency ORDER BY currency',
+      );
+      const transactions = await tx.query<{ n: string }>('SELECT count(*)::text AS n FROM account_transactions');
+      return {
+        accounts: sums.reduce((n, r) => n + Number(r.accounts), 0),
+        transactions: Number(transactions[0]?.n ?? 0),
+        balancesByCurrency: Object.fromEntries(sums.map((r) => [r.currency, r.total])),
+      };
+    });
   }
 
   /** The whole model in a stable order: for comparisons (tests, a rebuild check). */
@@ -191,16 +296,11 @@ export class SqlReadModel {
     await tx.query('DELETE FROM dead_letters WHERE projection = $1 AND event_id = $2', [projection, eventId]);
   }
 
-  private async balances(where: string, params: unknown[], tx: SqlQueryable = this.db): Promise<BalanceRow[]> {
-    const rows = await tx.query<{ account_id: string; owner: string; currency: string; balance: string; version: string; last_global_position: string; last_event_at: string }>(
-      `SELECT account_id, owner, currency, balance::text AS balance, version::text AS version,
-              last_global_position::text AS last_global_position, ${iso('last_event_at')} AS last_event_at
-         FROM account_balance b ${where} ORDER BY b.account_id COLLATE "C"`, params,
+  private async balances(where: string, params: unknown[], tx: SqlQueryable = this.db, limit?: number): Promise<BalanceRow[]> {
+    const rows = await tx.query<BalanceColumns>(
+      `SELECT ${BALANCE_COLUMNS} FROM account_balance b ${where} ORDER BY b.account_id COLLATE "C"${limit === undefined ? '' : ` LIMIT ${Math.trunc(limit)}`}`, params,
     );
-    return rows.map((r) => ({
-      accountId: r.account_id, owner: r.owner, currency: r.currency, balance: r.balance, version: toSafeNumber(r.version),
-      lastGlobalPosition: toSafeNumber(r.last_global_position), lastEventAt: r.last_event_at,
-    }));
+    return rows.map(toBalance);
   }
 
   private async transactions(tx: SqlQueryable): Promise<TransactionRow[]> {

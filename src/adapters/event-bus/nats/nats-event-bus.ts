@@ -249,7 +249,7 @@ export class NatsEventBus implements EventBus {
       return;
     }
     const attempt = message.info.deliveryCount;
-    const outcome = await handleDelivery(event, { redelivered: attempt > 1, attempt }, handler, options);
+    const outcome = await handleDelivery(event, { redelivered: attempt > 1, attempt, working: () => message.working() }, handler, options);
     if (outcome.kind === 'ack') message.ack();
     else if (outcome.kind === 'drop') message.term('gave up after maxDeliver');
     else message.nak(outcome.delayMs);

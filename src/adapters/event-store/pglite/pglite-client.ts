@@ -25,6 +25,7 @@ export function pgliteClient(db: PGlite): SqlClient {
     dialect: 'pglite',
     ...queryable(db),
     transaction: <T>(fn: (tx: SqlQueryable) => Promise<T>) => db.transaction((tx) => fn(queryable(tx))),
+    session: <T>(fn: (connection: SqlQueryable) => Promise<T>) => fn(queryable(db)),
     async close() {
       await db.close();
     },

@@ -47,6 +47,21 @@ export function createPostgresClient(options: PostgresClientOptions): SqlClient 
         client.release();
       }
     },
+    async session<T>(fn: (connection: SqlQueryable) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        return await fn(queryable(client));
+      } catch (error) {
+        broken = error as Error;
+        throw error;
+      } finally {
+        // Session state (advisory locks) must not leak to the pool's next user: a failed session's
+        // connection is discarded, a good one has its locks released first.
+        if (broken === undefined) await client.query('SELECT pg_advisory_unlock_all()').catch((error: Error) => { broken = error; });
+        client.release(broken);
+      }
+    },
     async close() {
       await pool.end();
     },

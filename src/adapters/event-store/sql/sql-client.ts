@@ -15,6 +15,11 @@ export interface SqlQueryable {
 export interface SqlClient extends SqlQueryable {
   readonly dialect: 'postgres' | 'pglite';
   transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn on one connection held for its whole run, outside any transaction: for session-level advisory
+   * locks that must outlive several transactions (a projection rebuild). PGlite has one connection anyway.
+   */
+  session<T>(fn: (connection: SqlQueryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 

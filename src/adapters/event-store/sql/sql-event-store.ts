@@ -239,6 +239,13 @@ export class SqlEventStore implements EventStore {
     return { events, lastPosition: events.at(-1)?.globalPosition ?? afterPosition };
   }
 
+  async readEventAt(position: number): Promise<RecordedEvent | null> {
+    const rows = await this.db.query<EventRow>(
+      `SELECT ${eventColumns('e')} FROM events e WHERE e.global_position = $1`, [position], 'chronicle_read_event_at',
+    );
+    return rows[0] ? toEvent(rows[0]) : null;
+  }
+
   async lastEventAt(streamId: string, at: string): Promise<RecordedEvent | null> {
     const rows = await this.db.query<EventRow>(
       `SELECT ${eventColumns('e')} FROM events e WHERE e.stream_id = $1 AND e.recorded_at <= $2::timestamptz
@@ -353,6 +360,7 @@ function inTransaction(tx: SqlQueryable, dialect: SqlClient['dialect']): SqlClie
     query: (text, params, name) => tx.query(text, params, name),
     exec: (sql) => tx.exec(sql),
     transaction: (fn) => fn(tx),
+    session: (fn) => fn(tx),
     close: async () => {},
   };
 }
