@@ -27,6 +27,8 @@ export interface Config {
   readonly natsUrl: string | undefined;
   /** JetStream stream the relay feeds (NATS_STREAM). */
   readonly natsStream: string;
+  /** Subjects are `<prefix>.<aggregate>.<EventType>` (NATS_SUBJECT_PREFIX, default `events`: the spec's events.account.*). */
+  readonly natsSubjectPrefix: string;
   /** pino level (LOG_LEVEL): fatal, error, warn, info, debug, trace, silent. */
   readonly logLevel: string;
 }
@@ -60,6 +62,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (natsUrl !== undefined && !/^(nats|tls):\/\//.test(natsUrl)) throw new ConfigError('NATS_URL must start with nats:// or tls://');
   const natsStream = env['NATS_STREAM'] || 'chronicle-events';
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(natsStream)) throw new ConfigError('NATS_STREAM must be 1-64 letters, digits, _ or -');
+  const natsSubjectPrefix = env['NATS_SUBJECT_PREFIX'] || 'events';
+  if (!/^[A-Za-z0-9_-]{1,32}(\.[A-Za-z0-9_-]{1,32}){0,3}$/.test(natsSubjectPrefix)) {
+    throw new ConfigError('NATS_SUBJECT_PREFIX must be 1-4 dot-separated tokens of letters, digits, _ or -');
+  }
   const logLevel = env['LOG_LEVEL'] || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   return Object.freeze({
@@ -75,6 +81,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readWaitMaxMs: integer(env, 'READ_WAIT_MAX_MS', 5_000, 0, 60_000),
     natsUrl,
     natsStream,
+    natsSubjectPrefix,
     logLevel,
   });
 }

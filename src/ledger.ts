@@ -36,7 +36,7 @@ export type Role = (typeof ROLES)[number];
 
 export type BusTarget =
   | { kind: 'in-process' }
-  | { kind: 'nats'; servers: string; stream: string };
+  | { kind: 'nats'; servers: string; stream: string; subjectPrefix?: string };
 
 export interface LedgerOptions {
   store: StoreTarget;
@@ -125,7 +125,10 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
         bus = new InProcessEventBus();
         components['bus'] = async () => ({ kind: 'in-process' });
       } else {
-        const nats = await connectNatsEventBus({ servers: busTarget.servers, streamName: busTarget.stream, connectionName: `chronicle-${roles.join('+')}` });
+        const nats = await connectNatsEventBus({
+          servers: busTarget.servers, streamName: busTarget.stream, connectionName: `chronicle-${roles.join('+')}`,
+          ...(busTarget.subjectPrefix === undefined ? {} : { subjectPrefix: busTarget.subjectPrefix }),
+        });
         bus = nats;
         components['bus'] = async () => ({ kind: 'nats', stream: busTarget.stream, ...(await nats.streamState()) });
       }

@@ -112,6 +112,10 @@ export class LedgerMetrics {
         if (current) this.set({ projection }, value(current));
       },
     });
+    // Counters of this projection exist from the start at 0 (a rate over a series that appears late is wrong).
+    for (const outcome of ['applied', 'duplicate', 'ignored'] as const) this.projectionEvents.inc({ projection, outcome }, 0);
+    this.projectionRedeliveries.inc({ projection }, 0);
+    this.projectionDeadLetters.inc({ projection }, 0);
     gauge('chronicle_projection_lag_events', 'Events committed in the store and not yet applied to the read model (counted up to a cap).', (l) => l.events);
     gauge('chronicle_projection_lag_seconds', 'How long the oldest unapplied event has waited.', (l) => l.ms / 1000);
   }
