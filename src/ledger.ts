@@ -162,8 +162,12 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       const plog = log.child({ role: 'read-processor', projection: name });
       processor = new ReadProcessor({ bus: has('read-processor') ? bus : null, store, readModel }, {
         ...options.readProcessor,
+        onDelivered: (event, delivery) => {
+          metrics.projectionDelivered(name, delivery);
+          options.readProcessor?.onDelivered?.(event, delivery);
+        },
         onHandled: (event, outcome, delivery) => {
-          metrics.projectionHandled(name, event, outcome, delivery);
+          metrics.projectionHandled(name, event, outcome);
           queriesOfModel.changes.notify();
           options.readProcessor?.onHandled?.(event, outcome, delivery);
           if (plog.isLevelEnabled('debug')) {

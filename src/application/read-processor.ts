@@ -44,6 +44,8 @@ export interface ReadProcessorOptions {
    */
   beforeApply?: (event: RecordedEvent, delivery: Delivery) => void | Promise<void>;
   onError?: (error: unknown) => void;
+  /** Each delivery by the bus, before it is applied (redeliveries included): for metrics. */
+  onDelivered?: (event: RecordedEvent, delivery: Delivery) => void;
   /** After each event the bus delivered is handled: for metrics and tests. */
   onHandled?: (event: RecordedEvent, outcome: ApplyOutcome, delivery: Delivery) => void;
   /** On start, rebuild from the event store when the model has no checkpoint and the store has events (default true). */
@@ -92,8 +94,8 @@ export interface RebuildReport {
 
 export class ReadProcessor {
   readonly projection: AccountProjection;
-  private readonly options: Required<Omit<ReadProcessorOptions, 'beforeApply' | 'onError' | 'onHandled' | 'onDeadLetter'>>
-    & Pick<ReadProcessorOptions, 'beforeApply' | 'onError' | 'onHandled' | 'onDeadLetter'>;
+  private readonly options: Required<Omit<ReadProcessorOptions, 'beforeApply' | 'onError' | 'onHandled' | 'onDeadLetter' | 'onDelivered'>>
+    & Pick<ReadProcessorOptions, 'beforeApply' | 'onError' | 'onHandled' | 'onDeadLetter' | 'onDelivered'>;
   private subscription: EventSubscription | null = null;
   private rebuilding: { startedAt: string; events: number } | null = null;
   private lastRebuild: RebuildReport | null = null;
@@ -137,6 +139,7 @@ export class ReadProcessor {
     };
     if (!this.deps.bus) throw new Error(`read processor ${o.name} has no event bus to consume`);
     this.subscription = await this.deps.bus.subscribe(o.name, async (event, delivery) => {
+      o.onDelivered?.(event, delivery);
       await o.beforeApply?.(event, delivery);
       // Waiting for the projection lock (a rebuild elsewhere) may take long: keep the delivery alive.
       const working = delivery.working ? setInterval(delivery.working, WORKING_INTERVAL_MS) : undefined;

@@ -3,6 +3,22 @@
 import type { BalanceRow, ReadModelContents, TransactionRow } from '../../src/adapters/read-model/sql-read-model.js';
 import type { EventStore, RecordedEvent } from '../../src/ports/event-store.js';
 
+/**
+ * Every committed event, once $all shows them all: $all stops below the oldest transaction open anywhere in
+ * the PostgreSQL cluster (other test files, other work on the machine), so right after a write it may show
+ * a prefix. Polls until it lists as many events as the table holds.
+ */
+export async function settledEvents(store: EventStore & { sql?: { query<R>(text: string): Promise<R[]> } }, timeoutMs = 10_000): Promise<RecordedEvent[]> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const events = await allEvents(store);
+    const total = store.sql ? Number((await store.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events'))[0]!.n) : events.length;
+    if (events.length === total) return events;
+    if (Date.now() > end) throw new Error(`$all shows ${events.length} of ${total} events after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
   const out: RecordedEvent[] = [];
   let position = 0;

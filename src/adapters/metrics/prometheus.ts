@@ -120,9 +120,12 @@ export class LedgerMetrics {
     gauge('chronicle_projection_lag_seconds', 'How long the oldest unapplied event has waited.', (l) => l.ms / 1000);
   }
 
-  projectionHandled(projection: string, event: RecordedEvent, outcome: ApplyOutcome, delivery: Delivery): void {
-    this.projectionEvents.inc({ projection, outcome });
+  projectionDelivered(projection: string, delivery: Delivery): void {
     if (delivery.redelivered) this.projectionRedeliveries.inc({ projection });
+  }
+
+  projectionHandled(projection: string, event: RecordedEvent, outcome: ApplyOutcome): void {
+    this.projectionEvents.inc({ projection, outcome });
     if (outcome === 'applied') this.projectionVisibility.observe({ projection }, Math.max(0, Date.now() - Date.parse(event.recordedAt)) / 1000);
   }
 
