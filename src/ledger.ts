@@ -11,7 +11,7 @@
 // Every process serves /health and /metrics. The in-process bus lives in memory, so it needs the relay
 // and the read processor in the same process; NATS JetStream lets each run anywhere.
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import { InProcessEventBus } from './adapters/event-bus/in-process/in-process-event-bus.js';
 import { connectNatsEventBus } from './adapters/event-bus/nats/nats-event-bus.js';
 import { SqlRelayCheckpoints, sqlCountEventsAfter } from './adapters/event-bus/relay-checkpoints/sql-relay-checkpoints.js';
@@ -22,13 +22,14 @@ import { LedgerMetrics } from './adapters/metrics/prometheus.js';
 import { SqlReadModel } from './adapters/read-model/sql-read-model.js';
 import { AccountQueries } from './application/account-queries.js';
 import { AccountRepository } from './application/account-repository.js';
+import { ChangeSignal } from './application/change-signal.js';
 import { CommandHandler } from './application/command-handler.js';
 import { ReadModelQueries } from './application/read-model-queries.js';
 import { ReadProcessor, type ReadProcessorOptions } from './application/read-processor.js';
 import { MemoryRelayCheckpoints, OutboxRelay, type RelayOptions } from './application/relay.js';
 import { buildApp, type HealthCheck } from './http/build-app.js';
 import type { EventBus } from './ports/event-bus.js';
-import type { EventStore } from './ports/event-store.js';
+import type { EventStore, RecordedEvent } from './ports/event-store.js';
 import type { IdGenerator } from './ports/ids.js';
 
 export const ROLES = ['ledger-api', 'query-api', 'relay', 'read-processor'] as const;
@@ -54,6 +55,8 @@ export interface LedgerOptions {
   /** How often projection lag is measured. Default 1 s. */
   lagIntervalMs?: number;
   logger?: FastifyServerOptions['logger'];
+  /** Where log lines go (default stdout): tests capture them. */
+  logStream?: DestinationStream;
   ids?: IdGenerator;
   /** Node process metrics (CPU, memory, event loop) in /metrics; off in tests that build many ledgers. */
   processMetrics?: boolean;
@@ -84,10 +87,10 @@ export class LedgerConfigError extends Error {
   override readonly name = 'LedgerConfigError';
 }
 
-function loggerOf(option: FastifyServerOptions['logger']): Logger {
+function loggerOf(option: FastifyServerOptions['logger'], stream?: DestinationStream): Logger {
   if (option === undefined || option === false) return pino({ level: 'silent' });
-  if (option === true) return pino();
-  return pino(option as pino.LoggerOptions);
+  const options = option === true ? {} : (option as pino.LoggerOptions);
+  return stream ? pino(options, stream) : pino(options);
 }
 
 export async function createLedger(options: LedgerOptions): Promise<Ledger> {
@@ -97,7 +100,7 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
   if (busTarget.kind === 'in-process' && has('relay') !== has('read-processor')) {
     throw new LedgerConfigError('the in-process bus is memory: the relay and the read processor must run in the same process (or set NATS_URL)');
   }
-  const log = loggerOf(options.logger);
+  const log = loggerOf(options.logger, options.logStream);
   const metrics = new LedgerMetrics({ processMetrics: options.processMetrics ?? true });
   const cleanup: (() => Promise<void>)[] = [];
   const closeAll = async () => {
@@ -112,9 +115,13 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       cacheEntriesMax: options.aggregateCacheMax ?? 100_000,
       readPageSize: 1_000,
     });
+    const appended = new ChangeSignal();
     const commands = new CommandHandler({
       store, accounts, ids, lockWaitersMax: options.accountQueueMax ?? 10_000,
-      observe: (type, outcome, durationMs) => metrics.command(type, outcome, durationMs),
+      observe: (type, outcome, durationMs) => {
+        metrics.command(type, outcome, durationMs);
+        if (outcome.kind === 'accepted') appended.notify();
+      },
     });
     const queries = new AccountQueries(store);
     const components: Record<string, HealthCheck> = {};
@@ -197,7 +204,13 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       const relayOptions = {
         ...options.relay,
         onError: (error: unknown) => rlog.warn({ err: error }, 'relay retrying'),
-        onPublished: () => metrics.relayPublishedEvent(),
+        onPublished: (event: RecordedEvent) => {
+          metrics.relayPublishedEvent();
+          if (rlog.isLevelEnabled('debug')) {
+            rlog.debug({ eventId: event.eventId, globalPosition: event.globalPosition, type: event.type, correlationId: event.metadata.correlationId }, 'published');
+          }
+        },
+        wake: appended,
       };
       if (busTarget.kind === 'in-process') {
         // The bus forgets everything at a restart: publish again from where the read model stands.

@@ -18,6 +18,7 @@ import type { BalanceRow, Checkpoint, SqlReadModel } from '../adapters/read-mode
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 import { accountOf } from '../projections/account-projection.js';
 import { abortableSleep } from './abortable-sleep.js';
+import { ChangeSignal } from './change-signal.js';
 
 export interface ProjectionLag {
   /** Events committed in the store and not yet applied (counted up to a cap). */
@@ -52,30 +53,6 @@ export class PositionUnknownError extends Error {
   }
 }
 
-/** Resolves waiters early when the model moves (the read processor in this process calls notify()). */
-export class ModelChanges {
-  private waiters = new Set<() => void>();
-
-  notify(): void {
-    const waiters = this.waiters;
-    this.waiters = new Set();
-    for (const wake of waiters) wake();
-  }
-
-  /** Resolves at the next notify() or after `ms`, whichever is first. */
-  next(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.waiters.add(wake);
-    });
-  }
-}
-
 interface EventKey {
   transactionId: bigint;
   position: number;
@@ -94,7 +71,8 @@ export interface ReadModelQueriesOptions {
 }
 
 export class ReadModelQueries {
-  readonly changes = new ModelChanges();
+  /** Notified when the model moves (by the read processor of this process): waiting queries look again at once. */
+  readonly changes = new ChangeSignal();
   private lag: ProjectionLag | null = null;
   private readonly keys = new Map<number, EventKey>();
   private readonly stopMonitor = new AbortController();

@@ -10,6 +10,7 @@
 // Everything is bounded: one page (at most `pageSize` events) is held at a time, and the consumer pulls the
 // next event only when it is ready for it (for await), so a slow consumer slows the reads, never buffers.
 import { abortableSleep } from './abortable-sleep.js';
+import type { ChangeSignal } from './change-signal.js';
 import { READ_PAGE_MAX } from '../domain/limits.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 
@@ -23,6 +24,8 @@ export interface FollowOptions {
   signal: AbortSignal;
   pageSize?: number;
   pollIntervalMs?: number;
+  /** Appends in this process: a caught-up follower asks again at once instead of at the next poll. */
+  wake?: ChangeSignal;
 }
 
 /** Followers currently running (a generator being iterated), in this process: for tests and metrics. */
@@ -79,7 +82,10 @@ async function* follow(
       }
       if (signal.aborted) return;
       // A full page: there may be more right now. Otherwise caught up: wait before asking again.
-      if (page.length < pageSize) await abortableSleep(pollIntervalMs, signal);
+      if (page.length < pageSize) {
+        if (options.wake) await Promise.race([options.wake.next(pollIntervalMs), abortableSleep(pollIntervalMs, signal)]);
+        else await abortableSleep(pollIntervalMs, signal);
+      }
       if (signal.aborted) return;
       page = await readAfter(last);
     }

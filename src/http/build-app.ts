@@ -72,7 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     request.correlationId = typeof header === 'string' && CORRELATION_ID.test(header) ? header : request.id;
     reply.header('x-correlation-id', request.correlationId);
     // Every log line of this request carries it, as every event it writes does.
-    if (request.correlationId !== request.id) request.log = request.log.child({ correlationId: request.correlationId });
+    if (request.correlationId !== request.id) request.log = reply.log = request.log.child({ correlationId: request.correlationId });
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
