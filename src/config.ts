@@ -29,6 +29,11 @@ export interface Config {
   readonly natsStream: string;
   /** Subjects are `<prefix>.<aggregate>.<EventType>` (NATS_SUBJECT_PREFIX, default `events`: the spec's events.account.*). */
   readonly natsSubjectPrefix: string;
+  /**
+   * How long JetStream waits for a read processor's ack before redelivering (NATS_ACK_WAIT_MS): after a
+   * crash, its unacknowledged events come back this late. A working processor renews it every 3 s.
+   */
+  readonly natsAckWaitMs: number;
   /** pino level (LOG_LEVEL): fatal, error, warn, info, debug, trace, silent. */
   readonly logLevel: string;
 }
@@ -82,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     natsUrl,
     natsStream,
     natsSubjectPrefix,
+    natsAckWaitMs: integer(env, 'NATS_ACK_WAIT_MS', 10_000, 4_000, 3_600_000),
     logLevel,
   });
 }

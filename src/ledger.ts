@@ -37,7 +37,7 @@ export type Role = (typeof ROLES)[number];
 
 export type BusTarget =
   | { kind: 'in-process' }
-  | { kind: 'nats'; servers: string; stream: string; subjectPrefix?: string };
+  | { kind: 'nats'; servers: string; stream: string; subjectPrefix?: string; ackWaitMs?: number };
 
 export interface LedgerOptions {
   store: StoreTarget;
@@ -135,6 +135,7 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
         const nats = await connectNatsEventBus({
           servers: busTarget.servers, streamName: busTarget.stream, connectionName: `chronicle-${roles.join('+')}`,
           ...(busTarget.subjectPrefix === undefined ? {} : { subjectPrefix: busTarget.subjectPrefix }),
+          ...(busTarget.ackWaitMs === undefined ? {} : { ackWaitMs: busTarget.ackWaitMs }),
         });
         bus = nats;
         components['bus'] = async () => ({ kind: 'nats', stream: busTarget.stream, ...(await nats.streamState()) });

@@ -84,7 +84,7 @@ for (const kind of readStores) {
       for (const e of events) expect(await projection.apply(e)).toBe('duplicate');
       // And redelivered out of order, backwards.
       for (const e of [...events].reverse()) expect(await projection.apply(e)).toBe('duplicate');
-      expect(await projection.applyBatch(events)).toEqual({ applied: 0, duplicates: events.length, ignored: 0 });
+      expect(await projection.applyBatch(events)).toEqual({ applied: 0, duplicates: events.length, ignored: 0, outcomes: events.map(() => 'duplicate') });
       expect(await model.contents()).toEqual(once);
       expect(await model.checkpoint(NAME)).toEqual(checkpoint);
       expect(once.transactions.length).toBe(new Set(once.transactions.map((t) => t.eventId)).size);

@@ -33,8 +33,15 @@ export interface ReadProcessorOptions {
   /** Durable consumer name, and the projection's checkpoint name. Default `read-processor`. */
   name?: string;
   maxDeliver?: number;
-  /** Default 1: strict order, so gaps (see the projection) only follow a dead letter. */
+  /**
+   * Events delivered and not yet acknowledged. Also how many handler calls run at once: concurrent
+   * deliveries are applied together, in delivery order, in one transaction per batch (group commit), which
+   * is what lets one processor keep up with many writers. Delivery order is stored order except for a
+   * redelivery, which the projection's gap rule handles. 1: one event per transaction, strictly in order.
+   */
   maxAckPending?: number;
+  /** Events applied per transaction at most. */
+  batchMax?: number;
   backoffMs?: readonly number[];
   /** Events read from the store per page (and applied per transaction) in rebuild. */
   rebuildPageSize?: number;
@@ -56,14 +63,21 @@ export interface ReadProcessorOptions {
 export const READ_PROCESSOR_DEFAULTS = {
   name: 'accounts',
   maxDeliver: 5,
-  maxAckPending: 1,
+  maxAckPending: 256,
+  batchMax: 256,
   backoffMs: [100, 500, 2_000, 5_000] as readonly number[],
   rebuildPageSize: 1_000,
   rebuildWhenEmpty: true,
 } as const;
 
 /** How often a handler waiting for the projection lock tells the bus it is still at work. */
-const WORKING_INTERVAL_MS = 5_000;
+const WORKING_INTERVAL_MS = 3_000;
+
+interface Queued {
+  event: RecordedEvent;
+  resolve: (outcome: ApplyOutcome) => void;
+  reject: (error: unknown) => void;
+}
 
 export interface ReadProcessorStatus {
   name: string;
@@ -98,6 +112,9 @@ export class ReadProcessor {
     & Pick<ReadProcessorOptions, 'beforeApply' | 'onError' | 'onHandled' | 'onDeadLetter' | 'onDelivered'>;
   private subscription: EventSubscription | null = null;
   private rebuilding: { startedAt: string; events: number } | null = null;
+  /** Deliveries waiting for the next batch, in delivery order. */
+  private queue: Queued[] = [];
+  private flushing: Promise<void> | null = null;
   private lastRebuild: RebuildReport | null = null;
 
   constructor(private readonly deps: ReadProcessorDeps, options: ReadProcessorOptions = {}) {
@@ -130,6 +147,7 @@ export class ReadProcessor {
     const subscribeOptions: SubscribeOptions = {
       maxDeliver: o.maxDeliver,
       maxAckPending: o.maxAckPending,
+      concurrency: o.maxAckPending,
       backoffMs: o.backoffMs,
       deadLetter: async (event, error, delivery) => {
         await this.deps.readModel.recordDeadLetter(o.name, event, error, delivery.attempt);
@@ -140,17 +158,57 @@ export class ReadProcessor {
     if (!this.deps.bus) throw new Error(`read processor ${o.name} has no event bus to consume`);
     this.subscription = await this.deps.bus.subscribe(o.name, async (event, delivery) => {
       o.onDelivered?.(event, delivery);
-      await o.beforeApply?.(event, delivery);
-      // Waiting for the projection lock (a rebuild elsewhere) may take long: keep the delivery alive.
+      if (o.beforeApply) await o.beforeApply(event, delivery);
+      // Waiting for the batch and the projection lock (a rebuild elsewhere) may take long: keep it alive.
       const working = delivery.working ? setInterval(delivery.working, WORKING_INTERVAL_MS) : undefined;
       let outcome: ApplyOutcome;
       try {
-        outcome = await this.projection.apply(event);
+        outcome = await this.enqueue(event);
       } finally {
         clearInterval(working);
       }
       o.onHandled?.(event, outcome, delivery);
     }, subscribeOptions);
+  }
+
+  /** Resolves once the event is applied (or found a duplicate) in the next batch; rejects if it cannot be. */
+  private enqueue(event: RecordedEvent): Promise<ApplyOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** One flusher at a time; deliveries that arrive while it commits form the next batch. */
+  private kick(): void {
+    if (this.flushing || this.queue.length === 0) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = null;
+      this.kick();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.options.batchMax);
+      if (batch.length > 1) {
+        try {
+          const { outcomes } = await this.projection.applyBatch(batch.map((q) => q.event));
+          batch.forEach((q, i) => q.resolve(outcomes[i]!));
+          continue;
+        } catch {
+          // One event spoils the batch (a gap, a malformed event): apply them one by one, so each gets its own
+          // outcome and only the bad ones are redelivered.
+        }
+      }
+      for (const q of batch) {
+        try {
+          q.resolve(await this.projection.apply(q.event));
+        } catch (error) {
+          q.reject(error);
+        }
+      }
+    }
   }
 
   /** Finishes the event in hand, acknowledges it, and stops consuming. */

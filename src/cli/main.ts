@@ -21,7 +21,7 @@ commands:
 Every long-running command serves /health and /metrics on PORT.
 environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
-             LOG_LEVEL (see README)`;
+             NATS_ACK_WAIT_MS, LOG_LEVEL (see README)`;
 
 const SERVER_ROLES: Record<string, readonly Role[]> = {
   start: ['ledger-api', 'query-api', 'relay', 'read-processor'],
@@ -50,7 +50,7 @@ async function open(config: Config, command: string, roles: readonly Role[]): Pr
     : { kind: 'postgres', url: config.databaseUrl, poolMax: config.pgPoolMax };
   // PGlite is one process's database: a second process on the same directory would corrupt it.
   const release = store.kind === 'pglite' ? acquireDataDirLock(config.dataDir) : () => {};
-  const bus: BusTarget = config.natsUrl === undefined ? { kind: 'in-process' } : { kind: 'nats', servers: config.natsUrl, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix };
+  const bus: BusTarget = config.natsUrl === undefined ? { kind: 'in-process' } : { kind: 'nats', servers: config.natsUrl, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix, ackWaitMs: config.natsAckWaitMs };
   try {
     const ledger = await createLedger({
       store,

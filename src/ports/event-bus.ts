@@ -4,9 +4,9 @@
 //
 // - Publishing is at-least-once and idempotent by event id: publishing an event again within the
 //   duplicate window stores nothing (JetStream: Nats-Msg-Id). Events are stored in the order published.
-// - A subscription is a durable consumer: it resumes after its last acknowledged event. The handler gets
-//   one event at a time, in stored order; resolving acknowledges it, throwing asks for a redelivery after a
-//   backoff. After `maxDeliver` failed attempts the event goes to `deadLetter` (when given) and is dropped
+// - A subscription is a durable consumer: it resumes after its last acknowledged event. The handler is
+//   called in stored order, one call at a time unless `concurrency` allows more; resolving acknowledges the
+//   event, throwing asks for a redelivery after a backoff. After `maxDeliver` failed attempts the event goes to `deadLetter` (when given) and is dropped
 //   from the consumer, which keeps going.
 // - A redelivery may come after later events (at most `maxAckPending` events are unacknowledged at once);
 //   `maxAckPending: 1` keeps strict order at the price of throughput. Handlers must be idempotent.
@@ -43,6 +43,11 @@ export interface SubscribeOptions {
   maxDeliver: number;
   /** Unacknowledged events at once: in the handler or waiting for a redelivery. At least 1. */
   maxAckPending: number;
+  /**
+   * Handler calls running at once (default 1, at most maxAckPending). Calls start in stored order; with more
+   * than one, a handler may group the events it is given (a projection commits them in one transaction).
+   */
+  concurrency?: number;
   /**
    * Wait before redelivery `n` (n = 1 for the first retry); the last entry repeats. Empty: redeliver at once.
    */

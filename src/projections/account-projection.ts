@@ -67,6 +67,14 @@ export function accountOf(event: RecordedEvent): string | null {
   return event.streamId.slice(ACCOUNT_STREAM_PREFIX.length);
 }
 
+export interface BatchOutcome {
+  applied: number;
+  duplicates: number;
+  ignored: number;
+  /** Per event, in the order given. */
+  outcomes: ApplyOutcome[];
+}
+
 export type Step =
   | { outcome: 'duplicate' }
   | { outcome: 'applied'; row: BalanceRow; transaction: TransactionRow | null };
@@ -167,8 +175,8 @@ export class AccountProjection {
    * caller can go one by one. `lockHeld`: the caller holds the projection lock alone (a rebuild), so the
    * shared lock is not taken (it would wait for the caller).
    */
-  async applyBatch(events: readonly RecordedEvent[], { lockHeld = false } = {}): Promise<{ applied: number; duplicates: number; ignored: number }> {
-    const counts = { applied: 0, duplicates: 0, ignored: 0 };
+  async applyBatch(events: readonly RecordedEvent[], { lockHeld = false } = {}): Promise<BatchOutcome> {
+    const counts: BatchOutcome = { applied: 0, duplicates: 0, ignored: 0, outcomes: [] };
     if (events.length === 0) return counts;
     return this.model.db.transaction(async (tx) => {
       if (!lockHeld) await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK_KEY], 'chronicle_rm_share_lock');
@@ -181,15 +189,18 @@ export class AccountProjection {
         const accountId = accountOf(event);
         if (accountId === null) {
           counts.ignored += 1;
+          counts.outcomes.push('ignored');
           last = event;
           continue;
         }
         const result = step(accountId, rows.get(accountId), event);
         if (result.outcome === 'duplicate') {
           counts.duplicates += 1;
+          counts.outcomes.push('duplicate');
           continue;
         }
         counts.applied += 1;
+        counts.outcomes.push('applied');
         last = event;
         rows.set(accountId, result.row);
         if (result.transaction) transactions.push(result.transaction);

@@ -28,6 +28,10 @@ export function checkSubscribeOptions(durableName: string, options: SubscribeOpt
   if (!Number.isInteger(options.maxAckPending) || options.maxAckPending < 1 || options.maxAckPending > MAX_ACK_PENDING_MAX) {
     fail(`maxAckPending must be an integer from 1 to ${MAX_ACK_PENDING_MAX}`);
   }
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > options.maxAckPending) {
+    fail('concurrency must be an integer from 1 to maxAckPending');
+  }
   if (options.backoffMs.length > BACKOFF_STEPS_MAX) fail(`backoffMs takes at most ${BACKOFF_STEPS_MAX} steps`);
   for (const ms of options.backoffMs) {
     if (!Number.isInteger(ms) || ms < 0 || ms > BACKOFF_MS_MAX) fail(`backoffMs entries must be integers from 0 to ${BACKOFF_MS_MAX}`);

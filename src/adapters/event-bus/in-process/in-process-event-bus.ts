@@ -122,17 +122,34 @@ export class InProcessEventBus implements EventBus {
       durable.active = true;
     }
     const state = durable;
+    const concurrency = options.concurrency ?? 1;
+    const inFlight = new Set<Promise<void>>();
     let stopped = false;
     const loop = (async () => {
       try {
         while (!stopped && !this.closed) {
+          if (inFlight.size >= concurrency) {
+            await this.changed.wait(undefined);
+            continue;
+          }
           const seq = this.nextDelivery(state, options.maxAckPending);
           if (seq === null) {
             await this.changed.wait(this.msUntilNextDue(state));
             continue;
           }
-          await this.deliver(state, seq, handler, options);
+          if (concurrency === 1) {
+            await this.deliver(state, seq, handler, options);
+            continue;
+          }
+          const call: Promise<void> = this.deliver(state, seq, handler, options)
+            .catch((error: unknown) => options.onError?.(error))
+            .finally(() => {
+              inFlight.delete(call);
+              this.changed.notify();
+            });
+          inFlight.add(call);
         }
+        await Promise.all(inFlight);
       } catch (error) {
         // Only a bug gets here (handler errors are caught in deliver): say so, and stop this consumer.
         options.onError?.(error);
@@ -221,7 +238,9 @@ export class InProcessEventBus implements EventBus {
 
   private msUntilNextDue(durable: Durable): number | undefined {
     let earliest: number | undefined;
-    for (const pending of durable.pending.values()) earliest = Math.min(earliest ?? Infinity, pending.dueAt);
+    for (const pending of durable.pending.values()) {
+      if (pending.dueAt !== Infinity) earliest = Math.min(earliest ?? Infinity, pending.dueAt);
+    }
     return earliest === undefined ? undefined : Math.max(1, earliest - this.now());
   }
 
@@ -229,6 +248,7 @@ export class InProcessEventBus implements EventBus {
     const pending = durable.pending.get(seq)!;
     const { event } = this.messages.get(seq)!;
     pending.attempt += 1;
+    pending.dueAt = Infinity; // in the handler: not due again until it fails
     const delivery: Delivery = { redelivered: pending.attempt > 1, attempt: pending.attempt };
     const outcome = await handleDelivery(event, delivery, handler, options, pending.lastError);
     if (outcome.kind === 'retry') {

@@ -168,6 +168,9 @@ export class NatsEventBus implements EventBus {
     const messages = await consumer.consume({ max_messages: Math.min(options.maxAckPending, NATS_BUS_DEFAULTS.pullBatchMax) });
     let stopped = false;
     void this.watchStatus(messages, options);
+    const concurrency = options.concurrency ?? 1;
+    const inFlight = new Set<Promise<void>>();
+    let slotFreed: (() => void) | null = null;
     const loop = (async () => {
       try {
         for await (const message of messages) {
@@ -175,15 +178,25 @@ export class NatsEventBus implements EventBus {
             message.nak(); // pulled but not handled: let the next subscriber have it now, not after ack_wait
             continue;
           }
-          try {
-            await this.handle(message, handler, options);
-          } catch (error) {
-            options.onError?.(error);
+          if (concurrency === 1) {
+            await this.handle(message, handler, options).catch((error: unknown) => options.onError?.(error));
+            continue;
           }
+          while (inFlight.size >= concurrency) await new Promise<void>((resolve) => { slotFreed = resolve; });
+          const call: Promise<void> = this.handle(message, handler, options)
+            .catch((error: unknown) => options.onError?.(error))
+            .finally(() => {
+              inFlight.delete(call);
+              slotFreed?.();
+              slotFreed = null;
+            });
+          inFlight.add(call);
         }
       } catch (error) {
         // The consumer ended under us (deleted, stream gone): say so; stop() still resolves.
         options.onError?.(error);
+      } finally {
+        await Promise.all(inFlight);
       }
     })();
     const subscription: EventSubscription = {
