@@ -1,16 +1,61 @@
 // End-to-end HTTP benchmark of the ledger on PostgreSQL: `npm run bench`.
 //
 // 1. Recreates a scratch database (BENCH_DB_NAME, default chronicle_bench) through an admin connection.
-// 2. Compiles src/ into bench/results/dist (gitignored; dist/ is left alone) and starts the ledger as a
-//    separate child process (its own event loop), on a free loopback port, PG_POOL_MAX connections.
-// 3. Phase 0: creates BENCH_ACCOUNTS accounts and deposits an opening balance into each.
+// 2. Compiles src/ into bench/results/dist (gitignored; dist/ is left alone) and starts the ledger as child
+//    processes (their own event loops) on free loopback ports, PG_POOL_MAX connections each:
+//    - BENCH_TOPOLOGY=single (default): one `chronicle start`, the whole write-to-read pipeline in one process
+//      (command API → event store → outbox relay → in-process bus → read processor → read model → query API);
+//    - BENCH_TOPOLOGY=split: `ledger-api`, `query-api`, `read-processor` and `relay`, four processes joined by
+//      NATS JetStream (BENCH_NATS_URL) on a stream and subject prefix of this run's own, deleted at the end.
+//      Commands go to ledger-api, balance reads and projection calls to query-api. The relay and the read
+//      processor get min(PG_POOL_MAX, 4) connections.
+//    Inherited DATABASE_URL, READ_DATABASE_URL, NATS_* and READ_WAIT_MAX_MS are not passed on: the bench
+//    chooses the topology (BENCH_SERVER_ENV can still set READ_DATABASE_URL, NATS_URL, READ_WAIT_MAX_MS; a
+//    NATS stream and subject prefix are always the run's own).
+// 3. Phase 0: creates BENCH_ACCOUNTS accounts and deposits an opening balance into each, plus the prober's
+//             own account (untouched by the load).
 //    Warm-up: BENCH_WARMUP_SECONDS of the command mix, not counted.
+//    Catch-up: waits (at most BENCH_CATCHUP_SECONDS) until the read model has applied every event, so that
+//             phase 1 starts with no backlog.
 //    Phase 1: BENCH_CONNECTIONS clients issue a command mix for BENCH_SECONDS:
 //             10% create-account, 35% deposit, 30% withdraw, 25% transfer (same currency, distinct accounts),
 //             amounts 1..1000 minor units. Accounts opened during the run join the pool (empty), so a share of
 //             withdrawals and transfers end in 422 insufficient_funds: counted as a business outcome.
-//    Phase 2: BENCH_CONNECTIONS clients read balances for BENCH_READ_SECONDS.
-// 4. Prints a human summary and one JSON line, also written to bench/results/latest.json; stops the child.
+//             Meanwhile, write→read visibility (end-to-end projection lag under that load):
+//             - a prober, on connections of its own, loops: deposits 1 into its own account, notes when the
+//               201 arrived and its globalPosition P, then GETs /accounts/<own>/balance?minPosition=P&maxWaitMs=W
+//               (W = the server's READ_WAIT_MAX_MS, at most 5000), asking again while the answer is 'stale',
+//               for at most BENCH_PROBE_MAX_SECONDS, and records the time from the 201 arriving to the
+//               'reached' answer arriving. A first answer 'stale' is counted (it should not happen: the
+//               event was not visible within W). The time includes one balance round trip, and the 201 leaves
+//               the server just after the commit, so commit → visible ≈ this time − about one round trip; the
+//               floor quoted beside it is the round trip of a plain balance read (no minPosition), issued
+//               every 10 ms on one more connection meanwhile. Also kept: the server's own wait (freshness.
+//               waitedMs, summed over a probe's answers). The 'reached' balance is checked against the
+//               deposit's receipt (read-your-writes). A probe is sequential, so a lag of L seconds allows
+//               about one probe per L seconds: n is small when the read model falls behind. In the split
+//               topology the query API has no read processor to wake it and polls the model (2 ms doubling
+//               to 50 ms between looks), which adds up to 50 ms.
+//             - the server's histogram chronicle_projection_visibility_seconds (event recorded_at → applied in
+//               the read model, every event the projection applied) is scraped before and after phase 1: the
+//               delta gives the exact mean and p50/p95/p99 at bucket resolution (linear within a bucket, as
+//               PromQL histogram_quantile; above the last finite bucket only "> 30 s" can be said).
+//             - /metrics is scraped every second: projection lag (events, from the server's lag monitor, itself
+//               refreshed every second) and relay lag (events, measured at the scrape): max and end of phase 1.
+//             - counters before/after give the pipeline's rates: events appended, published by the relay,
+//               applied by the projection (and its duplicates, redeliveries, dead letters).
+//             Phase 1's CPU and PostgreSQL figures include the read side's work (relay, read processor and its
+//             transactions, in the same processes and database), and the prober's few requests.
+//    Catch-up again (at most BENCH_CATCHUP_SECONDS): the backlog left by phase 1 and how fast the read model
+//             drains it with no load (its live apply rate). Phase 2 reads the read model, so it waits for it.
+//    Phase 2: BENCH_CONNECTIONS clients read balances (from the read model) for BENCH_READ_SECONDS.
+//    Rebuild: POST /projections/accounts/reset?wait=true drops the read model and replays the event store into
+//             it; reported: the server's report (events, durationMs, eventsPerSecond) and the wall time. When the
+//             live model had caught up, its /projections/accounts/state (accounts, transactions, sums per
+//             currency) is compared with the rebuilt one's; the account count with the store's account streams.
+// 4. Prints a human summary and one JSON line, also written to bench/results/latest.json; stops the children
+//    (and deletes the NATS stream). Should the bench die without doing so (tsx SIGKILLs a child that does not
+//    acknowledge a Ctrl-C within 30 ms), a detached watchdog it started does it.
 //
 // Environment (all optional):
 //   BENCH_DATABASE_URL   admin/base URL (default postgres://postgres@127.0.0.1:5432/postgres); the bench
@@ -18,17 +63,25 @@
 //   BENCH_DB_NAME        scratch database name (default chronicle_bench); dropped and recreated
 //   BENCH_ACCOUNTS (1000) BENCH_SECONDS (20) BENCH_READ_SECONDS (10) BENCH_WARMUP_SECONDS (2)
 //   BENCH_CONNECTIONS (48: the most throughput with p99 under 50 ms here) PG_POOL_MAX (16)
+//   BENCH_TOPOLOGY       single (default) or split (see 2.)
+//   BENCH_NATS_URL       NATS for the split topology (default nats://127.0.0.1:4222)
+//   BENCH_CATCHUP_SECONDS (120) longest wait for the read model to catch up, before and after phase 1
+//   BENCH_PROBE_MAX_SECONDS (60) longest a probe waits for its deposit to become visible
+//   BENCH_REBUILD=0      skip the rebuild
 //   BENCH_SKIP_BUILD=1   reuse bench/results/dist as it is
-//   BENCH_CPU_PROF=dir   run the server with --cpu-prof into dir (summarise with bench/cpuprofile-top.ts)
+//   BENCH_CPU_PROF=dir   run the server(s) with --cpu-prof into dir (summarise with bench/cpuprofile-top.ts)
 //   BENCH_PG_SAMPLE=1    sample pg_stat_activity every 100 ms during phase 1 and tally wait events
-//   BENCH_SERVER_ENV     extra env for the server, "K=V,K=V" (e.g. SNAPSHOT_EVERY=0)
+//   BENCH_SERVER_ENV     extra env for the server(s), "K=V,K=V" (e.g. SNAPSHOT_EVERY=0)
 //   BENCH_OUT            where to write the JSON (default bench/results/latest.json)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import pg from 'pg';
 
 // ---------------------------------------------------------------------------------------------- settings
@@ -65,8 +118,32 @@ const SERVER_EXTRA_ENV: Record<string, string> = Object.fromEntries(
   }),
 );
 
+const TOPOLOGY = process.env['BENCH_TOPOLOGY'] || 'single';
+if (TOPOLOGY !== 'single' && TOPOLOGY !== 'split') throw new Error('BENCH_TOPOLOGY must be single or split');
+/** NATS for this run: always in the split topology; in the single one only when BENCH_SERVER_ENV asks for it. */
+const NATS_URL = TOPOLOGY === 'split'
+  ? process.env['BENCH_NATS_URL'] || SERVER_EXTRA_ENV['NATS_URL'] || 'nats://127.0.0.1:4222'
+  : SERVER_EXTRA_ENV['NATS_URL'] || undefined;
+const CATCHUP_SECONDS = intEnv('BENCH_CATCHUP_SECONDS', 120, 0, 3_600);
+const PROBE_MAX_SECONDS = intEnv('BENCH_PROBE_MAX_SECONDS', 60, 1, 3_600);
+const REBUILD = process.env['BENCH_REBUILD'] !== '0';
+/** maxWaitMs of the prober's reads: the server's bound (READ_WAIT_MAX_MS, default 5000), at most 5000. */
+const PROBE_WAIT_MS = (() => {
+  const text = SERVER_EXTRA_ENV['READ_WAIT_MAX_MS'];
+  const value = Number(text);
+  return text !== undefined && text !== '' && Number.isInteger(value) && value >= 0 ? Math.min(5_000, value) : 5_000;
+})();
+/** Pause between two floor reads. */
+const FLOOR_PAUSE_MS = 10;
+/** How often lag is scraped from /metrics during phase 1. */
+const LAG_SAMPLE_MS = 1_000;
+/** The projection the ledger has. */
+const PROJECTION = 'accounts';
+
 const HOST = '127.0.0.1';
 const REQUEST_TIMEOUT_MS = 10_000;
+/** A rebuild answers when it is done: allow it long. */
+const REBUILD_TIMEOUT_MS = 30 * 60_000;
 const HEALTH_WAIT_MS = 60_000;
 /** Hard cap on requests recorded per phase (memory bound: 9 bytes each). */
 const RECORD_MAX = 20_000_000;
@@ -173,17 +250,23 @@ function runQueueWaitSeconds(pid: number): number {
   }
 }
 
-interface CpuMark { wall: number; client: number; server: number; serverWait: number; postgres: number; sys: { busy: number; total: number } }
+interface CpuMark {
+  wall: number; client: number; server: number; serverWait: number; postgres: number; sys: { busy: number; total: number };
+  /** CPU seconds of each server process, by role (the split topology has four). */
+  byRole: Record<string, number>;
+}
 
-function cpuMark(serverPid: number): CpuMark {
+function cpuMark(servers: readonly { role: string; pid: number }[]): CpuMark {
   const usage = process.cpuUsage();
+  const byRole = Object.fromEntries(servers.map((s) => [s.role, procCpuSeconds(s.pid)]));
   return {
     wall: performance.now() / 1000,
     client: (usage.user + usage.system) / 1e6,
-    server: procCpuSeconds(serverPid),
-    serverWait: runQueueWaitSeconds(serverPid),
+    server: Object.values(byRole).reduce((a, b) => a + b, 0),
+    serverWait: servers.reduce((a, s) => a + runQueueWaitSeconds(s.pid), 0),
     postgres: postgresCpuSeconds(),
     sys: systemCpu(),
+    byRole,
   };
 }
 
@@ -201,6 +284,8 @@ function cpuBetween(a: CpuMark, b: CpuMark) {
     machineCores: cores(b.sys.total - a.sys.total),
     /** Busy CPU not explained by the three above: other work on this (shared) machine (incl. its own PostgreSQL backends), kernel threads. */
     otherCores: cores((b.sys.busy - a.sys.busy) - (b.client - a.client) - (b.server - a.server) - (b.postgres - a.postgres)),
+    /** serverCores by process (role); one entry in the single topology. */
+    serverCoresByRole: Object.fromEntries(Object.keys(b.byRole).map((role) => [role, cores((b.byRole[role] ?? 0) - (a.byRole[role] ?? 0))])),
   };
 }
 
@@ -225,7 +310,7 @@ class Client {
   }
 
   /** Body text is decoded only when wantBody is set or the status is not the expected one. */
-  send(method: 'GET' | 'POST', path: string, payload: unknown, expect: readonly number[], wantBody = false): Promise<Reply> {
+  send(method: 'GET' | 'POST', path: string, payload: unknown, expect: readonly number[], wantBody = false, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Reply> {
     return new Promise((resolveReply) => {
       const data = payload === undefined ? undefined : JSON.stringify(payload);
       const request = http.request({
@@ -239,7 +324,7 @@ class Client {
         response.on('end', () => resolveReply({ status, body: keep ? Buffer.concat(chunks).toString('utf8') : '' }));
         response.on('error', (error) => resolveReply({ status: 0, body: `response error: ${error.message}` }));
       });
-      request.setTimeout(REQUEST_TIMEOUT_MS, () => request.destroy(new Error(`timeout after ${REQUEST_TIMEOUT_MS} ms`)));
+      request.setTimeout(timeoutMs, () => request.destroy(new Error(`timeout after ${timeoutMs} ms`)));
       request.on('error', (error) => resolveReply({ status: 0, body: `request error: ${error.message}` }));
       request.end(data);
     });
@@ -389,6 +474,309 @@ async function runPhase(connections: number, seconds: number, recorder: Recorder
   return (performance.now() - started) / 1000;
 }
 
+// ---------------------------------------------------------------------------------------------- /metrics
+
+interface MetricSample { name: string; labels: Record<string, string>; value: number }
+
+/** The Prometheus text format, sample lines only. */
+function parseMetrics(text: string): MetricSample[] {
+  const samples: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
+    samples.push({ name: m[1]!, labels, value });
+  }
+  return samples;
+}
+
+const labelsMatch = (sample: MetricSample, labels: Record<string, string>) =>
+  Object.entries(labels).every(([k, v]) => sample.labels[k] === v);
+
+/** Sum of the samples named `name` whose labels include `labels`; undefined when there is none. */
+function metricValue(samples: readonly MetricSample[] | null, name: string, labels: Record<string, string> = {}): number | undefined {
+  let total: number | undefined;
+  for (const sample of samples ?? []) {
+    if (sample.name === name && labelsMatch(sample, labels)) total = (total ?? 0) + sample.value;
+  }
+  return total;
+}
+
+interface HistogramData { buckets: { le: number; count: number }[]; sum: number; count: number }
+
+function histogramOf(samples: readonly MetricSample[] | null, name: string, labels: Record<string, string>): HistogramData | null {
+  if (!samples) return null;
+  const buckets = samples
+    .filter((s) => s.name === `${name}_bucket` && labelsMatch(s, labels))
+    .map((s) => ({ le: s.labels['le'] === '+Inf' ? Infinity : Number(s.labels['le']), count: s.value }))
+    .sort((a, b) => a.le - b.le);
+  if (buckets.length === 0) return null;
+  return { buckets, sum: metricValue(samples, `${name}_sum`, labels) ?? 0, count: metricValue(samples, `${name}_count`, labels) ?? 0 };
+}
+
+/** after − before, bucket by bucket (a histogram that appeared in between counts from zero). */
+function histogramDelta(before: HistogramData | null, after: HistogramData | null): HistogramData | null {
+  if (!after) return null;
+  const at = (le: number) => before?.buckets.find((b) => b.le === le)?.count ?? 0;
+  return {
+    buckets: after.buckets.map((b) => ({ le: b.le, count: b.count - at(b.le) })),
+    sum: after.sum - (before?.sum ?? 0),
+    count: after.count - (before?.count ?? 0),
+  };
+}
+
+/**
+ * The q-quantile of cumulative buckets, linear within the bucket it falls in (PromQL histogram_quantile).
+ * In the +Inf bucket only a lower bound is known: the last finite bound, with `above` set.
+ */
+function histogramQuantile(h: HistogramData, q: number): { value: number; above: boolean } | null {
+  const total = h.buckets.at(-1)?.count ?? 0;
+  if (total <= 0) return null;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const bucket of h.buckets) {
+    if (bucket.count >= rank) {
+      if (bucket.le === Infinity) return { value: lower, above: true };
+      const inBucket = bucket.count - below;
+      const fraction = inBucket > 0 ? (rank - below) / inBucket : 1;
+      return { value: lower + (bucket.le - lower) * fraction, above: false };
+    }
+    lower = bucket.le;
+    below = bucket.count;
+  }
+  return { value: lower, above: true };
+}
+
+/** Scrapes /metrics of the processes, one Client per port (ports repeat in the single topology). */
+class Scraper {
+  private readonly clients = new Map<number, Client>();
+
+  async scrape(port: number): Promise<MetricSample[] | null> {
+    let client = this.clients.get(port);
+    if (!client) {
+      client = new Client(port, 2);
+      this.clients.set(port, client);
+    }
+    const reply = await client.send('GET', '/metrics', undefined, [200], true);
+    return reply.status === 200 ? parseMetrics(reply.body) : null;
+  }
+
+  /** Each distinct port once. */
+  async scrapeAll(ports: Record<string, number>): Promise<Record<string, MetricSample[] | null>> {
+    const distinct = [...new Set(Object.values(ports))];
+    const scraped = new Map(await Promise.all(distinct.map(async (port) => [port, await this.scrape(port)] as const)));
+    return Object.fromEntries(Object.entries(ports).map(([role, port]) => [role, scraped.get(port) ?? null]));
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- write→read visibility
+
+interface ProjectionView {
+  name: string; status: string; position: number; eventsApplied: number; updatedAt: string | null;
+  lag: { events: number; capped: boolean; ms: number; measuredAt: string } | null;
+}
+
+async function projectionView(read: Client): Promise<ProjectionView | null> {
+  const reply = await read.send('GET', '/projections', undefined, [200], true);
+  if (reply.status !== 200) return null;
+  try {
+    return (JSON.parse(reply.body) as { projections: ProjectionView[] }).projections.find((p) => p.name === PROJECTION) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+interface CatchUp {
+  caughtUp: boolean;
+  /** Events the read model was behind when the wait began (the lag monitor's last count; null: not measured). */
+  backlogEvents: number | null;
+  /** From the wait's start to the read model's last apply (caught up), or the whole wait (not caught up). */
+  seconds: number;
+  /** Events the read model applied meanwhile. */
+  appliedEvents: number;
+  /** appliedEvents / seconds; null under a second (the checkpoint's time is its batch's start: too coarse). */
+  eventsPerSecond: number | null;
+  /** Events still behind when the wait gave up. */
+  remainingEvents: number | null;
+}
+
+/**
+ * Waits until the read model has applied every event (the server's lag monitor reports 0 events behind, in a
+ * measurement taken after `since`), at most maxSeconds after `since`; nothing is written meanwhile. `since`
+ * is when the writes stopped (default now), `first` the projection as it stood then.
+ */
+async function waitForCatchUp(
+  read: Client, label: string, maxSeconds: number,
+  since: { wall: number; mono: number; first: ProjectionView | null } | undefined = undefined,
+): Promise<CatchUp> {
+  const startedWall = since?.wall ?? Date.now();
+  const started = since?.mono ?? performance.now();
+  const first = since ? since.first : await projectionView(read);
+  const applied0 = first?.eventsApplied ?? 0;
+  const backlog = first?.lag?.events ?? null;
+  let view = since ? (await projectionView(read)) ?? first : first;
+  let lastReport = performance.now();
+  for (;;) {
+    const fresh = view?.lag != null && Date.parse(view.lag.measuredAt) >= startedWall;
+    if (fresh && view!.lag!.events === 0) {
+      // Caught up when the model last moved (or at once, if it had nothing to apply).
+      const appliedAt = view!.updatedAt === null ? startedWall : Math.max(startedWall, Date.parse(view!.updatedAt));
+      const seconds = Math.max(0, (appliedAt - startedWall) / 1000);
+      const applied = view!.eventsApplied - applied0;
+      return { caughtUp: true, backlogEvents: backlog, seconds: round2(seconds), appliedEvents: applied, eventsPerSecond: seconds >= 1 ? Math.round(applied / seconds) : null, remainingEvents: 0 };
+    }
+    const elapsed = (performance.now() - started) / 1000;
+    if (elapsed >= maxSeconds) {
+      const applied = (view?.eventsApplied ?? applied0) - applied0;
+      return {
+        caughtUp: false, backlogEvents: backlog, seconds: round2(elapsed), appliedEvents: applied,
+        eventsPerSecond: elapsed >= 1 ? Math.round(applied / elapsed) : null, remainingEvents: view?.lag?.events ?? null,
+      };
+    }
+    if (performance.now() - lastReport >= 10_000) {
+      lastReport = performance.now();
+      console.log(`  ${label}: read model ${view?.lag ? `${fmt(view.lag.events)} events behind` : 'lag not measured yet'} after ${fmt(elapsed)} s`);
+    }
+    await sleep(200);
+    view = (await projectionView(read)) ?? view;
+  }
+}
+
+interface Freshness { status?: string; waitedMs?: number }
+/** A 200 has the balance and freshness; a 404 (the account not in the read model yet) has freshness in its details. */
+interface BalanceAnswer { balance?: string; freshness?: Freshness; error?: { code?: string; details?: { freshness?: Freshness } } }
+interface Receipt { globalPosition?: number; balances?: Record<string, string> }
+
+interface ProbeResults {
+  probes: number;
+  /** From the deposit's 201 arriving to the 'reached' answer arriving, ms. */
+  visibleMs: number[];
+  /** freshness.waitedMs summed over a probe's answers (the server's own wait). */
+  serverWaitedMs: number[];
+  /** The prober's deposits, request to response. */
+  depositMs: number[];
+  /** Round trips of a plain balance read (no minPosition), issued meanwhile. */
+  floorMs: number[];
+  /** Probes whose first answer was 'stale' (not visible within maxWaitMs). */
+  staleFirst: number;
+  /** Every 'stale' answer (a probe asks again until reached). */
+  staleAnswers: number;
+  /** Probes still not visible after BENCH_PROBE_MAX_SECONDS. */
+  unresolved: number;
+  /** 'reached' answers whose balance is not the deposit's: read-your-writes broken. */
+  wrongBalance: number;
+  /** 'reached' answers whose balance was checked (the receipt had it). */
+  balanceChecked: number;
+  errors: Record<string, number>;
+}
+
+/**
+ * Until `until`: deposit 1 into `accountId`, then read its balance with ?minPosition= until 'reached'
+ * (see the header). One request at a time on each of its clients; `floor` runs beside it.
+ */
+async function runProber(cmd: Client, read: Client, floor: Client, accountId: string, until: number): Promise<ProbeResults> {
+  const results: ProbeResults = {
+    probes: 0, visibleMs: [], serverWaitedMs: [], depositMs: [], floorMs: [], staleFirst: 0, staleAnswers: 0, unresolved: 0,
+    wrongBalance: 0, balanceChecked: 0, errors: {},
+  };
+  const error = (key: string) => { results.errors[key] = (results.errors[key] ?? 0) + 1; };
+  const path = `/accounts/${encodeURIComponent(accountId)}/balance`;
+
+  const floorLoop = async () => {
+    while (performance.now() < until) {
+      const t = performance.now();
+      const reply = await floor.send('GET', path, undefined, [200]);
+      if (reply.status === 200) results.floorMs.push(performance.now() - t);
+      else error(`floor ${reply.status}`);
+      await sleep(FLOOR_PAUSE_MS);
+    }
+  };
+
+  const probeLoop = async () => {
+    while (performance.now() < until) {
+      const t0 = performance.now();
+      const deposit = await cmd.send('POST', '/commands/deposit', { accountId, amount: '1' }, [201], true);
+      const t1 = performance.now();
+      let receipt: Receipt = {};
+      try {
+        receipt = JSON.parse(deposit.body) as Receipt;
+      } catch { /* counted below */ }
+      if (deposit.status !== 201 || typeof receipt.globalPosition !== 'number') {
+        error(`deposit ${deposit.status}`);
+        await sleep(50);
+        continue;
+      }
+      results.probes++;
+      results.depositMs.push(t1 - t0);
+      const expected = receipt.balances?.[accountId];
+      let first = true;
+      let waited = 0;
+      for (;;) {
+        const reply = await read.send('GET', `${path}?minPosition=${receipt.globalPosition}&maxWaitMs=${PROBE_WAIT_MS}`, undefined, [200], true);
+        const t2 = performance.now();
+        let answer: BalanceAnswer = {};
+        try {
+          answer = JSON.parse(reply.body) as BalanceAnswer;
+        } catch { /* counted below */ }
+        const freshness = answer.freshness ?? answer.error?.details?.freshness;
+        const status = freshness?.status;
+        waited += freshness?.waitedMs ?? 0;
+        if (reply.status === 200 && status === 'reached') {
+          results.visibleMs.push(t2 - t1);
+          results.serverWaitedMs.push(waited);
+          if (expected !== undefined) {
+            results.balanceChecked++;
+            if (answer.balance !== expected) results.wrongBalance++;
+          }
+          break;
+        }
+        if ((reply.status === 200 || reply.status === 404) && status === 'stale') {
+          results.staleAnswers++;
+          if (first) results.staleFirst++;
+          first = false;
+          if (t2 - t1 >= PROBE_MAX_SECONDS * 1000) {
+            results.unresolved++;
+            break;
+          }
+          if (PROBE_WAIT_MS < 50) await sleep(5); // the server answers at once: do not spin
+          continue;
+        }
+        error(`balance ${reply.status}${status ? ` ${status}` : ''}`);
+        break;
+      }
+    }
+  };
+
+  await Promise.all([probeLoop(), floorLoop()]);
+  return results;
+}
+
+/** Lag sampled from /metrics every LAG_SAMPLE_MS until `until`. */
+interface LagSamples { samples: number; projectionEventsMax: number | null; projectionSecondsMax: number | null; relayEventsMax: number | null }
+
+async function sampleLag(scraper: Scraper, ports: { processor: number; relay: number }, until: number): Promise<LagSamples> {
+  const result: LagSamples = { samples: 0, projectionEventsMax: null, projectionSecondsMax: null, relayEventsMax: null };
+  const max = (a: number | null, b: number | undefined) => (b === undefined ? a : a === null ? b : Math.max(a, b));
+  while (performance.now() < until) {
+    const next = performance.now() + LAG_SAMPLE_MS;
+    const scraped = await scraper.scrapeAll(ports);
+    result.samples++;
+    result.projectionEventsMax = max(result.projectionEventsMax, metricValue(scraped['processor'] ?? null, 'chronicle_projection_lag_events', { projection: PROJECTION }));
+    result.projectionSecondsMax = max(result.projectionSecondsMax, metricValue(scraped['processor'] ?? null, 'chronicle_projection_lag_seconds', { projection: PROJECTION }));
+    result.relayEventsMax = max(result.relayEventsMax, metricValue(scraped['relay'] ?? null, 'chronicle_relay_lag_events'));
+    await sleep(Math.max(0, Math.min(next, until) - performance.now()));
+  }
+  return result;
+}
+
 // ---------------------------------------------------------------------------------------------- PostgreSQL side
 
 async function resetDatabase(): Promise<void> {
@@ -454,49 +842,159 @@ function build(): void {
   console.log(`build: tsc -p tsconfig.build.json --outDir bench/results/dist (${fmt((performance.now() - started) / 1000, 1)} s)`);
 }
 
-function startServer(port: number, databaseUrl: string): ChildProcess {
+/** One server child: its role (`start` in the single topology), port and process. */
+interface ServerProcess { role: string; port: number; child: ChildProcess }
+
+/** Where to send what: every port is the one process's in the single topology. */
+interface Ports { commands: number; reads: number; relay: number; processor: number }
+
+interface NatsBus { url: string; stream: string; subjectPrefix: string }
+
+/** Environment names the bench sets itself, not inherited from its own environment. */
+const TOPOLOGY_ENV = ['DATABASE_URL', 'READ_DATABASE_URL', 'NATS_URL', 'NATS_STREAM', 'NATS_SUBJECT_PREFIX', 'READ_WAIT_MAX_MS', 'CHRONICLE_DATA_DIR', 'PORT', 'HOST'];
+
+function serverEnv(databaseUrl: string, port: number, poolMax: number, nats: NatsBus | null): NodeJS.ProcessEnv {
+  const inherited = { ...process.env };
+  for (const name of TOPOLOGY_ENV) delete inherited[name];
+  return {
+    ...inherited,
+    DATABASE_URL: databaseUrl, PORT: String(port), HOST, LOG_LEVEL: 'warn', PG_POOL_MAX: String(poolMax),
+    ...SERVER_EXTRA_ENV,
+    // This run's own stream and subjects, whatever BENCH_SERVER_ENV says: the stream is deleted at the end.
+    ...(nats ? { NATS_URL: nats.url, NATS_STREAM: nats.stream, NATS_SUBJECT_PREFIX: nats.subjectPrefix } : {}),
+  };
+}
+
+function startServer(command: string, port: number, env: NodeJS.ProcessEnv): ChildProcess {
   const flags: string[] = [];
   if (CPU_PROF_DIR) {
     mkdirSync(CPU_PROF_DIR, { recursive: true });
     flags.push('--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`);
   }
-  const child = spawn(process.execPath, [...flags, join(BUILD_DIR, 'cli', 'main.js'), 'start'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl, PORT: String(port), HOST, LOG_LEVEL: 'warn', PG_POOL_MAX: String(POOL_MAX),
-      ...SERVER_EXTRA_ENV,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(process.execPath, [...flags, join(BUILD_DIR, 'cli', 'main.js'), command], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const label = command === 'start' ? 'server' : command;
   const relay = (stream: NodeJS.ReadableStream | null) => stream?.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') console.log(`  [server] ${line.slice(0, 400)}`);
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') console.log(`  [${label}] ${line.slice(0, 400)}`);
   });
   relay(child.stdout);
   relay(child.stderr);
   return child;
 }
 
-async function waitForHealth(client: Client, child: ChildProcess): Promise<void> {
-  const deadline = performance.now() + HEALTH_WAIT_MS;
-  while (performance.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode} before it was healthy`);
-    const reply = await client.send('GET', '/health', undefined, [200], true);
-    if (reply.status === 200) return;
-    await sleep(100);
+async function waitForHealth(server: ServerProcess): Promise<void> {
+  const client = new Client(server.port, 1);
+  try {
+    const deadline = performance.now() + HEALTH_WAIT_MS;
+    let last = '';
+    while (performance.now() < deadline) {
+      if (server.child.exitCode !== null || server.child.signalCode !== null) {
+        throw new Error(`${server.role} exited (${server.child.exitCode ?? server.child.signalCode}) before it was healthy`);
+      }
+      const reply = await client.send('GET', '/health', undefined, [200], true);
+      if (reply.status === 200) return;
+      last = `${reply.status} ${reply.body.slice(0, 200)}`;
+      await sleep(100);
+    }
+    throw new Error(`${server.role} not healthy after ${HEALTH_WAIT_MS} ms (last answer: ${last})`);
+  } finally {
+    client.close();
   }
-  throw new Error(`server not healthy after ${HEALTH_WAIT_MS} ms`);
 }
 
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return;
+/**
+ * Starts the servers of the topology, one after the other, each healthy before the next (the first runs
+ * the event store's migrations, the query API the read model's). Each is pushed to `servers` as soon as it
+ * is spawned, so the caller can stop what started even when a later one fails.
+ */
+async function startTopology(databaseUrl: string, nats: NatsBus | null, servers: ServerProcess[], onSpawn: (server: ServerProcess) => void): Promise<Ports> {
+  const roles = TOPOLOGY === 'single'
+    ? [{ command: 'start', poolMax: POOL_MAX }]
+    : [
+        { command: 'ledger-api', poolMax: POOL_MAX },
+        { command: 'query-api', poolMax: POOL_MAX },
+        { command: 'read-processor', poolMax: Math.min(POOL_MAX, 4) },
+        { command: 'relay', poolMax: Math.min(POOL_MAX, 4) },
+      ];
+  for (const { command, poolMax } of roles) {
+    const port = await freePort();
+    const server = { role: command, port, child: startServer(command, port, serverEnv(databaseUrl, port, poolMax, nats)) };
+    servers.push(server);
+    onSpawn(server);
+    await waitForHealth(server);
+  }
+  const portOf = (role: string) => servers.find((s) => s.role === role || s.role === 'start')!.port;
+  return { commands: portOf('ledger-api'), reads: portOf('query-api'), relay: portOf('relay'), processor: portOf('read-processor') };
+}
+
+async function stopServer(server: ServerProcess): Promise<void> {
+  const { child } = server;
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  process.kill(child.pid, 'SIGTERM');
+  try {
+    process.kill(child.pid, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
   const timedOut = await Promise.race([exited.then(() => false), sleep(15_000).then(() => true)]);
-  if (timedOut && child.exitCode === null) {
-    console.log(`server ${child.pid} did not stop within 15 s of SIGTERM; sending SIGKILL`);
+  if (timedOut && child.exitCode === null && child.signalCode === null) {
+    console.log(`${server.role} ${child.pid} did not stop within 15 s of SIGTERM; sending SIGKILL`);
     process.kill(child.pid, 'SIGKILL');
     await exited;
+  }
+}
+
+/**
+ * A detached watchdog (its own process group: a Ctrl-C does not reach it) for the case this process dies
+ * without its cleanup: tsx SIGKILLs a child that does not acknowledge a Ctrl-C within 30 ms, which a busy
+ * bench may not. When its IPC channel to this process closes, it stops the servers it was told about
+ * (SIGTERM, SIGKILL after 15 s) and deletes the NATS stream. The normal cleanup does both itself and then
+ * ends the watchdog.
+ */
+const REAPER_SCRIPT = `
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+const [natsUrl, stream] = process.argv.slice(1);
+const pids = new Set();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; } };
+const signal = (pid, name) => { try { process.kill(pid, name); } catch {} };
+process.on('SIGINT', () => {});
+process.on('message', (m) => { if (typeof m?.pid === 'number') pids.add(m.pid); });
+process.on('disconnect', async () => {
+  for (const pid of pids) if (alive(pid)) signal(pid, 'SIGTERM');
+  for (let i = 0; i < 150 && [...pids].some(alive); i++) await sleep(100);
+  for (const pid of pids) if (alive(pid)) signal(pid, 'SIGKILL');
+  if (natsUrl && stream) {
+    const nc = await connect({ servers: natsUrl, name: 'chronicle-bench-reaper', timeout: 5000 });
+    try { await (await jetstreamManager(nc, { timeout: 5000 })).streams.delete(stream); } catch {} finally { await nc.close(); }
+  }
+  process.exit(0);
+});
+`;
+
+function startReaper(nats: NatsBus | null): ChildProcess {
+  const reaper = spawn(process.execPath, ['--input-type=module', '-e', REAPER_SCRIPT, nats?.url ?? '', nats?.stream ?? ''], {
+    cwd: ROOT, detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+  });
+  reaper.on('error', (error) => console.log(`bench watchdog: ${error.message} (an interrupted run may leave its servers or NATS stream behind)`));
+  reaper.unref();
+  reaper.channel?.unref();
+  return reaper;
+}
+
+/** Deletes this run's JetStream stream (its consumers go with it); false when there was none. */
+async function deleteStream(nats: NatsBus): Promise<boolean> {
+  const nc = await natsConnect({ servers: nats.url, name: 'chronicle-bench-cleanup', timeout: 5_000 });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+    try {
+      return await jsm.streams.delete(nats.stream);
+    } catch (error) {
+      if (/not found/i.test((error as Error).message)) return false;
+      throw error;
+    }
+  } finally {
+    await nc.close();
   }
 }
 
@@ -522,11 +1020,37 @@ function printErrors(recorder: Recorder): void {
   for (const [key, { count, sample }] of recorder.errors) console.log(`    ${String(count).padStart(7)} × ${key}   e.g. ${sample}`);
 }
 
+function printCpu(cpu: ReturnType<typeof cpuBetween>): void {
+  const byRole = Object.keys(cpu.serverCoresByRole).length > 1
+    ? ` [${Object.entries(cpu.serverCoresByRole).map(([role, cores]) => `${role} ${cores}`).join(', ')}]` : '';
+  console.log(`  cpu (cores): server ${cpu.serverCores}${byRole} (+${cpu.serverRunQueueWait} waiting for a CPU), postgres ${cpu.postgresCores}, bench client ${cpu.clientCores}, ` +
+    `other ${cpu.otherCores}, machine busy ${cpu.machineBusyCores} of ${cpu.machineCores}`);
+}
+
+function printCatchUp(label: string, c: CatchUp): void {
+  const backlog = c.backlogEvents === null ? 'backlog not measured' : `${fmt(c.backlogEvents)} events behind (lag monitor, ≤ 1 s old)`;
+  const rate = c.eventsPerSecond === null ? '' : `, ${fmt(c.eventsPerSecond)} events/s with no load`;
+  if (c.caughtUp) {
+    console.log(`${label}: ${backlog} → caught up in ${fmt(c.seconds, 1)} s (${fmt(c.appliedEvents)} events applied${rate})`);
+  } else {
+    console.log(`${label}: ${backlog} → NOT caught up after ${fmt(c.seconds, 1)} s (BENCH_CATCHUP_SECONDS): ` +
+      `${c.remainingEvents === null ? '?' : fmt(c.remainingEvents)} events still behind, ${fmt(c.appliedEvents)} applied meanwhile${rate}`);
+  }
+}
+
+const summariseMs = (values: number[]) => summarise(Float64Array.from(values));
+const ms = (seconds: number | undefined) => (seconds === undefined ? null : round2(seconds * 1000));
+const perSecond = (delta: number | null, seconds: number) => (delta === null || seconds <= 0 ? null : Math.round(delta / seconds));
+const counterDelta = (before: number | undefined, after: number | undefined) => (before === undefined || after === undefined ? null : after - before);
+const orDash = (n: number | null | undefined, digits = 0) => (n === null || n === undefined ? '–' : fmt(n, digits));
+
 async function main(): Promise<void> {
   const runId = Date.now().toString(36);
   const databaseUrl = dbUrl(ADMIN_URL, DB_NAME);
-  console.log(`ChronicleLedger HTTP bench: accounts=${ACCOUNTS} connections=${CONNECTIONS} pgPoolMax=${POOL_MAX} ` +
+  const nats: NatsBus | null = NATS_URL === undefined ? null : { url: NATS_URL, stream: `chronicle-bench-${runId}`, subjectPrefix: `bench-${runId}` };
+  console.log(`ChronicleLedger HTTP bench: topology=${TOPOLOGY} accounts=${ACCOUNTS} connections=${CONNECTIONS} pgPoolMax=${POOL_MAX} ` +
     `commands=${SECONDS}s (+${WARMUP_SECONDS}s warm-up) reads=${READ_SECONDS}s db=${DB_NAME}` +
+    (nats ? ` nats=${nats.url} stream=${nats.stream}` : '') +
     (Object.keys(SERVER_EXTRA_ENV).length ? ` serverEnv=${JSON.stringify(SERVER_EXTRA_ENV)}` : ''));
 
   // The machines are shared: say how busy this one was just before the run, so a figure can be judged.
@@ -541,32 +1065,60 @@ async function main(): Promise<void> {
   await resetDatabase();
   console.log(`database: ${DB_NAME} recreated`);
 
-  const port = await freePort();
-  const child = startServer(port, databaseUrl);
-  const client = new Client(port, CONNECTIONS);
-  const stats = new pg.Client({ connectionString: databaseUrl, application_name: 'chronicle-bench-stats' });
-  let cleanedUp = false;
-  const cleanup = async () => {
-    if (cleanedUp) return;
-    cleanedUp = true;
-    client.close();
-    await stats.end().catch(() => {});
-    await stopServer(child);
+  const servers: ServerProcess[] = [];
+  const clients: Client[] = [];
+  const clientFor = (port: number, sockets: number) => {
+    const client = new Client(port, sockets);
+    clients.push(client);
+    return client;
   };
-  const onSignal = () => void cleanup().then(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const scraper = new Scraper();
+  const stats = new pg.Client({ connectionString: databaseUrl, application_name: 'chronicle-bench-stats' });
+  let cleaning: Promise<void> | null = null;
+  /** Once; every caller waits for the same cleanup (a signal's and the finally block's). */
+  const cleanup = () => (cleaning ??= cleanupOnce());
+  const reaper = startReaper(nats);
+  const cleanupOnce = async () => {
+    for (const client of clients) client.close();
+    scraper.close();
+    await stats.end().catch(() => {});
+    await Promise.all(servers.map(stopServer));
+    if (nats) {
+      await deleteStream(nats).then(
+        (deleted) => console.log(`nats: stream ${nats.stream} ${deleted ? 'deleted' : 'was not there'}`),
+        (error: unknown) => console.log(`nats: stream ${nats.stream} NOT deleted: ${(error as Error).message}`),
+      );
+    }
+    if (reaper.exitCode === null && reaper.signalCode === null) reaper.kill('SIGTERM'); // nothing left for it to do
+  };
+  // Ctrl-C reaches this process twice (from the terminal, and relayed by tsx): the second must not kill it
+  // before the cleanup (children stopped, NATS stream deleted) is done.
+  let signalled = false;
+  const onSignal = () => {
+    if (signalled) return;
+    signalled = true;
+    void cleanup().then(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   try {
-    await waitForHealth(client, child);
-    const serverPid = child.pid!;
-    console.log(`server: pid ${serverPid} on http://${HOST}:${port}${CPU_PROF_DIR ? ` (cpu profile → ${CPU_PROF_DIR})` : ''}`);
+    const ports = await startTopology(databaseUrl, nats, servers, (server) => {
+      if (reaper.connected && server.child.pid !== undefined) reaper.send({ pid: server.child.pid });
+    });
+    const pids = servers.map((s) => ({ role: s.role, pid: s.child.pid! }));
+    for (const s of servers) console.log(`${s.role === 'start' ? 'server' : s.role}: pid ${s.child.pid} on http://${HOST}:${s.port}${CPU_PROF_DIR ? ` (cpu profile → ${CPU_PROF_DIR})` : ''}`);
+    const client = clientFor(ports.commands, CONNECTIONS);
+    const readClient = ports.reads === ports.commands ? client : clientFor(ports.reads, CONNECTIONS);
+    /** Projection calls and catch-up polling: a connection of their own. */
+    const admin = clientFor(ports.reads, 1);
+    const metricPorts = { commands: ports.commands, relay: ports.relay, processor: ports.processor };
     await stats.connect();
 
     // ------------------------------------------------------------------ phase 0: setup
     const pools: Pools = { byCurrency: CURRENCIES.map(() => []), all: [] };
     const setupIds = Array.from({ length: ACCOUNTS }, (_, i) => `a-${runId}-${i}`);
-    const setup = new Recorder(ACCOUNTS * 2);
+    const setup = new Recorder(ACCOUNTS * 2 + 2);
     const setupStarted = performance.now();
     let next = 0;
     await Promise.all(Array.from({ length: Math.min(CONNECTIONS, ACCOUNTS) }, async () => {
@@ -586,6 +1138,15 @@ async function main(): Promise<void> {
         pools.all.push(accountId);
       }
     }));
+    // The prober's account: only the prober writes to it (not in the pools).
+    const proberAccount = `p-${runId}`;
+    for (const [path, body] of [
+      ['/commands/create-account', { accountId: proberAccount, owner: 'Bench Prober', currency: CURRENCIES[0] }],
+      ['/commands/deposit', { accountId: proberAccount, amount: INITIAL_BALANCE.toString() }],
+    ] as const) {
+      const reply = await client.send('POST', path, body, [201]);
+      if (reply.status !== 201) throw new Error(`setup failed: prober account ${path}: ${reply.status} ${reply.body.slice(0, 300)}`);
+    }
     const setupSeconds = (performance.now() - setupStarted) / 1000;
     console.log(`\nphase 0 (setup): ${pools.all.length}/${ACCOUNTS} accounts opened and funded in ${fmt(setupSeconds, 1)} s ` +
       `(${fmt(setup.count / setupSeconds)} commands/s)`);
@@ -606,10 +1167,13 @@ async function main(): Promise<void> {
       await runPhase(CONNECTIONS, WARMUP_SECONDS, warm, commandStep(warm));
       console.log(`warm-up: ${fmt(warm.count)} commands in ${WARMUP_SECONDS} s, not counted`);
     }
+    const catchUpBefore = await waitForCatchUp(admin, 'catch-up before phase 1', CATCHUP_SECONDS);
+    printCatchUp('catch-up before phase 1 (read model applies setup and warm-up)', catchUpBefore);
 
     const commands = new Recorder(RECORD_MAX);
     const pgBefore = await pgCounters(stats);
-    const cpu0 = cpuMark(serverPid);
+    const metricsBefore = await scraper.scrapeAll(metricPorts);
+    const cpu0 = cpuMark(pids);
     let activity: Awaited<ReturnType<typeof samplePgActivity>> | undefined;
     let samplerDone: Promise<void> = Promise.resolve();
     let samplerClient: pg.Client | undefined;
@@ -619,12 +1183,23 @@ async function main(): Promise<void> {
       const c = samplerClient;
       samplerDone = samplePgActivity(c, performance.now() + SECONDS * 1000).then((a) => { activity = a; });
     }
+    const phaseEnd = performance.now() + SECONDS * 1000;
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    const prober = runProber(clientFor(ports.commands, 1), clientFor(ports.reads, 1), clientFor(ports.reads, 1), proberAccount, phaseEnd);
+    const lagSampler = sampleLag(scraper, { processor: ports.processor, relay: ports.relay }, phaseEnd);
     const commandSeconds = await runPhase(CONNECTIONS, SECONDS, commands, commandStep(commands));
-    const cpu1 = cpuMark(serverPid);
+    const cpu1 = cpuMark(pids);
+    const loadStopped = { wall: Date.now(), mono: performance.now() };
+    loopDelay.disable();
+    const [metricsAfter, viewAtEnd] = await Promise.all([scraper.scrapeAll(metricPorts), projectionView(admin)]); // also the end-of-phase lag sample
+    const lagSamples = await lagSampler;
     await samplerDone;
     await samplerClient?.end();
     await sleep(1_500); // backends flush their statistics at most once a second
     const pgAfter = await pgCounters(stats);
+    // The last probe may still wait for its deposit to become visible (at most BENCH_PROBE_MAX_SECONDS).
+    const probes = await prober;
 
     const ok = commands.statusCount((_k, s) => s === 201);
     const business422 = commands.statusCount((_k, s) => s === 422);
@@ -642,13 +1217,77 @@ async function main(): Promise<void> {
     };
     const commandCpu = cpuBetween(cpu0, cpu1);
 
+    // Write→read visibility.
+    const visibilityWall = cpu1.wall - cpu0.wall;
+    const histogram = histogramDelta(
+      histogramOf(metricsBefore['processor'] ?? null, 'chronicle_projection_visibility_seconds', { projection: PROJECTION }),
+      histogramOf(metricsAfter['processor'] ?? null, 'chronicle_projection_visibility_seconds', { projection: PROJECTION }),
+    );
+    const quantile = (q: number) => {
+      const r = histogram ? histogramQuantile(histogram, q) : null;
+      return r === null ? null : { ms: round2(r.value * 1000), above: r.above };
+    };
+    const lagEnd = {
+      projectionEvents: metricValue(metricsAfter['processor'] ?? null, 'chronicle_projection_lag_events', { projection: PROJECTION }) ?? null,
+      projectionSeconds: metricValue(metricsAfter['processor'] ?? null, 'chronicle_projection_lag_seconds', { projection: PROJECTION }) ?? null,
+      relayEvents: metricValue(metricsAfter['relay'] ?? null, 'chronicle_relay_lag_events') ?? null,
+    };
+    const maxOf = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
+    const counter = (role: string, name: string, labels: Record<string, string> = {}) =>
+      counterDelta(metricValue(metricsBefore[role] ?? null, name, labels), metricValue(metricsAfter[role] ?? null, name, labels));
+    const pipeline = {
+      eventsAppended: counter('commands', 'chronicle_events_appended_total'),
+      relayPublished: counter('relay', 'chronicle_relay_events_published_total'),
+      projectionApplied: counter('processor', 'chronicle_projection_events_total', { projection: PROJECTION, outcome: 'applied' }),
+      projectionDuplicates: counter('processor', 'chronicle_projection_events_total', { projection: PROJECTION, outcome: 'duplicate' }),
+      projectionRedeliveries: counter('processor', 'chronicle_projection_redeliveries_total', { projection: PROJECTION }),
+      projectionDeadLetters: counter('processor', 'chronicle_projection_dead_letters_total', { projection: PROJECTION }),
+    };
+    const visibility = {
+      method: `prober: deposit 1 into its own account, then GET /accounts/{own}/balance?minPosition=<globalPosition>&maxWaitMs=${PROBE_WAIT_MS} ` +
+        `(again while stale, up to ${PROBE_MAX_SECONDS} s); time from the deposit's 201 arriving to the 'reached' answer arriving`,
+      probes: probes.probes,
+      visibleMs: summariseMs(probes.visibleMs),
+      serverWaitedMs: summariseMs(probes.serverWaitedMs),
+      floorBalanceReadMs: summariseMs(probes.floorMs),
+      proberDepositMs: summariseMs(probes.depositMs),
+      staleFirstAnswers: probes.staleFirst,
+      staleAnswers: probes.staleAnswers,
+      unresolved: probes.unresolved,
+      wrongBalance: probes.wrongBalance,
+      balanceChecked: probes.balanceChecked,
+      errors: probes.errors,
+      benchEventLoopDelayMs: { p99: round2(loopDelay.percentile(99) / 1e6), max: round2(loopDelay.max / 1e6) },
+      serverHistogram: histogram === null ? null : {
+        metric: 'chronicle_projection_visibility_seconds',
+        resolution: 'bucket (linear within a bucket); mean exact',
+        events: histogram.count,
+        meanMs: histogram.count > 0 ? round2((histogram.sum / histogram.count) * 1000) : null,
+        p50: quantile(0.5), p95: quantile(0.95), p99: quantile(0.99),
+        bucketsMs: Object.fromEntries(histogram.buckets.map((b) => [b.le === Infinity ? '+Inf' : String(round2(b.le * 1000)), b.count])),
+      },
+      lag: {
+        atEndOfPhase: lagEnd,
+        sampledEverySeconds: LAG_SAMPLE_MS / 1000,
+        samples: lagSamples.samples + 1,
+        projectionEventsMax: maxOf(lagSamples.projectionEventsMax, lagEnd.projectionEvents),
+        projectionSecondsMax: maxOf(lagSamples.projectionSecondsMax, lagEnd.projectionSeconds),
+        relayEventsMax: maxOf(lagSamples.relayEventsMax, lagEnd.relayEvents),
+      },
+      pipelineEvents: pipeline,
+      pipelinePerSecond: {
+        eventsAppended: perSecond(pipeline.eventsAppended, visibilityWall),
+        relayPublished: perSecond(pipeline.relayPublished, visibilityWall),
+        projectionApplied: perSecond(pipeline.projectionApplied, visibilityWall),
+      },
+    };
+
     console.log(`\nphase 1 (commands, ${CONNECTIONS} connections, ${fmt(commandSeconds, 1)} s): ${fmt(commandsPerSecond)} commands/s ` +
       `(${fmt(commands.count)} total: ${fmt(ok)} × 201, ${fmt(business422)} × 422, ${fmt(errors)} errors)`);
     printLatency('all commands', commandLatency);
     for (const kind of ['create-account', 'deposit', 'withdraw', 'transfer'] as const) printLatency(kind, commands.latency(kind));
     printErrors(commands);
-    console.log(`  cpu (cores): server ${commandCpu.serverCores} (+${commandCpu.serverRunQueueWait} waiting for a CPU), postgres ${commandCpu.postgresCores}, bench client ${commandCpu.clientCores}, ` +
-      `other ${commandCpu.otherCores}, machine busy ${commandCpu.machineBusyCores} of ${commandCpu.machineCores}`);
+    printCpu(commandCpu);
     const commandCpuPerOp = cpuPerOp(commandCpu, commandsPerSecond);
     console.log(`  cpu per command: server ${commandCpuPerOp.serverMs} ms, postgres ${commandCpuPerOp.postgresMs} ms, client ${commandCpuPerOp.clientMs} ms ` +
       `→ server+postgres CPU ceiling ≈ ${fmt(commandCpuPerOp.ceilingPerSecond)} commands/s on ${commandCpu.machineCores} cores`);
@@ -660,20 +1299,48 @@ async function main(): Promise<void> {
       console.log('  active queries:');
       for (const [key, count] of Object.entries(activity.queries)) console.log(`    ${fmt(count / activity.samples, 2).padStart(6)}  ${key}`);
     }
+    console.log(`  write→read visibility under this load (prober on 2 connections of its own: deposit, then balance?minPosition=<its position>&maxWaitMs=${PROBE_WAIT_MS}):`);
+    printLatency('  visible after', visibility.visibleMs);
+    console.log('                     (deposit 201 arrived → balance answered \'reached\'; includes one balance round trip)');
+    printLatency('  server waited', visibility.serverWaitedMs);
+    printLatency('  floor: read', visibility.floorBalanceReadMs);
+    console.log(`                     (plain balance read round trip, every ${FLOOR_PAUSE_MS} ms meanwhile)`);
+    printLatency('  prober deposit', visibility.proberDepositMs);
+    console.log(`    ${fmt(probes.probes)} probes: ${probes.staleFirst} first answers 'stale' (${probes.staleAnswers} stale answers in all), ` +
+      `${probes.unresolved} not visible within ${PROBE_MAX_SECONDS} s, ${probes.wrongBalance} of ${probes.balanceChecked} 'reached' balances wrong` +
+      `${Object.keys(probes.errors).length ? `, errors ${JSON.stringify(probes.errors)}` : ''}; ` +
+      `bench event-loop delay p99 ${fmt(visibility.benchEventLoopDelayMs.p99, 1)} ms, max ${fmt(visibility.benchEventLoopDelayMs.max, 1)} ms`);
+    const h = visibility.serverHistogram;
+    const q = (x: { ms: number; above: boolean } | null) => (x === null ? '–' : `${x.above ? '> ' : '≈ '}${fmt(x.ms, x.ms < 10 ? 1 : 0)} ms`);
+    console.log(h === null
+      ? '  server histogram chronicle_projection_visibility_seconds: not found in /metrics'
+      : `  server histogram chronicle_projection_visibility_seconds over phase 1 (recorded_at → applied, every event; bucket resolution): ` +
+        `${fmt(h.events)} events, mean ${orDash(h.meanMs, 1)} ms (exact), p50 ${q(h.p50)}, p95 ${q(h.p95)}, p99 ${q(h.p99)}`);
+    console.log(`  lag (events): end of phase 1 projection ${orDash(lagEnd.projectionEvents)} (oldest waiting ${orDash(lagEnd.projectionSeconds, 1)} s), ` +
+      `relay ${orDash(lagEnd.relayEvents)}; max over ${visibility.lag.samples} samples (every ${LAG_SAMPLE_MS / 1000} s) ` +
+      `projection ${orDash(visibility.lag.projectionEventsMax)}, relay ${orDash(visibility.lag.relayEventsMax)}`);
+    console.log(`  pipeline (events/s): appended ${orDash(visibility.pipelinePerSecond.eventsAppended)}, published by the relay ${orDash(visibility.pipelinePerSecond.relayPublished)}, ` +
+      `applied to the read model ${orDash(visibility.pipelinePerSecond.projectionApplied)}; projection in phase 1: ${orDash(pipeline.projectionDuplicates)} duplicates, ` +
+      `${orDash(pipeline.projectionRedeliveries)} redeliveries, ${orDash(pipeline.projectionDeadLetters)} dead letters`);
+
+    // ------------------------------------------------------------------ catch-up after phase 1
+    // Counted from the end of the load (the last probe may have waited past it).
+    const catchUpAfter = await waitForCatchUp(admin, 'catch-up after phase 1', CATCHUP_SECONDS, { ...loadStopped, first: viewAtEnd });
+    printCatchUp('\ncatch-up after phase 1 (load stopped)', catchUpAfter);
 
     // ------------------------------------------------------------------ phase 2: reads
     const reads = new Recorder(RECORD_MAX);
     let readSeconds = 0;
     let readCpu: ReturnType<typeof cpuBetween> | undefined;
     if (READ_SECONDS > 0) {
-      const cpu2 = cpuMark(serverPid);
+      const cpu2 = cpuMark(pids);
       readSeconds = await runPhase(CONNECTIONS, READ_SECONDS, reads, async () => {
         const accountId = pickAccount(pools);
         const t = performance.now();
-        const reply = await client.send('GET', `/accounts/${encodeURIComponent(accountId)}/balance`, undefined, [200]);
+        const reply = await readClient.send('GET', `/accounts/${encodeURIComponent(accountId)}/balance`, undefined, [200]);
         reads.record('balance', performance.now() - t, reply, [200]);
       });
-      readCpu = cpuBetween(cpu2, cpuMark(serverPid));
+      readCpu = cpuBetween(cpu2, cpuMark(pids));
     }
     const readLatency = reads.latency();
     const readsOk = reads.statusCount((_k, s) => s === 200);
@@ -683,17 +1350,53 @@ async function main(): Promise<void> {
         `(${fmt(reads.count)} total, ${fmt(reads.count - readsOk)} errors)`);
       printLatency('balance', readLatency);
       printErrors(reads);
+      if (!catchUpAfter.caughtUp) console.log('  (the read model had not caught up: accounts it lacks answer 404, counted as errors)');
       if (readCpu) {
-        console.log(`  cpu (cores): server ${readCpu.serverCores} (+${readCpu.serverRunQueueWait} waiting for a CPU), postgres ${readCpu.postgresCores}, bench client ${readCpu.clientCores}, ` +
-          `other ${readCpu.otherCores}, machine busy ${readCpu.machineBusyCores} of ${readCpu.machineCores}`);
+        printCpu(readCpu);
         const p = cpuPerOp(readCpu, readsPerSecond);
         console.log(`  cpu per read: server ${p.serverMs} ms, postgres ${p.postgresMs} ms, client ${p.clientMs} ms ` +
           `→ server+postgres CPU ceiling ≈ ${fmt(p.ceilingPerSecond)} reads/s`);
       }
     }
 
-    const storeRows = await stats.query<{ events: string; streams: string }>(
-      'SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM streams) AS streams');
+    const storeRows = await stats.query<{ events: string; streams: string; accounts: string }>(
+      `SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM streams) AS streams,
+              (SELECT count(*) FROM streams WHERE aggregate_type = 'Account') AS accounts`);
+    const store = {
+      events: Number(storeRows.rows[0]?.events ?? 0), streams: Number(storeRows.rows[0]?.streams ?? 0),
+      accountStreams: Number(storeRows.rows[0]?.accounts ?? 0),
+    };
+
+    // ------------------------------------------------------------------ rebuild
+    let rebuild: Record<string, unknown> | null = null;
+    if (REBUILD) {
+      const stateOf = async () => {
+        const reply = await admin.send('GET', `/projections/${PROJECTION}/state`, undefined, [200], true);
+        return reply.status === 200 ? (JSON.parse(reply.body) as { state: { accounts: number; transactions: number; balancesByCurrency: Record<string, string> } }).state : null;
+      };
+      // Only a caught-up live model can be compared with the rebuilt one (phase 2 wrote nothing).
+      const liveState = catchUpAfter.caughtUp ? await stateOf() : null;
+      const t = performance.now();
+      const reply = await admin.send('POST', `/projections/${PROJECTION}/reset?wait=true`, undefined, [200], true, REBUILD_TIMEOUT_MS);
+      const wallMs = Math.round(performance.now() - t);
+      if (reply.status === 200) {
+        const report = (JSON.parse(reply.body) as { report: { events: number; applied: number; ignored: number; deadLettered: number; durationMs: number; eventsPerSecond: number; position: number } }).report;
+        const rebuiltState = await stateOf();
+        const sameAsLive = liveState && rebuiltState ? JSON.stringify(liveState) === JSON.stringify(rebuiltState) : null;
+        rebuild = {
+          events: report.events, applied: report.applied, ignored: report.ignored, deadLettered: report.deadLettered,
+          durationMs: report.durationMs, eventsPerSecond: report.eventsPerSecond, wallMs, position: report.position,
+          accounts: rebuiltState?.accounts ?? null, accountStreams: store.accountStreams, sameAsLive, liveState, rebuiltState,
+        };
+        console.log(`\nrebuild (POST /projections/${PROJECTION}/reset?wait=true): ${fmt(report.events)} events in ${fmt(report.durationMs)} ms = ` +
+          `${fmt(report.eventsPerSecond)} events/s (server's report; ${fmt(wallMs)} ms round trip), ${fmt(report.deadLettered)} dead-lettered`);
+        console.log(`  read model after: ${orDash(rebuiltState?.accounts)} accounts (event store: ${fmt(store.accountStreams)} account streams, ${fmt(store.events)} events); ` +
+          `state ${sameAsLive === null ? 'not compared (live model not caught up)' : sameAsLive ? 'identical to the live model\'s' : `DIFFERS from the live model's: live ${JSON.stringify(liveState)}, rebuilt ${JSON.stringify(rebuiltState)}`}`);
+      } else {
+        rebuild = { error: `${reply.status} ${reply.body.slice(0, 300)}`, wallMs };
+        console.log(`\nrebuild FAILED after ${fmt(wallMs)} ms: ${reply.status} ${reply.body.slice(0, 300)}`);
+      }
+    }
 
     // ------------------------------------------------------------------ summary
     const summary = {
@@ -703,11 +1406,14 @@ async function main(): Promise<void> {
       node: process.version,
       machineBusyCoresBefore: busyBefore,
       settings: {
-        accounts: ACCOUNTS, connections: CONNECTIONS, pgPoolMax: POOL_MAX, commandSeconds: SECONDS, readSeconds: READ_SECONDS,
+        topology: TOPOLOGY, accounts: ACCOUNTS, connections: CONNECTIONS, pgPoolMax: POOL_MAX, commandSeconds: SECONDS, readSeconds: READ_SECONDS,
         warmupSeconds: WARMUP_SECONDS, cpuProfile: CPU_PROF_DIR !== undefined, pgSample: PG_SAMPLE, serverEnv: SERVER_EXTRA_ENV,
+        catchupSecondsMax: CATCHUP_SECONDS, probeWaitMs: PROBE_WAIT_MS, probeMaxSeconds: PROBE_MAX_SECONDS,
+        ...(nats ? { nats: { url: nats.url, stream: nats.stream, subjectPrefix: nats.subjectPrefix } } : {}),
         mix: { createAccount: 0.10, deposit: 0.35, withdraw: 0.30, transfer: 0.25 },
       },
       setup: { accounts: pools.all.length - state.created, seconds: round2(setupSeconds), commandsPerSecond: Math.round(setup.count / setupSeconds) },
+      catchUpBeforeCommands: catchUpBefore,
       commands: {
         total: commands.count, seconds: round2(commandSeconds), perSecond: Math.round(commandsPerSecond),
         ok201: ok, rejected422: business422, errors,
@@ -725,13 +1431,17 @@ async function main(): Promise<void> {
         postgres: { ...pgDelta, commitsPerCommand: round2(pgDelta.commits / Math.max(1, commands.count)) },
         ...(activity ? { pgActivity: activity } : {}),
       },
+      visibility,
+      catchUpAfterCommands: catchUpAfter,
       reads: {
         total: reads.count, seconds: round2(readSeconds), perSecond: Math.round(readsPerSecond), ok200: readsOk,
         errors: reads.count - readsOk, latencyMs: readLatency, cpuCores: readCpu ?? null,
         cpuPerRead: readCpu ? cpuPerOp(readCpu, readsPerSecond) : null,
         unexpected: Object.fromEntries([...reads.errors].map(([k, v]) => [k, v.count])),
+        readModelCaughtUp: catchUpAfter.caughtUp,
       },
-      store: { events: Number(storeRows.rows[0]?.events ?? 0), streams: Number(storeRows.rows[0]?.streams ?? 0) },
+      rebuild,
+      store: { events: store.events, streams: store.streams },
     };
     mkdirSync(dirname(OUT_FILE), { recursive: true });
     writeFileSync(OUT_FILE, `${JSON.stringify(summary, null, 2)}\n`);

@@ -17,7 +17,7 @@ import { createLedger, type Ledger, type LedgerOptions } from '../src/ledger.js'
 import type { RecordedEvent } from '../src/ports/event-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { randomCommands } from './support/random-commands.js';
-import { expectedModel, settledEvents as allEvents } from './support/read-model-expectations.js';
+import { allEvents, expectedModel } from './support/read-model-expectations.js';
 
 const pgUp = await postgresAvailable();
 

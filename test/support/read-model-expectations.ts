@@ -8,10 +8,10 @@ import type { EventStore, RecordedEvent } from '../../src/ports/event-store.js';
  * the PostgreSQL cluster (other test files, other work on the machine), so right after a write it may show
  * a prefix. Polls until it lists as many events as the table holds.
  */
-export async function settledEvents(store: EventStore & { sql?: { query<R>(text: string): Promise<R[]> } }, timeoutMs = 10_000): Promise<RecordedEvent[]> {
+export async function allEvents(store: EventStore & { sql?: { query<R>(text: string): Promise<R[]> } }, timeoutMs = 10_000): Promise<RecordedEvent[]> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const events = await allEvents(store);
+    const events = await allEventsNow(store);
     const total = store.sql ? Number((await store.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events'))[0]!.n) : events.length;
     if (events.length === total) return events;
     if (Date.now() > end) throw new Error(`$all shows ${events.length} of ${total} events after ${timeoutMs} ms`);
@@ -19,7 +19,8 @@ export async function settledEvents(store: EventStore & { sql?: { query<R>(text:
   }
 }
 
-export async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
+/** $all as it reads right now (may be a prefix of what has committed; see allEvents). */
+export async function allEventsNow(store: EventStore): Promise<RecordedEvent[]> {
   const out: RecordedEvent[] = [];
   let position = 0;
   for (;;) {

@@ -8,7 +8,9 @@
 // maxDeliver deliveries → deadLetter, then ack. maxDeliver is enforced here rather than by the server
 // (the consumer's `max_deliver` is -1): the server would drop an exhausted message with nothing but an
 // advisory, while counting here lets a message that crashed its consumer past the limit still reach the
-// dead-letter store on its next delivery. `ack_wait` bounds how long a crashed consumer's message waits.
+// dead-letter store on its next delivery. A subscriber that finds messages left unacknowledged by a
+// crashed one restarts the consumer at its ack floor, so they are redelivered at once, in order, instead of
+// after `ack_wait` and behind later ones.
 import {
   AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager,
   type ConsumerConfig, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
@@ -236,6 +238,22 @@ export class NatsEventBus implements EventBus {
     };
     try {
       const info = await this.jsm.consumers.info(this.streamName, durableName);
+      if (info.num_ack_pending > 0) {
+        // Delivered to a subscriber that is gone (a crash: a clean stop leaves nothing pending) and not
+        // acknowledged. JetStream would hold them back until ack_wait runs out, while delivering later
+        // events now: a projection would see those as gaps. Start the consumer again right after its ack
+        // floor instead, so they come first and at once; events acknowledged past the floor come again
+        // and are duplicates to an idempotent handler. One subscriber per durable, as everywhere here.
+        await this.jsm.consumers.delete(this.streamName, durableName);
+        await this.jsm.consumers.add(this.streamName, {
+          ...settings,
+          durable_name: durableName,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: info.ack_floor.stream_seq + 1,
+        });
+        return;
+      }
       const c = info.config;
       const same = c.ack_wait === settings.ack_wait && c.max_deliver === settings.max_deliver && c.max_ack_pending === maxAckPending
         && (filter.length === 1 ? c.filter_subject === filter[0] : JSON.stringify(c.filter_subjects) === JSON.stringify(filter));
