@@ -16,6 +16,7 @@ import { InProcessEventBus } from './adapters/event-bus/in-process/in-process-ev
 import { connectNatsEventBus } from './adapters/event-bus/nats/nats-event-bus.js';
 import { SqlRelayCheckpoints, sqlCountEventsAfter } from './adapters/event-bus/relay-checkpoints/sql-relay-checkpoints.js';
 import { openEventStore, openSqlClient, type StoreTarget } from './adapters/event-store/open-store.js';
+import { withLease } from './adapters/event-store/sql/lease.js';
 import type { SqlClient } from './adapters/event-store/sql/sql-client.js';
 import { randomIds } from './adapters/ids/random-ids.js';
 import { LedgerMetrics } from './adapters/metrics/prometheus.js';
@@ -194,8 +195,30 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       });
       if (has('read-processor')) {
         const started = processor;
-        await started.start();
-        cleanup.push(() => started.stop());
+        if (busTarget.kind === 'nats') {
+          // One consumer per projection: a second read-processor process waits as a hot standby.
+          const stop = new AbortController();
+          const stopped = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+          const leaseDb = readModel.db;
+          let standby = false;
+          const held = withLease(leaseDb, `read-processor:${name}`, { signal: stop.signal, onStandby: () => {
+            standby = true;
+            plog.info('another process runs this projection: standing by');
+          } }, async () => {
+            standby = false;
+            await started.start();
+            await stopped;
+          }).catch((error: unknown) => plog.fatal({ err: error }, 'read processor stopped'));
+          components['readProcessor'] = async () => ({ state: standby ? 'standby' : (await started.status()).running ? 'running' : 'starting' });
+          cleanup.push(async () => {
+            stop.abort();
+            await held;
+            await started.stop();
+          });
+        } else {
+          await started.start();
+          cleanup.push(() => started.stop());
+        }
       }
     }
 
@@ -229,12 +252,25 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       const running = relay;
       metrics.watchRelay(() => running.lag());
       const stop = new AbortController();
-      const done = running.run(stop.signal).catch((error: unknown) => rlog.fatal({ err: error }, 'relay stopped'));
+      let standby = false;
+      // One relay per JetStream stream: a second relay process waits as a hot standby. (The in-process bus
+      // belongs to this process alone, so its relay needs no lease.)
+      const run = busTarget.kind === 'nats'
+        ? withLease(store.sql, `relay:nats:${busTarget.stream}`, { signal: stop.signal, onStandby: () => {
+          standby = true;
+          rlog.info('another process relays this stream: standing by');
+        } }, () => {
+          standby = false;
+          return running.run(stop.signal);
+        })
+        : running.run(stop.signal);
+      const done = run.catch((error: unknown) => rlog.fatal({ err: error }, 'relay stopped'));
       cleanup.push(async () => {
         stop.abort();
         await done;
       });
       components['relay'] = async () => {
+        if (standby) return { state: 'standby' };
         const lag = await running.lag();
         if (lag.state === 'stopped') throw new Error(`relay stopped: ${lag.lastError ?? 'unknown'}`);
         return { state: lag.state, eventsBehind: lag.eventsBehind, lagMs: lag.lagMs };
