@@ -208,12 +208,12 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
             standby = false;
             await started.start();
             await stopped;
+            await started.stop(); // before the lease goes: a standby must not start while this one still applies
           }).catch((error: unknown) => plog.fatal({ err: error }, 'read processor stopped'));
           components['readProcessor'] = async () => ({ state: standby ? 'standby' : (await started.status()).running ? 'running' : 'starting' });
           cleanup.push(async () => {
             stop.abort();
             await held;
-            await started.stop();
           });
         } else {
           await started.start();

@@ -37,7 +37,7 @@ interface Opened {
 }
 
 /** The ledger for `roles` from the configuration; PGlite only for a process that plays every role. */
-async function open(config: Config, command: string, roles: readonly Role[]): Promise<Opened> {
+async function open(config: Config, command: string, roles: readonly Role[], logTo?: NodeJS.WritableStream): Promise<Opened> {
   const single = command === 'start' || command === 'migrate' || command === 'projections';
   if (config.databaseUrl === undefined && !single) {
     throw new ConfigError(`${command} needs DATABASE_URL: the embedded PGlite store belongs to one process (use chronicle start)`);
@@ -62,6 +62,7 @@ async function open(config: Config, command: string, roles: readonly Role[]): Pr
       accountQueueMax: config.accountQueueMax,
       readWaitMaxMs: config.readWaitMaxMs,
       logger: { level: config.logLevel },
+      ...(logTo ? { logStream: logTo } : {}),
     });
     return { ledger, release };
   } catch (error) {
@@ -119,7 +120,8 @@ async function projections(config: Config, args: string[]): Promise<number> {
     console.error(`chronicle: projections list | projections rebuild <name>\n\n${USAGE}`);
     return 2;
   }
-  const { ledger, release } = await open(config, 'projections', ['query-api']);
+  // The answer is JSON on stdout; log lines go to stderr so they never mix with it.
+  const { ledger, release } = await open(config, 'projections', ['query-api'], process.stderr);
   try {
     if (sub === 'list') {
       await ledger.readQueries!.measureLag();
