@@ -40,13 +40,25 @@ export async function followAll(store: EventStore, afterPosition: number, option
   const pageSize = boundedPageSize(options.pageSize);
   const first = await store.readAll(afterPosition, pageSize);
   if (!first) return null;
-  return follow(options, first.events, pageSize, async (last) => {
+  return follow(options, first.events, pageSize, allAfter(store, afterPosition, pageSize));
+}
+
+/** followAll, a page at a time (each as read from the store, at most pageSize events). */
+export async function followAllPages(store: EventStore, afterPosition: number, options: FollowOptions): Promise<AsyncGenerator<RecordedEvent[], void, undefined> | null> {
+  const pageSize = boundedPageSize(options.pageSize);
+  const first = await store.readAll(afterPosition, pageSize);
+  if (!first) return null;
+  return followPages(options, first.events, pageSize, allAfter(store, afterPosition, pageSize));
+}
+
+function allAfter(store: EventStore, afterPosition: number, pageSize: number) {
+  return async (last: RecordedEvent | undefined) => {
     const position = last?.globalPosition ?? afterPosition;
     const page = await store.readAll(position, pageSize);
     // A position once found stays found (events are never deleted); anything else is a broken store.
     if (!page) throw new Error(`global position ${position} disappeared from the event store`);
     return page.events;
-  });
+  };
 }
 
 /**
@@ -65,9 +77,24 @@ async function* follow(
   options: FollowOptions,
   firstPage: RecordedEvent[],
   pageSize: number,
-  /** The next page after `last`, the last event delivered (undefined: none yet). */
   readAfter: (last: RecordedEvent | undefined) => Promise<RecordedEvent[]>,
 ): AsyncGenerator<RecordedEvent, void, undefined> {
+  for await (const page of followPages(options, firstPage, pageSize, readAfter)) {
+    for (const event of page) {
+      if (options.signal.aborted) return;
+      yield event;
+    }
+  }
+}
+
+/** Page by page: for a consumer that handles several events at once (the relay's pipelined publishing). */
+async function* followPages(
+  options: FollowOptions,
+  firstPage: RecordedEvent[],
+  pageSize: number,
+  /** The next page after `last`, the last event delivered (undefined: none yet). */
+  readAfter: (last: RecordedEvent | undefined) => Promise<RecordedEvent[]>,
+): AsyncGenerator<RecordedEvent[], void, undefined> {
   const { signal } = options;
   const pollIntervalMs = Math.min(Math.max(options.pollIntervalMs ?? SUBSCRIPTION_POLL_INTERVAL_MS, 1), 10_000);
   running += 1;
@@ -75,10 +102,10 @@ async function* follow(
     let page = firstPage;
     let last: RecordedEvent | undefined;
     for (;;) {
-      for (const event of page) {
-        if (signal.aborted) return;
-        yield event;
-        last = event;
+      if (signal.aborted) return;
+      if (page.length > 0) {
+        yield page;
+        last = page.at(-1);
       }
       if (signal.aborted) return;
       // A full page: there may be more right now. Otherwise caught up: wait before asking again.

@@ -16,6 +16,12 @@ export interface EventPublisher {
   /** Resolves once the bus has stored the event (or already had it). Rejects when it could not. */
   publish(event: RecordedEvent): Promise<void>;
   /**
+   * Optional pipelining: sends several events at once and resolves with how many of them, from the first,
+   * the bus has stored in this order right after what it held (0 to events.length). Never stores one out of
+   * order: an event not stored leaves every later one unstored too. The caller publishes the rest again.
+   */
+  publishMany?(events: readonly RecordedEvent[]): Promise<number>;
+  /**
    * The last event the bus holds, when it can tell (a durable bus can; a volatile one after a restart
    * cannot: null). Lets the relay resume exactly where the bus is, whatever its own checkpoint says.
    */

@@ -92,6 +92,8 @@ export class NatsEventBus implements EventBus {
   private readonly settings: StreamSettings;
   private readonly publishTimeoutMs: number;
   private readonly ackWaitMs: number;
+  /** The stream's last sequence as this publisher knows it (undefined: ask the stream). */
+  private lastSeq: number | undefined;
   private readonly subscriptions = new Set<EventSubscription>();
   /** The stream is known to exist; reset after a failed publish, so the next one checks again. */
   private streamReady: Promise<void> | undefined;
@@ -127,17 +129,47 @@ export class NatsEventBus implements EventBus {
     if (this.closed) throw new EventBusClosedError('the event bus is closed');
     try {
       await this.ready();
-      await this.js.publish(eventSubject(this.subjectPrefix, event), JSON.stringify(event), {
+      const ack = await this.js.publish(eventSubject(this.subjectPrefix, event), JSON.stringify(event), {
         msgID: event.eventId,
         timeout: this.publishTimeoutMs,
         // Refused unless it lands in our stream: another stream listening on the subject is a misconfiguration.
         expect: { streamName: this.streamName },
       });
+      this.lastSeq = ack.duplicate ? undefined : ack.seq;
     } catch (error) {
       // The stream may be gone (deleted, JetStream lost its store): check again before the next publish.
       this.streamReady = undefined;
+      this.lastSeq = undefined;
       throw new EventPublishError(`publishing event ${event.eventId} to ${this.streamName} failed: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /**
+   * Pipelined publishing: every event is sent at once, each with the stream sequence it must follow
+   * (Nats-Expected-Last-Sequence = the previous one's), so JetStream stores them in this order or not at
+   * all: when one is refused or lost, every later one is refused too (its expected predecessor is missing).
+   * Returns how many, from the first, were stored. A re-published event (a duplicate) is reported as not
+   * stored, and the caller goes on one by one: the duplicate window still drops it there. Assumes the relay
+   * is the stream's only publisher (its lease ensures it); the last sequence is learnt from the stream once,
+   * then from the acknowledgements.
+   */
+  async publishMany(events: readonly RecordedEvent[]): Promise<number> {
+    if (this.closed) throw new EventBusClosedError('the event bus is closed');
+    if (events.length === 0) return 0;
+    await this.ready();
+    const base = this.lastSeq ?? (await this.jsm.streams.info(this.streamName)).state.last_seq;
+    const acks = await Promise.allSettled(events.map((event, i) => this.js.publish(eventSubject(this.subjectPrefix, event), JSON.stringify(event), {
+      msgID: event.eventId,
+      timeout: this.publishTimeoutMs,
+      expect: { streamName: this.streamName, lastSequence: base + i },
+    })));
+    let stored = 0;
+    for (const ack of acks) {
+      if (ack.status !== 'fulfilled' || ack.value.duplicate || ack.value.seq !== base + stored + 1) break;
+      stored += 1;
+    }
+    this.lastSeq = stored === events.length ? base + stored : undefined;
+    return stored;
   }
 
   async lastPublished(): Promise<RecordedEvent | null> {
