@@ -18,6 +18,7 @@ import { SqlRelayCheckpoints, sqlCountEventsAfter } from './adapters/event-bus/r
 import { openEventStore, openSqlClient, type StoreTarget } from './adapters/event-store/open-store.js';
 import { withLease } from './adapters/event-store/sql/lease.js';
 import type { SqlClient } from './adapters/event-store/sql/sql-client.js';
+import type { SqlEventStore } from './adapters/event-store/sql/sql-event-store.js';
 import { randomIds } from './adapters/ids/random-ids.js';
 import { LedgerMetrics } from './adapters/metrics/prometheus.js';
 import { SqlReadModel } from './adapters/read-model/sql-read-model.js';
@@ -67,7 +68,8 @@ export interface LedgerOptions {
 
 export interface Ledger {
   app: FastifyInstance;
-  store: EventStore;
+  /** The SQL event store (its `sql` client too: tests and tools read the tables directly). */
+  store: SqlEventStore;
   roles: readonly Role[];
   /** Built in every process; its routes are served only by the ledger-api role. */
   commands: CommandHandler;

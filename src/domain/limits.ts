@@ -22,6 +22,25 @@ export const COMMAND_CONFLICT_RETRIES_MAX = 8;
 /** Idempotency keys, as in the IETF Idempotency-Key draft: an opaque string, bounded. */
 export const IDEMPOTENCY_KEY_LENGTH_MAX = 255;
 
+/**
+ * Nesting of the JSON an event carries (raw appends' data and metadata). PostgreSQL's jsonb parser recurses
+ * and runs out of stack a few thousand levels down; real events are shallow. Also the canonical encoding's
+ * bound (src/domain/audit/canonical.ts).
+ */
+export const JSON_DEPTH_MAX = 64;
+
 /** Request bodies. Commands are tiny; the raw stream API carries up to APPEND_EVENTS_MAX events. */
 export const COMMAND_BODY_BYTES_MAX = 16 * 1024;
 export const APPEND_BODY_BYTES_MAX = 1024 * 1024;
+
+/** The nesting depth of a JSON value (a scalar is 0), counted without recursion; stops past `max`. */
+export function jsonDepthExceeds(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth + 1 > max) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return false;
+}

@@ -1,7 +1,7 @@
 // buildApp(deps) returns a ready Fastify instance without listening: tests inject(), the CLI listens.
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { CommandHandler } from '../application/command-handler.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
@@ -62,6 +62,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     // Behind a proxy set this to the proxy's address; never trust X-Forwarded-For from anywhere.
     trustProxy: false,
+    // Above the longest valid id (stream ids: 200 characters); longer is 414, not a route that never matches.
+    routerOptions: { maxParamLength: 512 },
+    // Errors the router raises before any route runs (a URL that is not valid percent-encoded UTF-8, a path
+    // parameter past maxParamLength) get the one error shape too.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = (error as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void (reply as unknown as FastifyReply).status(tooLong ? 414 : 400).send(tooLong
+        ? errorBody('uri_too_long', 'a path segment is longer than any valid id')
+        : errorBody('bad_request', 'the URL is not valid: percent-encoding must encode UTF-8'));
+    },
   });
 
   // JSON only: a text/plain body is 415, not a string that fails validation.

@@ -39,6 +39,7 @@ const HTTP_STATUS = {
   event_ids_conflict: 409,
   concurrency_conflict: 409,
   body_too_large: 413,
+  uri_too_long: 414,
   unsupported_media_type: 415,
   overloaded: 503,
   store_unavailable: 503,

@@ -3,7 +3,7 @@
 // through the commands, which enforce the rules.
 import type { FastifyInstance } from 'fastify';
 import { ACCOUNT_STREAM_PREFIX } from '../domain/account/events.js';
-import { APPEND_BODY_BYTES_MAX, APPEND_EVENTS_MAX } from '../domain/limits.js';
+import { APPEND_BODY_BYTES_MAX, APPEND_EVENTS_MAX, JSON_DEPTH_MAX, jsonDepthExceeds } from '../domain/limits.js';
 import type { EventStore, ExpectedVersion, NewEvent, RecordedEvent } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { pageLimit } from './account-routes.js';
@@ -59,6 +59,12 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
       if (RESERVED_PREFIXES.some((prefix) => streamId.startsWith(prefix))) {
         throw new ApiError('stream_reserved', `${streamId} belongs to the ledger: use the /commands API`, { streamId });
       }
+      request.body.forEach((e, i) => {
+        if (jsonDepthExceeds(e.data, JSON_DEPTH_MAX) || jsonDepthExceeds(e.metadata ?? null, JSON_DEPTH_MAX)) {
+          throw new ApiError('validation_failed', `event ${i}: data and metadata may nest at most ${JSON_DEPTH_MAX} levels`,
+            [{ path: `/${i}/data`, message: `deeper than ${JSON_DEPTH_MAX} levels` }]);
+        }
+      });
       const expectedVersion = parseExpectedVersion(request.headers['expected-version'] as string | undefined);
       const context = contextOf(request);
       const events: NewEvent[] = request.body.map((e) => ({
