@@ -149,22 +149,23 @@ export class AccountProjection {
   async apply(event: RecordedEvent, also?: (tx: SqlQueryable) => Promise<void>): Promise<ApplyOutcome> {
     return this.model.db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK_KEY], 'chronicle_rm_share_lock');
-      const outcome = await this.applyIn(tx, event);
-      if (outcome !== 'duplicate') await this.saveCheckpoint(tx, event, outcome === 'applied' ? 1 : 0);
+      const outcome = await this.applyOne(tx, event);
       await also?.(tx);
       return outcome;
     });
   }
 
-  /** The model changes of one event, inside the caller's transaction; the checkpoint is the caller's. */
-  async applyIn(tx: SqlQueryable, event: RecordedEvent): Promise<ApplyOutcome> {
+  /** One event and the checkpoint, inside the caller's transaction (which holds the projection lock). */
+  private async applyOne(tx: SqlQueryable, event: RecordedEvent): Promise<ApplyOutcome> {
     const accountId = accountOf(event);
-    if (accountId === null) return 'ignored';
-    const rows = await this.lockRows(tx, [accountId]);
-    const current = rows.get(accountId);
+    if (accountId === null) {
+      await this.writeAll(tx, [], [], [], { event, applied: 0 });
+      return 'ignored';
+    }
+    const current = (await this.lockRows(tx, [accountId])).get(accountId);
     const result = step(accountId, current, event);
     if (result.outcome === 'duplicate') return 'duplicate';
-    await this.write(tx, current ? [] : [result.row], current ? [result.row] : [], result.transaction ? [result.transaction] : []);
+    await this.writeAll(tx, current ? [] : [result.row], current ? [result.row] : [], result.transaction ? [result.transaction] : [], { event, applied: 1 });
     return 'applied';
   }
 
@@ -226,53 +227,12 @@ export class AccountProjection {
     }]));
   }
 
-  private async write(tx: SqlQueryable, created: BalanceRow[], changed: BalanceRow[], transactions: TransactionRow[]): Promise<void> {
-    const columns = (rows: BalanceRow[]) => [
-      rows.map((r) => r.accountId), rows.map((r) => r.owner), rows.map((r) => r.currency), rows.map((r) => r.balance),
-      rows.map((r) => String(r.version)), rows.map((r) => String(r.lastGlobalPosition)), rows.map((r) => r.lastEventAt),
-      rows.map((r) => r.openedAt),
-    ];
-    if (created.length > 0) {
-      const inserted = await tx.query(
-        `INSERT INTO account_balance (account_id, owner, currency, balance, version, last_global_position, last_event_at, opened_at, updated_at)
-         SELECT a, o, c, b, v, p, t, op, now()
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[])
-             AS x(a, o, c, b, v, p, t, op)
-         ON CONFLICT (account_id) DO NOTHING RETURNING 1`,
-        columns(created), 'chronicle_rm_insert_accounts',
-      );
-      // Another processor created one of them between our lock and insert: roll back, the retry sees a duplicate.
-      if (inserted.length !== created.length) throw new ProjectionGapError('an account was created concurrently');
-    }
-    if (changed.length > 0) {
-      await tx.query(
-        `UPDATE account_balance SET balance = x.b, version = x.v, last_global_position = x.p, last_event_at = x.t, updated_at = now()
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[])
-             AS x(a, o, c, b, v, p, t, op)
-          WHERE account_id = x.a`,
-        columns(changed), 'chronicle_rm_update_accounts',
-      );
-    }
-    if (transactions.length > 0) {
-      const t = transactions;
-      await tx.query(
-        `INSERT INTO account_transactions (event_id, account_id, type, amount, balance_after, transfer_id, counterparty_account_id,
-                                           global_position, stream_version, recorded_at)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
-                              $8::bigint[], $9::bigint[], $10::timestamptz[])
-         ON CONFLICT (event_id) DO NOTHING`,
-        [t.map((r) => r.eventId), t.map((r) => r.accountId), t.map((r) => r.type), t.map((r) => r.amount), t.map((r) => r.balanceAfter),
-          t.map((r) => r.transferId), t.map((r) => r.counterpartyAccountId), t.map((r) => String(r.globalPosition)),
-          t.map((r) => String(r.streamVersion)), t.map((r) => r.recordedAt)],
-        'chronicle_rm_insert_transactions',
-      );
-    }
-  }
-
   /**
-   * The whole write of a batch in ONE statement (data-modifying CTEs: new accounts, changed accounts,
-   * transaction rows, checkpoint): a batch is then BEGIN, lock, read, write, COMMIT, five round trips
-   * whatever its size. Round trips are what a busy process pays for (each waits a turn of its event loop).
+   * The whole write of a batch (or of one event) in ONE statement (data-modifying CTEs: new accounts, changed
+   * accounts, transaction rows, checkpoint): a batch is then BEGIN, lock, read, write, COMMIT, five round
+   * trips whatever its size. Round trips are what a busy process pays for (each waits a turn of its event
+   * loop). The checkpoint moves to `checkpoint.event` only if that is forward in commit order; `applied` is
+   * counted either way.
    */
   private async writeAll(
     tx: SqlQueryable, created: BalanceRow[], changed: BalanceRow[], transactions: TransactionRow[],
@@ -328,18 +288,5 @@ export class AccountProjection {
     if ((rows[0]?.inserted ?? 0) !== created.length) throw new ProjectionGapError('an account was created concurrently');
   }
 
-  /** Moves the checkpoint to `event` if that is forward in commit order; counts `applied` either way. */
-  private async saveCheckpoint(tx: SqlQueryable, event: RecordedEvent, applied: number): Promise<void> {
-    await tx.query(
-      `INSERT INTO projection_checkpoints AS c (name, transaction_id, position, events_applied, updated_at) VALUES ($1, $2, $3, $4, now())
-       ON CONFLICT (name) DO UPDATE SET
-         transaction_id = CASE WHEN (c.transaction_id, c.position) < (EXCLUDED.transaction_id, EXCLUDED.position)
-                               THEN EXCLUDED.transaction_id ELSE c.transaction_id END,
-         position       = CASE WHEN (c.transaction_id, c.position) < (EXCLUDED.transaction_id, EXCLUDED.position)
-                               THEN EXCLUDED.position ELSE c.position END,
-         events_applied = c.events_applied + EXCLUDED.events_applied,
-         updated_at     = EXCLUDED.updated_at`,
-      [this.name, event.transactionId, event.globalPosition, applied], 'chronicle_rm_checkpoint',
-    );
-  }
+
 }

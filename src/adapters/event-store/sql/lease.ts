@@ -6,17 +6,8 @@
 // Not a fencing token: a holder cut off from PostgreSQL keeps running until it notices. What it does
 // meanwhile is safe here: a second relay's publishes are deduplicated by event id, a second read processor's
 // writes are idempotent; the lease keeps that the exception, not the rule.
+import { abortableSleep } from '../../../application/abortable-sleep.js';
 import type { SqlClient } from './sql-client.js';
-
-const pause = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
-  const done = () => {
-    clearTimeout(timer);
-    signal.removeEventListener('abort', done);
-    resolve();
-  };
-  const timer = setTimeout(done, ms);
-  signal.addEventListener('abort', done, { once: true });
-});
 
 export interface LeaseOptions {
   signal: AbortSignal;
@@ -42,7 +33,7 @@ export async function withLease<T>(db: SqlClient, name: string, options: LeaseOp
         told = true;
         options.onStandby?.();
       }
-      await pause(options.retryMs ?? 1_000, options.signal);
+      await abortableSleep(options.retryMs ?? 1_000, options.signal);
     }
     try {
       return await fn();
