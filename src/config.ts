@@ -34,6 +34,8 @@ export interface Config {
    * crash, its unacknowledged events come back this late. A working processor renews it every 3 s.
    */
   readonly natsAckWaitMs: number;
+  /** Browser origins allowed by CORS (CORS_ORIGINS, comma-separated, e.g. http://localhost:3000). */
+  readonly corsOrigins: readonly string[];
   /** pino level (LOG_LEVEL): fatal, error, warn, info, debug, trace, silent. */
   readonly logLevel: string;
 }
@@ -71,6 +73,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!/^[A-Za-z0-9_-]{1,32}(\.[A-Za-z0-9_-]{1,32}){0,3}$/.test(natsSubjectPrefix)) {
     throw new ConfigError('NATS_SUBJECT_PREFIX must be 1-4 dot-separated tokens of letters, digits, _ or -');
   }
+  const corsOrigins = (env['CORS_ORIGINS'] ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of corsOrigins) {
+    if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(origin)) throw new ConfigError(`CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like http://localhost:3000`);
+  }
   const logLevel = env['LOG_LEVEL'] || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   return Object.freeze({
@@ -88,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     natsStream,
     natsSubjectPrefix,
     natsAckWaitMs: integer(env, 'NATS_ACK_WAIT_MS', 10_000, 4_000, 3_600_000),
+    corsOrigins: Object.freeze(corsOrigins),
     logLevel,
   });
 }

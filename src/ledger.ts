@@ -52,6 +52,8 @@ export interface LedgerOptions {
   snapshotEvery?: number;
   aggregateCacheMax?: number;
   accountQueueMax?: number;
+  /** Browser origins allowed by CORS (the dashboard's). Default none. */
+  corsOrigins?: readonly string[];
   /** Bound on a read-your-writes wait (?minPosition=). Default 5 s. */
   readWaitMaxMs?: number;
   /** How often projection lag is measured. Default 1 s. */
@@ -282,6 +284,7 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
     const readWaitMaxMs = options.readWaitMaxMs ?? 5_000;
     const app = await buildApp({
       store, ids, metrics, storeKind: options.store.kind, loggerInstance: log, components,
+      ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
       ...(has('ledger-api') ? { commands } : {}),
       ...(has('query-api') && readQueries && processor && readModel ? {
         accounts: { queries, readQueries, readWaitMaxMs },

@@ -6,7 +6,7 @@ import { createLedger, type Ledger } from '../src/ledger.js';
 
 let ledger: Ledger;
 beforeAll(async () => {
-  ledger = await createLedger({ store: { kind: 'pglite' } });
+  ledger = await createLedger({ store: { kind: 'pglite' }, corsOrigins: ['http://localhost:3000'] });
 });
 afterAll(async () => {
   await ledger.close();
@@ -254,6 +254,28 @@ describe('operations', () => {
     expect(text).toMatch(/chronicle_command_duration_seconds_bucket\{le="0.05",type="Deposit"\} \d+/);
     expect(text).toMatch(/chronicle_group_commit_batch_appends_count \d+/);
     expect((await get('/metrics')).headers['content-type']).toMatch(/text\/plain/);
+  });
+
+  it('security headers on every answer; CORS only for the configured origin', async () => {
+    for (const response of [await get('/health'), await get('/nowhere'), await post('/commands/deposit', { amount: 'x' })]) {
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
+      expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(response.headers['content-security-policy']).toContain("default-src 'self'");
+      expect(response.headers['strict-transport-security']).toMatch(/max-age=\d+/);
+    }
+    const preflight = (origin: string) => ledger.app.inject({
+      method: 'OPTIONS', url: '/commands/deposit',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,idempotency-key' },
+    });
+    const allowed = await preflight('http://localhost:3000');
+    expect(allowed.statusCode).toBe(204);
+    expect(allowed.headers['access-control-allow-origin']).toBe('http://localhost:3000');
+    expect(String(allowed.headers['access-control-allow-headers'])).toContain('idempotency-key');
+    const other = await preflight('https://evil.example');
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    const read = await ledger.app.inject({ url: '/accounts', headers: { origin: 'http://localhost:3000' } });
+    expect(read.headers['access-control-allow-origin']).toBe('http://localhost:3000');
+    expect(String(read.headers['access-control-expose-headers'])).toContain('chronicle-freshness');
   });
 
   it('serves health and an OpenAPI document naming every route', async () => {

@@ -21,7 +21,7 @@ commands:
 Every long-running command serves /health and /metrics on PORT.
 environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
-             NATS_ACK_WAIT_MS, LOG_LEVEL (see README)`;
+             NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL (see README)`;
 
 const SERVER_ROLES: Record<string, readonly Role[]> = {
   start: ['ledger-api', 'query-api', 'relay', 'read-processor'],
@@ -61,6 +61,7 @@ async function open(config: Config, command: string, roles: readonly Role[], log
       aggregateCacheMax: config.aggregateCacheMax,
       accountQueueMax: config.accountQueueMax,
       readWaitMaxMs: config.readWaitMaxMs,
+      corsOrigins: config.corsOrigins,
       logger: { level: config.logLevel },
       ...(logTo ? { logStream: logTo } : {}),
     });

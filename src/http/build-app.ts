@@ -1,5 +1,7 @@
 // buildApp(deps) returns a ready Fastify instance without listening: tests inject(), the CLI listens.
 import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { CommandHandler } from '../application/command-handler.js';
@@ -41,6 +43,8 @@ export interface AppDeps {
   projections?: ProjectionRouteDeps;
   /** Checked by /health beside the event store: read store, event bus, ... */
   components?: Record<string, HealthCheck>;
+  /** Browser origins allowed to call the API (CORS), e.g. the dashboard's; none by default. */
+  corsOrigins?: readonly string[];
 }
 
 const CORRELATION_ID = /^[\x21-\x7e]{1,128}$/;
@@ -87,6 +91,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send(errorBody('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  // Security headers on every answer (nosniff, no framing, HSTS, a strict CSP: the API serves JSON only).
+  await app.register(helmet, { global: true });
+  // CORS only for the origins configured; without any, browsers on other origins are refused by default.
+  await app.register(cors, {
+    origin: deps.corsOrigins && deps.corsOrigins.length > 0 ? [...deps.corsOrigins] : false,
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['content-type', 'idempotency-key', 'x-correlation-id', 'expected-version', 'last-event-id', 'authorization'],
+    exposedHeaders: ['x-correlation-id', 'chronicle-freshness', 'idempotent-replayed'],
+    maxAge: 600,
   });
 
   await app.register(swagger, {
