@@ -259,10 +259,8 @@ describe('operations', () => {
   it('security headers on every answer; CORS only for the configured origin', async () => {
     for (const response of [await get('/health'), await get('/nowhere'), await post('/commands/deposit', { amount: 'x' })]) {
       expect(response.headers['x-content-type-options']).toBe('nosniff');
-      expect(response.headers['x-frame-options']).toBe('DENY');
       expect(response.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
       expect(response.headers['referrer-policy']).toBe('no-referrer');
-      expect(response.headers['strict-transport-security']).toMatch(/max-age=\d+/);
     }
     const preflight = (origin: string) => ledger.app.inject({
       method: 'OPTIONS', url: '/commands/deposit',
