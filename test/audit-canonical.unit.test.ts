@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CANONICAL_ENCODING_ID, CANONICAL_NESTING_DEPTH_MAX, canonicalEventBytes, canonicalEventJson, canonicalJson, CanonicalEncodingError,
   chainHash, eventHash, GENESIS_PREV_HASH, type CanonicalEventFields,
+  canonicalContentJson, contentHash, CONTENT_ENCODING_ID, linkHash,
 } from '../src/domain/audit/canonical.js';
 import type { Sha256 } from '../src/domain/audit/hash.js';
 import type { RecordedEvent } from '../src/ports/event-store.js';
@@ -272,5 +273,51 @@ describe('the event fields are checked', () => {
   it('eventHash is lower-case hex SHA-256 of exactly the bytes given', () => {
     expect(eventHash(sha256, new Uint8Array(0))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
     expect(eventHash(sha256, new TextEncoder().encode('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The content encoding and the chain link (docs/audit.md, decision 1)
+
+describe('content encoding (chronicle-content-v1) and chain link', () => {
+  // Computed with this code and checked with coreutils sha256sum (content) and PostgreSQL 15's
+  // encode(sha256(decode(repeat('00',32) || '<content hash>', 'hex')), 'hex') (link): the SQL the store will run.
+  const OPENED_CONTENT_JSON =
+    '{"aggregateType":"Account","createdBy":"admin","data":{"accountId":"acc-1","currency":"EUR","owner":"Zoë Ångström"},' +
+    '"encoding":"chronicle-content-v1","eventId":"0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f506",' +
+    '"metadata":{"clientAddress":"127.0.0.1","correlationId":"c-1"},"schemaVersion":1,"streamId":"account-acc-1","streamVersion":1,' +
+    '"type":"AccountCreated"}';
+  const OPENED_CONTENT_HASH = '5b89a48e4f60978081e9009f6b5e479ac54406df0b36f961281727d265153054';
+  const OPENED_LINK = '4fb53e95d15664a44b14f27c86df98a9128162d5ef0871e91cebb5cd83fca893';
+
+  it('is byte-exact: the pinned vector, its hash, and the link PostgreSQL computes', () => {
+    expect(CONTENT_ENCODING_ID).toBe('chronicle-content-v1');
+    expect(canonicalContentJson(opened)).toBe(OPENED_CONTENT_JSON);
+    expect(contentHash(sha256, opened)).toBe(OPENED_CONTENT_HASH);
+    expect(nodeSha256Hex(OPENED_CONTENT_JSON)).toBe(OPENED_CONTENT_HASH);
+    expect(linkHash(sha256, GENESIS_PREV_HASH, OPENED_CONTENT_HASH)).toBe(OPENED_LINK);
+  });
+
+  it('leaves out what the INSERT assigns (position, recordedAt, transaction id) and nothing else', () => {
+    const later = { ...opened, globalPosition: 99, recordedAt: '2030-01-01T00:00:00.000000Z', transactionId: '9' };
+    expect(contentHash(sha256, later)).toBe(OPENED_CONTENT_HASH);
+    for (const changed of [
+      { ...opened, data: { ...opened.data, owner: 'Zoe Angstrom' } }, { ...opened, createdBy: 'someone' },
+      { ...opened, eventId: '0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f507' }, { ...opened, metadata: {} },
+      { ...opened, streamId: 'account-acc-2' }, { ...opened, type: 'AccountOpened' }, { ...opened, schemaVersion: 2 },
+    ]) expect(contentHash(sha256, changed)).not.toBe(OPENED_CONTENT_HASH);
+  });
+
+  it('the link depends on both inputs, and refuses anything but two hashes', () => {
+    const next = linkHash(sha256, OPENED_LINK, contentHash(sha256, deposited));
+    expect(next).toMatch(/^[0-9a-f]{64}$/);
+    expect(linkHash(sha256, GENESIS_PREV_HASH, contentHash(sha256, deposited))).not.toBe(next);
+    expect(() => linkHash(sha256, 'xyz', OPENED_CONTENT_HASH)).toThrow(CanonicalEncodingError);
+    expect(() => linkHash(sha256, OPENED_LINK, OPENED_CONTENT_HASH.toUpperCase())).toThrow(CanonicalEncodingError);
+  });
+
+  it('refuses what the event encoding refuses (floats, bad ids)', () => {
+    expect(() => contentHash(sha256, { ...opened, data: { amount: 1.5 } })).toThrow(CanonicalEncodingError);
+    expect(() => contentHash(sha256, { ...opened, eventId: 'not-a-uuid' })).toThrow(CanonicalEncodingError);
   });
 });

@@ -36,7 +36,7 @@
 //    (undefined in an array, bigint, Date, Map, class instances, functions, symbols) throws.
 // Errors are CanonicalEncodingError with a code and the JSON Pointer of the offending value, so a caller can
 // refuse an append with a 4xx and a verifier can name what it could not encode.
-import { digest, toHex, type Sha256 } from './hash.js';
+import { concatBytes, digest, fromHex, toHex, type Sha256 } from './hash.js';
 
 export const CANONICAL_ENCODING_ID = 'chronicle-event-v1';
 
@@ -100,6 +100,40 @@ export function eventHash(sha256: Sha256, canonicalBytes: Uint8Array): string {
 /** One link of a stream's chain: the hash of `event` given the hash of the event before it. */
 export function chainHash(sha256: Sha256, event: CanonicalEventFields, prevHash: string): string {
   return eventHash(sha256, canonicalEventBytes(event, prevHash));
+}
+
+// ---- The content encoding, for the per-stream chain (docs/audit.md, decision 1) -------------------------
+// The chain hash is taken when the event is appended, before the INSERT assigns its global position and its
+// recordedAt, so it cannot cover them. "chronicle-content-v1" is the same encoding (rules 2 to 5) of what the
+// writer knows beforehand: encoding, eventId, streamId, streamVersion, aggregateType, type, schemaVersion,
+// data, metadata, createdBy. The chain link is then SHA-256(prevHash || contentHash) over the 32 + 32 raw
+// bytes, computed by the store in SQL (PostgreSQL's sha256(bytea)) under the stream's row lock. Position and
+// recordedAt are covered by the Merkle leaf (canonicalEventBytes above), which the sealer takes after commit.
+
+export const CONTENT_ENCODING_ID = 'chronicle-content-v1';
+
+/** The fields of an event known before it is stored. */
+export type ContentFields = Omit<CanonicalEventFields, 'globalPosition' | 'recordedAt'>;
+
+export function canonicalContentJson(event: ContentFields): string {
+  // Validated as a whole event would be, with placeholders for the two fields the content leaves out.
+  const { encoding: _, globalPosition: _p, recordedAt: _r, prevHash: _h, ...content } = canonicalEventObject(
+    { ...event, globalPosition: 1, recordedAt: '1970-01-01T00:00:00.000000Z' },
+    event.streamVersion === 1 ? GENESIS_PREV_HASH : '1'.repeat(64),
+  );
+  return canonicalJson({ encoding: CONTENT_ENCODING_ID, ...content });
+}
+
+/** Lower-case hex SHA-256 of the content encoding's UTF-8 bytes. */
+export function contentHash(sha256: Sha256, event: ContentFields): string {
+  return toHex(digest(sha256, new TextEncoder().encode(canonicalContentJson(event))));
+}
+
+/** One link of a stream's chain as the store computes it: SHA-256(prevHash || contentHash), raw bytes. */
+export function linkHash(sha256: Sha256, prevHash: string, content: string): string {
+  if (!HASH_HEX.test(prevHash)) throw invalid('/prevHash', 'must be 64 lower-case hex digits');
+  if (!HASH_HEX.test(content)) throw invalid('/contentHash', 'must be 64 lower-case hex digits');
+  return toHex(digest(sha256, concatBytes(fromHex(prevHash), fromHex(content))));
 }
 
 /**
