@@ -1,6 +1,7 @@
-// Reads of accounts straight from the event store. Every money event carries balanceAfter, so a balance,
-// now or at any past instant, is one indexed lookup of one event: no fold, however long the history.
-import { ACCOUNT_STREAM_PREFIX, accountStreamId } from '../domain/account/events.js';
+// Reads of accounts straight from the event store: time travel and history, and the authoritative balance
+// (for tools and tests; the API serves balances from the read model). Every money event carries
+// balanceAfter, so a balance, now or at any past instant, is one indexed lookup of one event.
+import { accountStreamId } from '../domain/account/events.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 
 export interface AccountBalance {
@@ -84,13 +85,6 @@ export class AccountQueries {
     const slice = await this.store.readStream(accountStreamId(accountId), { fromVersion, count: limit, direction: 'forward' });
     if (slice.version === 0) return null;
     return { version: slice.version, entries: slice.events.map(toHistoryEntry) };
-  }
-
-  async list(after: string | undefined, limit: number): Promise<AccountBalance[]> {
-    const streams = await this.store.listStreams({
-      prefix: ACCOUNT_STREAM_PREFIX, ...(after === undefined ? {} : { after: accountStreamId(after) }), limit,
-    });
-    return streams.map((s) => toBalance(s.first, s.last));
   }
 }
 
