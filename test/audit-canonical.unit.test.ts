@@ -285,10 +285,9 @@ describe('content encoding (chronicle-content-v1) and chain link', () => {
   const OPENED_CONTENT_JSON =
     '{"aggregateType":"Account","createdBy":"admin","data":{"accountId":"acc-1","currency":"EUR","owner":"Zoë Ångström"},' +
     '"encoding":"chronicle-content-v1","eventId":"0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f506",' +
-    '"metadata":{"clientAddress":"127.0.0.1","correlationId":"c-1"},"schemaVersion":1,"streamId":"account-acc-1","streamVersion":1,' +
-    '"type":"AccountCreated"}';
-  const OPENED_CONTENT_HASH = '5b89a48e4f60978081e9009f6b5e479ac54406df0b36f961281727d265153054';
-  const OPENED_LINK = '4fb53e95d15664a44b14f27c86df98a9128162d5ef0871e91cebb5cd83fca893';
+    '"metadata":{"clientAddress":"127.0.0.1","correlationId":"c-1"},"schemaVersion":1,"streamId":"account-acc-1","type":"AccountCreated"}';
+  const OPENED_CONTENT_HASH = '35e57ae983b2b24c92e8ad6920f4e6b6a66d9f1b780334d1ab96e6e291f3ecff';
+  const OPENED_LINK = 'e091d3316539cbb73a85c654d6794581f3b51f8b320a47bec77ec9e4c2dd3a04';
 
   it('is byte-exact: the pinned vector, its hash, and the link PostgreSQL computes', () => {
     expect(CONTENT_ENCODING_ID).toBe('chronicle-content-v1');
@@ -298,8 +297,8 @@ describe('content encoding (chronicle-content-v1) and chain link', () => {
     expect(linkHash(sha256, GENESIS_PREV_HASH, OPENED_CONTENT_HASH)).toBe(OPENED_LINK);
   });
 
-  it('leaves out what the INSERT assigns (position, recordedAt, transaction id) and nothing else', () => {
-    const later = { ...opened, globalPosition: 99, recordedAt: '2030-01-01T00:00:00.000000Z', transactionId: '9' };
+  it('leaves out what is assigned under the lock or by the INSERT (version, position, recordedAt, transaction id) and nothing else', () => {
+    const later = { ...opened, streamVersion: 7, globalPosition: 99, recordedAt: '2030-01-01T00:00:00.000000Z', transactionId: '9' };
     expect(contentHash(sha256, later)).toBe(OPENED_CONTENT_HASH);
     for (const changed of [
       { ...opened, data: { ...opened.data, owner: 'Zoe Angstrom' } }, { ...opened, createdBy: 'someone' },

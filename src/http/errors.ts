@@ -1,6 +1,7 @@
 // The one error catalogue of the HTTP API: every error any route answers has a code here, with its status.
 // Body shape, always: {"error": {"code": "...", "message": "...", "details": ...}}. docs/errors.md lists
 // the same codes, and test/http-errors.unit.test.ts fails if the two drift apart.
+import { CanonicalEncodingError } from '../domain/audit/canonical.js';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { REJECTION_CODES, type Rejection, type RejectionCode } from '../domain/rejections.js';
 
@@ -102,6 +103,12 @@ export function handleError(error: FastifyError | ApiError | Error, request: Fas
   const mapped = fastifyError.code === undefined ? undefined : FASTIFY_CODES[fastifyError.code];
   if (mapped) return reply.status(ERROR_STATUS[mapped]).send(errorBody(mapped, error.message));
   if (error instanceof SyntaxError) return reply.status(400).send(errorBody('malformed_json', error.message));
+  // Event data with no canonical form (a float, an integer past 2^53, a lone surrogate) could never be
+  // verified, so the store refuses it before writing anything (src/domain/audit/canonical.ts).
+  if (error instanceof CanonicalEncodingError) {
+    return reply.status(400).send(errorBody('validation_failed', `event has no canonical form: ${error.message}`,
+      [{ path: error.pointer, message: error.message, params: { code: error.code } }]));
+  }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return reply.status(fastifyError.statusCode).send(errorBody('bad_request', error.message));
   }

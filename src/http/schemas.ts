@@ -53,6 +53,8 @@ export const RECORDED_EVENT = {
     globalPosition: { type: 'integer' }, transactionId: { type: 'string' }, aggregateType: { type: 'string' },
     type: { type: 'string' }, data: { type: 'object', additionalProperties: true }, schemaVersion: { type: 'integer' },
     recordedAt: { type: 'string' }, createdBy: { type: 'string' }, metadata: { type: 'object', additionalProperties: true },
+    prevHash: { type: ['string', 'null'], description: 'Hash chain: the previous event of the stream (64 zeros for the first). See /audit.' },
+    eventHash: { type: ['string', 'null'], description: 'SHA-256(prevHash || SHA-256(chronicle-content-v1 of this event)), hex.' },
   },
 } as const;
 

@@ -72,6 +72,13 @@ export interface RecordedEvent {
   recordedAt: string;
   createdBy: string;
   metadata: EventMetadata;
+  /**
+   * The stream's hash chain (docs/audit.md): the previous event's eventHash (64 zeros for a stream's first),
+   * and SHA-256(prevHash || contentHash), lower-case hex. Null for events stored before chaining existed;
+   * absent where a store does not chain.
+   */
+  prevHash?: string | null;
+  eventHash?: string | null;
 }
 
 export interface ReadStreamOptions {

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AppendRequest, ExpectedVersion, NewEvent } from '../../src/ports/event-store.js';
 import type { OpenedStore, StoreFactory } from '../support/stores.js';
+import { CanonicalEncodingError, contentHash, GENESIS_PREV_HASH, linkHash } from '../../src/domain/audit/canonical.js';
+import { sha256 } from '../../src/adapters/event-store/sql/sql-event-store.js';
 
 const event = (type = 'Happened', data: Record<string, unknown> = { n: 1 }): NewEvent => ({ eventId: randomUUID(), type, data });
 const one = (streamId: string, expectedVersion: ExpectedVersion, events: NewEvent[]): AppendRequest => ({
@@ -230,6 +232,42 @@ export function eventStoreContract(factory: StoreFactory) {
       await expect(opened.sql.query('TRUNCATE events CASCADE')).rejects.toThrow(/append-only: TRUNCATE/);
       const [stored] = (await opened.store.readAll(0, 10))!.events;
       expect(stored!.data).toEqual({ n: 1 });
+    });
+
+    it('chains every stream at append on every path (fast, group-committed, PL/pgSQL, multi-event, multi-stream, any)', async () => {
+      await opened.store.append(one('c-1', 'no_stream', [event('Opened', { owner: 'Zoë' }), event()]));        // PL/pgSQL, 2 events
+      await opened.store.append(one('c-1', 2, [event('Fast', { n: 2 })]));                                      // fast path
+      await Promise.all([opened.store.append(one('c-1', 3, [event(), event()])), opened.store.append(one('c-2', 'any', [event()]))]);
+      await opened.store.append({ streams: [
+        { streamId: 'c-2', aggregateType: 'Thing', expectedVersion: 1, events: [event()] },
+        { streamId: 'c-1', aggregateType: 'Thing', expectedVersion: 5, events: [event(), event()] },
+      ], createdBy: 'someone-else' });                                                                            // two streams, fast
+      await opened.store.append({ ...one('c-2', 'stream_exists', [event()]), idempotency: { key: 'k-chain', requestHash: 'h', result: {} } });
+      const stored = (await opened.store.readAll(0, 100))!.events;
+      expect(stored).toHaveLength(10);
+      for (const streamId of ['c-1', 'c-2']) {
+        const events = stored.filter((e) => e.streamId === streamId).sort((a, b) => a.streamVersion - b.streamVersion);
+        let prev = GENESIS_PREV_HASH;
+        for (const e of events) {
+          const content = contentHash(sha256, e);
+          expect(e.prevHash, `${streamId} v${e.streamVersion}`).toBe(prev);
+          expect(e.eventHash, `${streamId} v${e.streamVersion}`).toBe(linkHash(sha256, prev, content));
+          prev = e.eventHash!;
+        }
+        const [head] = await opened.sql.query<{ h: string }>(`SELECT encode(last_hash, 'hex') AS h FROM streams WHERE stream_id = $1`, [streamId]);
+        expect(head!.h).toBe(prev);
+      }
+    });
+
+    it('refuses, before writing anything, an event with no canonical form (it could never be verified)', async () => {
+      await opened.store.append(one('d-1', 'no_stream', [event()]));
+      for (const data of [{ x: 1.5 }, { x: 2 ** 53 }, { x: 'lone \ud800' }]) {
+        await expect(opened.store.append(one('d-1', 1, [event('Bad', data)]))).rejects.toThrow(CanonicalEncodingError);
+      }
+      // One bad request among concurrent good ones fails alone: it never reaches a group-commit batch.
+      const results = await Promise.allSettled([opened.store.append(one('d-1', 1, [event('Bad', { x: 0.1 })])), opened.store.append(one('d-1', 1, [event()]))]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+      expect((await opened.store.readStream('d-1', { count: 10, direction: 'forward' })).version).toBe(2);
     });
 
     it('migrates idempotently: opening the same database again changes nothing', async () => {

@@ -105,21 +105,23 @@ export function chainHash(sha256: Sha256, event: CanonicalEventFields, prevHash:
 // ---- The content encoding, for the per-stream chain (docs/audit.md, decision 1) -------------------------
 // The chain hash is taken when the event is appended, before the INSERT assigns its global position and its
 // recordedAt, so it cannot cover them. "chronicle-content-v1" is the same encoding (rules 2 to 5) of what the
-// writer knows beforehand: encoding, eventId, streamId, streamVersion, aggregateType, type, schemaVersion,
-// data, metadata, createdBy. The chain link is then SHA-256(prevHash || contentHash) over the 32 + 32 raw
+// writer knows beforehand: encoding, eventId, streamId, aggregateType, type, schemaVersion, data, metadata,
+// createdBy. Not streamVersion: an append expecting 'any' learns it only under the stream's lock, inside SQL;
+// the chain itself fixes each event's place in its stream (the verifier walks versions 1..n and checks every
+// link), and the Merkle leaf covers the number. The chain link is then SHA-256(prevHash || contentHash) over the 32 + 32 raw
 // bytes, computed by the store in SQL (PostgreSQL's sha256(bytea)) under the stream's row lock. Position and
 // recordedAt are covered by the Merkle leaf (canonicalEventBytes above), which the sealer takes after commit.
 
 export const CONTENT_ENCODING_ID = 'chronicle-content-v1';
 
 /** The fields of an event known before it is stored. */
-export type ContentFields = Omit<CanonicalEventFields, 'globalPosition' | 'recordedAt'>;
+export type ContentFields = Omit<CanonicalEventFields, 'globalPosition' | 'recordedAt' | 'streamVersion'>;
 
 export function canonicalContentJson(event: ContentFields): string {
   // Validated as a whole event would be, with placeholders for the two fields the content leaves out.
-  const { encoding: _, globalPosition: _p, recordedAt: _r, prevHash: _h, ...content } = canonicalEventObject(
-    { ...event, globalPosition: 1, recordedAt: '1970-01-01T00:00:00.000000Z' },
-    event.streamVersion === 1 ? GENESIS_PREV_HASH : '1'.repeat(64),
+  const { encoding: _, globalPosition: _p, recordedAt: _r, prevHash: _h, streamVersion: _v, ...content } = canonicalEventObject(
+    { ...event, streamVersion: 1, globalPosition: 1, recordedAt: '1970-01-01T00:00:00.000000Z' },
+    GENESIS_PREV_HASH,
   );
   return canonicalJson({ encoding: CONTENT_ENCODING_ID, ...content });
 }

@@ -2,9 +2,11 @@
 // Appends are one call of the chronicle_append() PL/pgSQL function (one round trip, one transaction);
 // everything read comes back as text for bigint, xid8 and time, so both drivers parse it identically.
 import type {
-  AllSlice, AppendedEvent, AppendRequest, AppendResult, AppendSuccess, EventStore, ReadStreamOptions, RecordedEvent, Snapshot,
+  AllSlice, AppendedEvent, AppendRequest, NewEvent, AppendResult, AppendSuccess, EventStore, ReadStreamOptions, RecordedEvent, Snapshot,
   StoredIdempotency, StreamInfo, StreamSlice,
 } from '../../../ports/event-store.js';
+import { createHash } from 'node:crypto';
+import { contentHash } from '../../../domain/audit/canonical.js';
 import { GROUP_COMMIT_DEFAULTS, GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
 import { sqlErrorOf, type SqlClient, type SqlQueryable } from './sql-client.js';
@@ -13,7 +15,8 @@ const UTC_MICROS = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 const eventColumns = (e: string) => `${e}.event_id::text AS event_id, ${e}.stream_id, ${e}.stream_version::text AS stream_version,
   ${e}.global_position::text AS global_position, ${e}.transaction_id::text AS transaction_id, ${e}.aggregate_type,
   ${e}.event_type, ${e}.event_data, ${e}.event_schema_version, ${e}.created_by, ${e}.metadata,
-  to_char(${e}.recorded_at AT TIME ZONE 'UTC', ${UTC_MICROS}) AS recorded_at`;
+  to_char(${e}.recorded_at AT TIME ZONE 'UTC', ${UTC_MICROS}) AS recorded_at,
+  encode(${e}.prev_hash, 'hex') AS prev_hash, encode(${e}.event_hash, 'hex') AS event_hash`;
 
 interface EventRow {
   event_id: string;
@@ -28,6 +31,8 @@ interface EventRow {
   created_by: string;
   metadata: Record<string, unknown>;
   recorded_at: string;
+  prev_hash: string | null;
+  event_hash: string | null;
 }
 
 /** BIGINT text to number, refusing to round: a position past 2^53 is a condition to hear about, not hide. */
@@ -50,6 +55,8 @@ const toEvent = (row: EventRow): RecordedEvent => ({
   recordedAt: row.recorded_at,
   createdBy: row.created_by,
   metadata: row.metadata,
+  prevHash: row.prev_hash,
+  eventHash: row.event_hash,
 });
 
 // The common append, made one plain statement (prepared once per connection): every stream exists and is
@@ -63,23 +70,31 @@ const FAST_APPEND = `
 WITH input AS (
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS i(stream_id, expected, n, aggregate_type)
 ), locked AS MATERIALIZED (
-  SELECT s.stream_id, s.updated_at FROM streams s WHERE s.stream_id = ANY ($1::text[]) ORDER BY s.stream_id FOR UPDATE
+  SELECT s.stream_id, s.updated_at, s.last_hash FROM streams s WHERE s.stream_id = ANY ($1::text[]) ORDER BY s.stream_id FOR UPDATE
 ), ts AS MATERIALIZED (
   SELECT GREATEST(clock_timestamp(), max(updated_at)) AS t FROM locked
+), ev AS MATERIALIZED (
+  SELECT * FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::text[], $9::jsonb[], $10::int[], $11::jsonb[], $12::text[], $13::text[])
+    AS e(event_id, stream_id, ord, event_type, event_data, schema_version, metadata, created_by, content_hash)
+), chain AS MATERIALIZED (
+  SELECT l.stream_id, c.ord, c.prev_hash, c.event_hash
+    FROM locked l CROSS JOIN LATERAL chronicle_chain(l.last_hash,
+      ARRAY(SELECT decode(e.content_hash, 'hex') FROM ev e WHERE e.stream_id = l.stream_id ORDER BY e.ord)) c
 ), upd AS (
-  UPDATE streams s SET version = s.version + i.n, updated_at = (SELECT t FROM ts)
+  UPDATE streams s SET version = s.version + i.n, updated_at = (SELECT t FROM ts),
+         last_hash = (SELECT c.event_hash FROM chain c WHERE c.stream_id = s.stream_id ORDER BY c.ord DESC LIMIT 1)
     FROM input i WHERE s.stream_id = i.stream_id AND s.version = i.expected
   RETURNING s.stream_id
 ), ok AS MATERIALIZED (
   SELECT chronicle_all_or_none((SELECT count(*) FROM upd), cardinality($1::text[])) AS all_updated
 ), ins AS (
   INSERT INTO events (event_id, stream_id, stream_version, aggregate_type, event_type, event_data,
-                      event_schema_version, recorded_at, created_by, metadata)
+                      event_schema_version, recorded_at, created_by, metadata, prev_hash, content_hash, event_hash)
   SELECT e.event_id, e.stream_id, i.expected + e.ord, i.aggregate_type, e.event_type, e.event_data,
-         e.schema_version, (SELECT t FROM ts), e.created_by, e.metadata
-    FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::text[], $9::jsonb[], $10::int[], $11::jsonb[], $12::text[])
-           AS e(event_id, stream_id, ord, event_type, event_data, schema_version, metadata, created_by)
+         e.schema_version, (SELECT t FROM ts), e.created_by, e.metadata, c.prev_hash, decode(e.content_hash, 'hex'), c.event_hash
+    FROM ev e
     JOIN input i ON i.stream_id = e.stream_id
+    JOIN chain c ON c.stream_id = e.stream_id AND c.ord = e.ord
    WHERE (SELECT all_updated FROM ok)
    ORDER BY e.stream_id, e.ord
   RETURNING event_id, stream_id, stream_version, global_position
@@ -99,8 +114,13 @@ const RACED_ON_NEW_STREAM = 'CL409';
 const RACED_ON_IDEMPOTENCY_KEY = 'CL410';
 const UNIQUE_VIOLATION = '23505';
 
+/** node:crypto's SHA-256 in the shape the audit core takes (src/domain does no I/O and imports no node:*). */
+export const sha256 = (bytes: Uint8Array): Uint8Array => createHash('sha256').update(bytes).digest();
+
 export class SqlEventStore implements EventStore {
   private readonly groupCommit: GroupCommit | undefined;
+  /** Each new event's content hash, computed once even when the fast path falls back to chronicle_append. */
+  private readonly contentHashes = new WeakMap<NewEvent, string>();
 
   private constructor(private readonly db: SqlClient, groupCommit: GroupCommitOptions | false) {
     this.groupCommit = groupCommit === false ? undefined : new GroupCommit((batch) => this.fastAppend(batch), groupCommit);
@@ -113,6 +133,8 @@ export class SqlEventStore implements EventStore {
   }
 
   async append(request: AppendRequest, attempt = 1): Promise<AppendResult> {
+    // First, so that an event with no canonical form fails its own request, never a group-commit batch.
+    for (const s of request.streams) for (const e of s.events) this.contentHashOf(e, s.streamId, s.aggregateType, request.createdBy);
     if (request.idempotency === undefined && request.streams.every((s) => typeof s.expectedVersion === 'number' && s.expectedVersion > 0)) {
       const fast = this.groupCommit ? await this.groupCommit.submit(request) : (await this.fastAppend([request]))?.[0];
       if (fast) return fast;
@@ -122,7 +144,7 @@ export class SqlEventStore implements EventStore {
         streamId: s.streamId,
         aggregateType: s.aggregateType,
         expected: s.expectedVersion,
-        events: s.events,
+        events: s.events.map((e) => ({ ...e, contentHash: this.contentHashOf(e, s.streamId, s.aggregateType, request.createdBy) })),
       })),
       createdBy: request.createdBy,
       idempotency: request.idempotency ?? null,
@@ -152,13 +174,32 @@ export class SqlEventStore implements EventStore {
   }
 
   /**
+   * The event's chronicle-content-v1 hash (src/domain/audit/canonical.ts), the input of its chain link. Throws
+   * CanonicalEncodingError for what has no canonical form (a float, an integer past 2^53, a lone surrogate):
+   * such an event could not be verified later, so it is not stored.
+   */
+  private contentHashOf(event: NewEvent, streamId: string, aggregateType: string, createdBy: string): string {
+    let hash = this.contentHashes.get(event);
+    if (hash === undefined) {
+      hash = contentHash(sha256, {
+        eventId: event.eventId, streamId, aggregateType, type: event.type, schemaVersion: event.schemaVersion ?? 1,
+        data: event.data, metadata: event.metadata ?? {}, createdBy,
+      });
+      this.contentHashes.set(event, hash);
+    }
+    return hash;
+  }
+
+  /**
    * FAST_APPEND for one or more requests whose streams are disjoint, in one statement: a result for each,
    * or null when it did not apply (nothing was written) and each request must be answered on its own.
    */
   private async fastAppend(requests: readonly AppendRequest[]): Promise<AppendSuccess[] | null> {
     const byStream = new Map(requests.flatMap((r) => r.streams.map((s) => [s.streamId, { stream: s, createdBy: r.createdBy }] as const)));
     const streams = [...byStream.values()].sort((a, b) => byStreamId(a.stream, b.stream));
-    const events = streams.flatMap(({ stream, createdBy }) => stream.events.map((e, i) => ({ ...e, streamId: stream.streamId, ord: i + 1, createdBy })));
+    const events = streams.flatMap(({ stream, createdBy }) => stream.events.map((e, i) => ({
+      ...e, streamId: stream.streamId, ord: i + 1, createdBy, contentHash: this.contentHashOf(e, stream.streamId, stream.aggregateType, createdBy),
+    })));
     let rows: { all_updated: boolean; transaction_id: string; recorded_at: string; event_id: string; stream_id: string; stream_version: string; global_position: string }[];
     try {
       rows = await this.db.query(FAST_APPEND, [
@@ -166,7 +207,7 @@ export class SqlEventStore implements EventStore {
         streams.map((s) => s.stream.aggregateType),
         events.map((e) => e.eventId), events.map((e) => e.streamId), events.map((e) => e.ord), events.map((e) => e.type),
         events.map((e) => JSON.stringify(e.data)), events.map((e) => e.schemaVersion ?? 1), events.map((e) => JSON.stringify(e.metadata ?? {})),
-        events.map((e) => e.createdBy),
+        events.map((e) => e.createdBy), events.map((e) => e.contentHash),
       ], 'chronicle_fast_append');
     } catch (error) {
       const sql = sqlErrorOf(error);
