@@ -38,6 +38,12 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** pino level (LOG_LEVEL): fatal, error, warn, info, debug, trace, silent. */
   readonly logLevel: string;
+  /** The checkpoint signing key, PKCS#8 PEM text (CHRONICLE_SIGNING_KEY); else the file, else the data dir's. */
+  readonly signingKeyPem: string | undefined;
+  /** A PEM file holding it (CHRONICLE_SIGNING_KEY_FILE). */
+  readonly signingKeyFile: string | undefined;
+  /** The sealer signs at most one checkpoint per this interval (CHRONICLE_CHECKPOINT_INTERVAL_MS). */
+  readonly checkpointIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -96,5 +102,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     natsAckWaitMs: integer(env, 'NATS_ACK_WAIT_MS', 10_000, 4_000, 3_600_000),
     corsOrigins: Object.freeze(corsOrigins),
     logLevel,
+    signingKeyPem: env['CHRONICLE_SIGNING_KEY'] || undefined,
+    signingKeyFile: env['CHRONICLE_SIGNING_KEY_FILE'] ? resolve(env['CHRONICLE_SIGNING_KEY_FILE']) : undefined,
+    checkpointIntervalMs: integer(env, 'CHRONICLE_CHECKPOINT_INTERVAL_MS', 1_000, 10, 3_600_000),
   });
 }

@@ -20,6 +20,10 @@ import { withLease } from './adapters/event-store/sql/lease.js';
 import type { SqlClient } from './adapters/event-store/sql/sql-client.js';
 import type { SqlEventStore } from './adapters/event-store/sql/sql-event-store.js';
 import { randomIds } from './adapters/ids/random-ids.js';
+import { SqlMerkleLog } from './adapters/audit/sql-merkle-log.js';
+import { generateSigner, type CheckpointSigner } from './adapters/audit/signing-key.js';
+import { sha256 } from './adapters/event-store/sql/sql-event-store.js';
+import { Sealer, type SealerOptions } from './application/sealer.js';
 import { LedgerMetrics } from './adapters/metrics/prometheus.js';
 import { SqlReadModel } from './adapters/read-model/sql-read-model.js';
 import { AccountQueries } from './application/account-queries.js';
@@ -66,6 +70,12 @@ export interface LedgerOptions {
   processMetrics?: boolean;
   relay?: Partial<Omit<RelayOptions, 'name'>>;
   readProcessor?: Partial<ReadProcessorOptions>;
+  /**
+   * Tamper evidence (docs/audit.md), with the ledger API role: the key that signs checkpoints (default: a
+   * fresh key for this process only; the CLI loads a persistent one) and the sealer's options, or false for
+   * no sealer in this process (another process seals; proofs are still served from the store).
+   */
+  audit?: { signer?: CheckpointSigner; sealer?: Partial<SealerOptions> | false };
 }
 
 export interface Ledger {
@@ -82,6 +92,10 @@ export interface Ledger {
   readQueries: ReadModelQueries | null;
   processor: ReadProcessor | null;
   relay: OutboxRelay | null;
+  /** The Merkle log's sealer, with the ledger API role (may be a standby: see /health). */
+  sealer: Sealer | null;
+  merkleLog: SqlMerkleLog;
+  signer: CheckpointSigner;
   bus: EventBus | null;
   metrics: LedgerMetrics;
   log: Logger;
@@ -281,11 +295,44 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       };
     }
 
+    // The sealer: one per store (a lease; others stand by), in the processes that take commands.
+    const merkleLog = new SqlMerkleLog(store.sql, sha256);
+    const signer = options.audit?.signer ?? generateSigner().signer;
+    let sealer: Sealer | null = null;
+    if (has('ledger-api') && options.audit?.sealer !== false) {
+      const slog = log.child({ role: 'sealer' });
+      const running = new Sealer({ store, log: merkleLog, signer, sha256 }, {
+        wake: appended,
+        ...options.audit?.sealer,
+        onError: (error: unknown) => slog.warn({ err: error }, 'sealer retrying'),
+      });
+      sealer = running;
+      const stop = new AbortController();
+      let standby = false;
+      const done = withLease(store.sql, 'sealer', { signal: stop.signal, onStandby: () => {
+        standby = true;
+        slog.info('another process seals this store: standing by');
+      } }, () => {
+        standby = false;
+        return running.run(stop.signal);
+      }).catch((error: unknown) => slog.fatal({ err: error }, 'sealer stopped'));
+      cleanup.push(async () => {
+        stop.abort();
+        await done;
+      });
+      components['sealer'] = async () => {
+        if (standby) return { state: 'standby' };
+        const status = running.status();
+        if (status.state === 'stopped') throw new Error(`sealer stopped: ${status.lastError ?? 'unknown'}`);
+        return { state: status.state, size: status.size, checkpointSize: status.checkpointSize, keyId: signer.keyId };
+      };
+    }
+
     const readWaitMaxMs = options.readWaitMaxMs ?? 5_000;
     const app = await buildApp({
       store, ids, metrics, storeKind: options.store.kind, loggerInstance: log, components,
       ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
-      ...(has('ledger-api') ? { commands } : {}),
+      ...(has('ledger-api') ? { commands, audit: { store, log: merkleLog, signer, sealer } } : {}),
       ...(has('query-api') && readQueries && processor && readModel ? {
         accounts: { queries, readQueries, readWaitMaxMs },
         projections: {
@@ -297,7 +344,7 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
     cleanup.push(() => app.close());
     let closing: Promise<void> | null = null;
     return {
-      app, store, roles, commands, queries, readModel, readQueries, processor, relay, bus, metrics, log,
+      app, store, roles, commands, queries, readModel, readQueries, processor, relay, sealer, merkleLog, signer, bus, metrics, log,
       close: () => (closing ??= closeAll()),
     };
   } catch (error) {

@@ -11,8 +11,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex, type Sha256 } from '../src/domain/audit/hash.js';
 import {
-  consistencyProof, emptyRootHash, inclusionProof, leafHash, MerkleArgumentError, nodeHash, rootHash, verifyConsistency,
-  verifyInclusion,
+  consistencyProof, consistencyProofRanges, emptyRootHash, inclusionProof, inclusionProofRanges, leafHash, MerkleArgumentError,
+  MerkleFrontier, nodeHash, rangeNodes, rangeRoot, rootHash, verifyConsistency, verifyInclusion, type LeafRange, type NodeRef,
 } from '../src/domain/audit/merkle.js';
 
 const sha256: Sha256 = (bytes) => createHash('sha256').update(bytes).digest();
@@ -438,3 +438,64 @@ function flip(bytes: Uint8Array, index: number, mask: number): Uint8Array {
   out[index % out.length]! ^= mask;
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Proofs from stored subtrees (what the sealer keeps) must equal the leaf-based reference, for every size.
+
+describe('proofs from stored complete subtrees agree with the reference', () => {
+  /** Every complete aligned subtree of the leaves, as a log that grows by MerkleFrontier.append stores them. */
+  function grow(leaves: readonly Uint8Array[]): { stored: Map<string, Uint8Array>; roots: string[] } {
+    const frontier = MerkleFrontier.empty(sha256);
+    const stored = new Map<string, Uint8Array>();
+    const roots = [toHex(frontier.root())];
+    for (const leaf of leaves) {
+      for (const node of frontier.append(leaf)) {
+        const key = `${node.ref.level}/${node.ref.index}`;
+        expect(stored.has(key)).toBe(false); // each subtree is created exactly once
+        stored.set(key, node.hash);
+      }
+      roots.push(toHex(frontier.root()));
+    }
+    return { stored, roots };
+  }
+  const fetch = (stored: Map<string, Uint8Array>, refs: NodeRef[]) => refs.map((r) => {
+    const hash = stored.get(`${r.level}/${r.index}`);
+    if (!hash) throw new Error(`subtree ${r.level}/${r.index} was never stored`);
+    return hash;
+  });
+  const assemble = (stored: Map<string, Uint8Array>, ranges: LeafRange[]) =>
+    ranges.map(([start, end]) => toHex(rangeRoot(sha256, fetch(stored, rangeNodes(start, end)))));
+
+  it('every root, inclusion proof and consistency proof of trees up to 70 leaves', () => {
+    fc.assert(fc.property(leavesArb(1), (leaves) => {
+      const { stored, roots } = grow(leaves);
+      for (let n = 0; n <= leaves.length; n++) {
+        expect(roots[n]).toBe(toHex(rootHash(sha256, leaves.slice(0, n))));
+        if (n > 0) expect(toHex(rangeRoot(sha256, fetch(stored, rangeNodes(0, n))))).toBe(roots[n]);
+        for (let m = 0; m < n; m++) {
+          expect(assemble(stored, inclusionProofRanges(m, n))).toEqual(inclusionProof(sha256, m, n, leaves).map(toHex));
+        }
+        for (let m = 0; m <= n; m++) {
+          expect(assemble(stored, consistencyProofRanges(m, n))).toEqual(consistencyProof(sha256, m, n, leaves).map(toHex));
+        }
+      }
+    }), { numRuns: 40 });
+  });
+
+  it('a frontier restored from storage continues exactly as the one that never stopped', () => {
+    fc.assert(fc.property(leavesArb(2), fc.nat(), (leaves, cut) => {
+      const at = 1 + (cut % (leaves.length - 1));
+      const { stored } = grow(leaves.slice(0, at));
+      const restored = MerkleFrontier.restore(sha256, at, fetch(stored, rangeNodes(0, at)));
+      for (const leaf of leaves.slice(at)) restored.append(leaf);
+      expect(toHex(restored.root())).toBe(toHex(rootHash(sha256, leaves)));
+    }));
+  });
+
+  it('refuses ranges that are not runs of aligned subtrees, and frontiers of the wrong length', () => {
+    expect(rangeNodes(0, 7)).toEqual([{ level: 2, index: 0 }, { level: 1, index: 2 }, { level: 0, index: 6 }]);
+    expect(() => rangeNodes(1, 3)).toThrow(MerkleArgumentError);
+    expect(() => rangeNodes(3, 3)).toThrow(MerkleArgumentError);
+    expect(() => MerkleFrontier.restore(sha256, 7, [])).toThrow(MerkleArgumentError);
+  });
+});

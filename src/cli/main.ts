@@ -3,7 +3,9 @@
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { StoreTarget } from '../adapters/event-store/open-store.js';
 import { createLedger, LedgerConfigError, type BusTarget, type Ledger, type Role } from '../ledger.js';
+import { loadSigner } from '../adapters/audit/signing-key.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
+import { verifyCommand, VERIFY_USAGE } from './verify.js';
 
 const USAGE = `usage: chronicle <command>
 
@@ -17,11 +19,14 @@ commands:
   projections list               the projections, their position, lag and status
   projections rebuild <name>     drop a projection's read model and replay it from position 0
   migrate          apply the event store's schema migrations and exit
+  verify           check every hash chain, Merkle leaf and signed checkpoint; name what was altered
+                   ${VERIFY_USAGE.replace('\n', '\n                   ')}
 
 Every long-running command serves /health and /metrics on PORT.
 environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
-             NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL (see README)`;
+             NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE),
+             CHRONICLE_CHECKPOINT_INTERVAL_MS (see README)`;
 
 const SERVER_ROLES: Record<string, readonly Role[]> = {
   start: ['ledger-api', 'query-api', 'relay', 'read-processor'],
@@ -52,8 +57,11 @@ async function open(config: Config, command: string, roles: readonly Role[], log
   const release = store.kind === 'pglite' ? acquireDataDirLock(config.dataDir) : () => {};
   const bus: BusTarget = config.natsUrl === undefined ? { kind: 'in-process' } : { kind: 'nats', servers: config.natsUrl, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix, ackWaitMs: config.natsAckWaitMs };
   try {
+    // The checkpoint signing key: only the ledger API role seals, but every role is given it (cheap).
+    const { signer, source } = await loadSigner({ pem: config.signingKeyPem, file: config.signingKeyFile, dataDir: config.dataDir });
     const ledger = await createLedger({
       store,
+      audit: { signer, sealer: { checkpointIntervalMs: config.checkpointIntervalMs } },
       ...(config.readDatabaseUrl === undefined ? {} : { readStore: { kind: 'postgres', url: config.readDatabaseUrl, poolMax: config.pgPoolMax } }),
       bus,
       roles,
@@ -65,6 +73,7 @@ async function open(config: Config, command: string, roles: readonly Role[], log
       logger: { level: config.logLevel },
       ...(logTo ? { logStream: logTo } : {}),
     });
+    if (roles.includes('ledger-api')) ledger.log.info({ keyId: signer.keyId, source }, 'checkpoint signing key');
     return { ledger, release };
   } catch (error) {
     release();
@@ -87,6 +96,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'projections') return projections(config, argv.slice(1));
+  if (command === 'verify') return verifyCommand(config, argv.slice(1), (line) => console.log(line));
   const roles = SERVER_ROLES[command];
   if (!roles) {
     console.error(`chronicle: unknown command ${command}\n\n${USAGE}`);

@@ -7,6 +7,7 @@ import type { CommandHandler } from '../application/command-handler.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { accountRoutes, type AccountRouteDeps } from './account-routes.js';
+import { auditRoutes, type AuditRouteDeps } from './audit-routes.js';
 import { commandRoutes } from './command-routes.js';
 import { ApiError, errorBody, handleError } from './errors.js';
 import { projectionRoutes, type ProjectionRouteDeps } from './projection-routes.js';
@@ -40,6 +41,8 @@ export interface AppDeps {
   commands?: CommandHandler;
   accounts?: AccountRouteDeps;
   projections?: ProjectionRouteDeps;
+  /** The audit API (served with the commands, by the ledger API role). */
+  audit?: AuditRouteDeps;
   /** Checked by /health beside the event store: read store, event bus, ... */
   components?: Record<string, HealthCheck>;
   /** Browser origins allowed to call the API (CORS), e.g. the dashboard's; none by default. */
@@ -134,6 +137,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(streamRoutes, { store: deps.store, ids: deps.ids });
     await app.register(subscriptionRoutes, { store: deps.store });
   }
+  if (deps.audit) await app.register(auditRoutes, deps.audit);
   if (deps.accounts) await app.register(accountRoutes, deps.accounts);
   if (deps.projections) await app.register(projectionRoutes, deps.projections);
 

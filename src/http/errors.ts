@@ -33,6 +33,8 @@ const HTTP_STATUS = {
   position_not_found: 404,
   projection_not_found: 404,
   dead_letter_not_found: 404,
+  checkpoint_not_found: 404,
+  event_not_sealed: 404,
   rebuild_in_progress: 409,
   dead_letter_replay_failed: 409,
   version_conflict: 409,

@@ -13,8 +13,9 @@
 //      data, metadata  JSON objects, as stored (JSONB).
 //      recordedAt      the stored instant as text, exactly YYYY-MM-DDTHH:MM:SS.ffffffZ (UTC, six fraction
 //                      digits: PostgreSQL's microsecond precision, always written out).
-//      prevHash        lower-case hex SHA-256 of the previous event of the same stream (its eventHash below),
-//                      or 64 zeros for the stream's first event (streamVersion 1).
+//      prevHash        the chain link (linkHash below) of the previous event of the same stream, lower-case
+//                      hex; 64 zeros for the stream's first event (streamVersion 1), and for the first
+//                      chained event of a stream whose earlier events were stored before chaining existed.
 //    Not included: transactionId (a PostgreSQL xid8, an artefact of how commit order is tracked, not a fact
 //    about the event; the leaf order of the Merkle log already fixes the global order).
 // 2. That object is serialised by RFC 8785, the JSON Canonicalization Scheme (JCS): no whitespace; object
@@ -92,14 +93,38 @@ export function canonicalEventBytes(event: CanonicalEventFields, prevHash: strin
   return new TextEncoder().encode(canonicalEventJson(event, prevHash));
 }
 
-/** Lower-case hex SHA-256 of canonical bytes: the hash an event stores, and its successor's prevHash. */
-export function eventHash(sha256: Sha256, canonicalBytes: Uint8Array): string {
-  return toHex(digest(sha256, canonicalBytes));
+/** Lower-case hex SHA-256 of the given bytes. */
+export function hashHex(sha256: Sha256, bytes: Uint8Array): string {
+  return toHex(digest(sha256, bytes));
 }
 
-/** One link of a stream's chain: the hash of `event` given the hash of the event before it. */
-export function chainHash(sha256: Sha256, event: CanonicalEventFields, prevHash: string): string {
-  return eventHash(sha256, canonicalEventBytes(event, prevHash));
+/** SHA-256 of an event's canonical encoding (hex). Not its chain link (linkHash) nor its Merkle leaf hash. */
+export function entryHash(sha256: Sha256, event: CanonicalEventFields, prevHash: string): string {
+  return hashHex(sha256, canonicalEventBytes(event, prevHash));
+}
+
+/**
+ * The Merkle log's entry for a stored event: its canonical encoding with the prevHash it stores. An event
+ * stored before chaining existed has none and is encoded with 64 zeros (so is the first chained event of
+ * such a stream: its chain starts there).
+ */
+export function logEntry(event: CanonicalEventFields & { prevHash?: string | null }): Uint8Array {
+  return canonicalEventBytes(event, event.prevHash ?? GENESIS_PREV_HASH);
+}
+
+/**
+ * logEntry, or for a stored event with no canonical form (possible only for rows written before the store
+ * refused such events) the entry {"encoding":"chronicle-unencodable-v1","eventId":…,"globalPosition":…}: the
+ * log must not stop at it, and the verifier reports it by name.
+ */
+export function sealableEntry(event: CanonicalEventFields & { prevHash?: string | null }): { entry: Uint8Array; encodable: boolean } {
+  try {
+    return { entry: logEntry(event), encodable: true };
+  } catch (error) {
+    if (!(error instanceof CanonicalEncodingError)) throw error;
+    const fallback = canonicalJson({ encoding: 'chronicle-unencodable-v1', eventId: String(event.eventId).toLowerCase(), globalPosition: event.globalPosition });
+    return { entry: new TextEncoder().encode(fallback), encodable: false };
+  }
 }
 
 // ---- The content encoding, for the per-stream chain (docs/audit.md, decision 1) -------------------------
@@ -165,9 +190,6 @@ function canonicalEventObject(event: CanonicalEventFields, prevHash: string): Re
   if (typeof prevHash !== 'string' || !HASH_HEX.test(prevHash)) throw invalid('/prevHash', 'must be 64 lower-case hex digits');
   if (event.streamVersion === 1 && prevHash !== GENESIS_PREV_HASH) {
     throw invalid('/prevHash', 'the first event of a stream has the all-zero prevHash');
-  }
-  if (event.streamVersion > 1 && prevHash === GENESIS_PREV_HASH) {
-    throw invalid('/prevHash', 'only the first event of a stream has the all-zero prevHash');
   }
   return {
     encoding: CANONICAL_ENCODING_ID,

@@ -223,3 +223,137 @@ function checkLeafHashes(leafHashes: readonly Uint8Array[], count: number): void
     if (!isHash(leafHashes[i])) throw new MerkleArgumentError(`leaf hash ${i} is not ${SHA256_BYTES} bytes`);
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Proofs from stored subtree hashes. A log that keeps the hash of every complete, aligned subtree (level L,
+// index i: the 2^L leaves from i * 2^L) can answer any RFC 9162 proof for any tree size with O(log n) of
+// them, none recomputed from leaves: every range the RFC's recursions take is a run of such subtrees, largest
+// first. These functions say which subtrees a proof needs (to fetch them in one query) and assemble the proof
+// from their hashes; the leaf-based functions above are the oracle they are tested against.
+
+/** A complete aligned subtree: leaves [index * 2^level, (index + 1) * 2^level). Level 0 is a leaf. */
+export interface NodeRef {
+  level: number;
+  index: number;
+}
+
+/** A range [start, end) of leaves whose MTH a proof contains. */
+export type LeafRange = readonly [start: number, end: number];
+
+/** The complete subtrees, left to right, whose hashes fold into MTH(D[start:end]) (see rangeRoot). */
+export function rangeNodes(start: number, end: number): NodeRef[] {
+  checkSize('start', start);
+  checkSize('end', end);
+  if (end <= start) throw new MerkleArgumentError(`empty range [${start}, ${end})`);
+  const out: NodeRef[] = [];
+  let at = start;
+  while (at < end) {
+    const n = end - at;
+    const size = isPowerOfTwo(n) ? n : largestPowerOfTwoBelow(n);
+    if (at % size !== 0) throw new MerkleArgumentError(`range [${start}, ${end}) is not made of aligned subtrees`);
+    out.push({ level: Math.log2(size), index: at / size });
+    at += size;
+  }
+  return out;
+}
+
+/** MTH of a range from the hashes of its rangeNodes, in their order: each split puts the larger part left. */
+export function rangeRoot(sha256: Sha256, nodeHashes: readonly Uint8Array[]): Uint8Array {
+  if (nodeHashes.length === 0) throw new MerkleArgumentError('a range has at least one subtree');
+  let hash = nodeHashes.at(-1)!;
+  for (let i = nodeHashes.length - 2; i >= 0; i--) hash = nodeHash(sha256, nodeHashes[i]!, hash);
+  return hash;
+}
+
+/** The ranges whose MTHs make PATH(leafIndex, D[treeSize]), in the proof's order. */
+export function inclusionProofRanges(leafIndex: number, treeSize: number): LeafRange[] {
+  checkSize('treeSize', treeSize);
+  checkSize('leafIndex', leafIndex);
+  if (leafIndex >= treeSize) throw new MerkleArgumentError(`leafIndex ${leafIndex} is not below treeSize ${treeSize}`);
+  const out: LeafRange[] = [];
+  const walk = (m: number, start: number, end: number): void => {
+    const n = end - start;
+    if (n === 1) return;
+    const k = largestPowerOfTwoBelow(n);
+    if (m < k) {
+      walk(m, start, start + k);
+      out.push([start + k, end]);
+    } else {
+      walk(m - k, start + k, end);
+      out.push([start, start + k]);
+    }
+  };
+  walk(leafIndex, 0, treeSize);
+  return out;
+}
+
+/** The ranges whose MTHs make PROOF(oldSize, D[newSize]); empty when oldSize is 0 or newSize. */
+export function consistencyProofRanges(oldSize: number, newSize: number): LeafRange[] {
+  checkSize('oldSize', oldSize);
+  checkSize('newSize', newSize);
+  if (oldSize > newSize) throw new MerkleArgumentError(`oldSize ${oldSize} exceeds newSize ${newSize}: a log only grows`);
+  const out: LeafRange[] = [];
+  if (oldSize === 0 || oldSize === newSize) return out;
+  const walk = (m: number, start: number, end: number, complete: boolean): void => {
+    const n = end - start;
+    if (m === n) {
+      if (!complete) out.push([start, end]);
+      return;
+    }
+    const k = largestPowerOfTwoBelow(n);
+    if (m <= k) {
+      walk(m, start, start + k, complete);
+      out.push([start + k, end]);
+    } else {
+      walk(m - k, start + k, end, false);
+      out.push([start, start + k]);
+    }
+  };
+  walk(oldSize, 0, newSize, true);
+  return out;
+}
+
+/**
+ * The right edge of a growing tree: the complete subtrees of D[0:size] (rangeNodes(0, size)) with their
+ * hashes. Appending a leaf merges equal levels, yielding each new complete subtree for storage; the root
+ * of every size is the fold of the frontier.
+ */
+export class MerkleFrontier {
+  private constructor(private readonly sha256: Sha256, private nodes: { ref: NodeRef; hash: Uint8Array }[], private count: number) {}
+
+  static empty(sha256: Sha256): MerkleFrontier {
+    return new MerkleFrontier(sha256, [], 0);
+  }
+
+  /** From the stored hashes of rangeNodes(0, size), in that order. */
+  static restore(sha256: Sha256, size: number, hashes: readonly Uint8Array[]): MerkleFrontier {
+    const refs = size === 0 ? [] : rangeNodes(0, size);
+    if (hashes.length !== refs.length || !isHashList(hashes)) throw new MerkleArgumentError(`a frontier of size ${size} has ${refs.length} hashes`);
+    return new MerkleFrontier(sha256, refs.map((ref, i) => ({ ref, hash: hashes[i]! })), size);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds a leaf; returns every complete subtree it completes (the leaf first, then its parents upwards). */
+  append(leaf: Uint8Array): { ref: NodeRef; hash: Uint8Array }[] {
+    if (!isHash(leaf)) throw new MerkleArgumentError(`a leaf hash is ${SHA256_BYTES} bytes`);
+    const created = [{ ref: { level: 0, index: this.count }, hash: leaf }];
+    this.nodes.push(created[0]!);
+    this.count += 1;
+    for (;;) {
+      const right = this.nodes.at(-1)!;
+      const left = this.nodes.at(-2);
+      if (!left || left.ref.level !== right.ref.level) break;
+      const parent = { ref: { level: left.ref.level + 1, index: left.ref.index / 2 }, hash: nodeHash(this.sha256, left.hash, right.hash) };
+      this.nodes.splice(-2, 2, parent);
+      created.push(parent);
+    }
+    return created;
+  }
+
+  root(): Uint8Array {
+    return this.count === 0 ? emptyRootHash(this.sha256) : rangeRoot(this.sha256, this.nodes.map((n) => n.hash));
+  }
+}

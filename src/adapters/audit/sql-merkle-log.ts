@@ -1,0 +1,168 @@
+// The Merkle log's storage in the event store's database (tables: migration 5): leaves, the hashes of every
+// complete subtree, signed checkpoints; and proofs answered from them with O(log n) rows in one query each.
+// The tree itself (which subtrees a proof needs, how they fold) is src/domain/audit/merkle.ts.
+import type { SignedCheckpoint } from '../../domain/audit/checkpoint.js';
+import { fromHex, toHex, type Sha256 } from '../../domain/audit/hash.js';
+import {
+  consistencyProofRanges, inclusionProofRanges, MerkleFrontier, rangeNodes, rangeRoot, type LeafRange, type NodeRef,
+} from '../../domain/audit/merkle.js';
+import { toSafeNumber } from '../event-store/sql/sql-event-store.js';
+import type { SqlClient, SqlQueryable } from '../event-store/sql/sql-client.js';
+
+export interface SealedLeaf {
+  leafIndex: number;
+  globalPosition: number;
+  eventId: string;
+  leafHash: Uint8Array;
+}
+
+export interface InclusionProof {
+  eventId: string;
+  globalPosition: number;
+  leafIndex: number;
+  treeSize: number;
+  leafHash: string;
+  /** RFC 9162 audit path, hex, from the leaf's sibling upwards. */
+  proof: string[];
+}
+
+interface CheckpointRow {
+  tree_size: string;
+  root_hash: string;
+  issued_at: string;
+  key_id: string;
+  signature: string;
+}
+
+const CHECKPOINT_COLUMNS = `tree_size::text AS tree_size, encode(root_hash, 'hex') AS root_hash, issued_at, key_id, signature`;
+
+const toCheckpoint = (r: CheckpointRow): SignedCheckpoint => ({
+  treeSize: toSafeNumber(r.tree_size), rootHash: r.root_hash, issuedAt: r.issued_at, keyId: r.key_id, signature: r.signature,
+});
+
+export class SqlMerkleLog {
+  constructor(private readonly db: SqlClient, private readonly sha256: Sha256) {}
+
+  /** Where the log stands: its size, the global position of its last leaf (0: none) and its frontier. */
+  async state(): Promise<{ size: number; lastPosition: number; frontier: MerkleFrontier }> {
+    const rows = await this.db.query<{ leaf_index: string; global_position: string }>(
+      'SELECT leaf_index::text AS leaf_index, global_position::text AS global_position FROM merkle_leaves ORDER BY leaf_index DESC LIMIT 1',
+    );
+    const size = rows[0] ? toSafeNumber(rows[0].leaf_index) + 1 : 0;
+    const hashes = size === 0 ? [] : await this.nodeHashes(this.db, rangeNodes(0, size));
+    return { size, lastPosition: rows[0] ? toSafeNumber(rows[0].global_position) : 0, frontier: MerkleFrontier.restore(this.sha256, size, hashes) };
+  }
+
+  /**
+   * Stores a batch in one transaction: the leaves (which must continue the log exactly: the primary key
+   * refuses a second sealer's overlapping batch), the subtrees they complete, and optionally a checkpoint.
+   */
+  async append(leaves: readonly SealedLeaf[], nodes: readonly { ref: NodeRef; hash: Uint8Array }[], checkpoint?: SignedCheckpoint): Promise<void> {
+    const inner = nodes.filter((n) => n.ref.level > 0);
+    await this.db.transaction(async (tx) => {
+      if (leaves.length > 0) {
+        await tx.query(
+          `INSERT INTO merkle_leaves (leaf_index, global_position, event_id, leaf_hash)
+           SELECT i, p, e, decode(h, 'hex') FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[]) AS t(i, p, e, h)`,
+          [leaves.map((l) => l.leafIndex), leaves.map((l) => l.globalPosition), leaves.map((l) => l.eventId), leaves.map((l) => toHex(l.leafHash))],
+          'chronicle_merkle_leaves',
+        );
+      }
+      if (inner.length > 0) {
+        await tx.query(
+          `INSERT INTO merkle_nodes (level, node_index, hash)
+           SELECT l, i, decode(h, 'hex') FROM unnest($1::int[], $2::bigint[], $3::text[]) AS t(l, i, h)`,
+          [inner.map((n) => n.ref.level), inner.map((n) => n.ref.index), inner.map((n) => toHex(n.hash))],
+          'chronicle_merkle_nodes',
+        );
+      }
+      if (checkpoint) {
+        await tx.query(
+          `INSERT INTO merkle_checkpoints (tree_size, root_hash, issued_at, key_id, signature) VALUES ($1, decode($2, 'hex'), $3, $4, $5)`,
+          [checkpoint.treeSize, checkpoint.rootHash, checkpoint.issuedAt, checkpoint.keyId, checkpoint.signature],
+        );
+      }
+    });
+  }
+
+  async latestCheckpoint(): Promise<SignedCheckpoint | null> {
+    const rows = await this.db.query<CheckpointRow>(
+      `SELECT ${CHECKPOINT_COLUMNS} FROM merkle_checkpoints ORDER BY tree_size DESC LIMIT 1`, [], 'chronicle_latest_checkpoint',
+    );
+    return rows[0] ? toCheckpoint(rows[0]) : null;
+  }
+
+  async checkpointAt(treeSize: number): Promise<SignedCheckpoint | null> {
+    const rows = await this.db.query<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM merkle_checkpoints WHERE tree_size = $1`, [treeSize]);
+    return rows[0] ? toCheckpoint(rows[0]) : null;
+  }
+
+  /** Checkpoints in size order, after `afterSize`, at most `limit`. */
+  async checkpoints(afterSize: number, limit: number): Promise<SignedCheckpoint[]> {
+    const rows = await this.db.query<CheckpointRow>(
+      `SELECT ${CHECKPOINT_COLUMNS} FROM merkle_checkpoints WHERE tree_size > $1 ORDER BY tree_size LIMIT $2`, [afterSize, limit],
+    );
+    return rows.map(toCheckpoint);
+  }
+
+  /** The leaf an event was sealed as; null when it is not sealed (yet, or not an event of this store). */
+  async leafOf(eventId: string): Promise<{ leafIndex: number; globalPosition: number; leafHash: string } | null> {
+    const rows = await this.db.query<{ leaf_index: string; global_position: string; leaf_hash: string }>(
+      `SELECT leaf_index::text AS leaf_index, global_position::text AS global_position, encode(leaf_hash, 'hex') AS leaf_hash
+         FROM merkle_leaves WHERE event_id = $1`, [eventId], 'chronicle_leaf_of',
+    );
+    const r = rows[0];
+    return r ? { leafIndex: toSafeNumber(r.leaf_index), globalPosition: toSafeNumber(r.global_position), leafHash: r.leaf_hash } : null;
+  }
+
+  /** The size of the log as stored (may be ahead of the latest checkpoint). */
+  async size(): Promise<number> {
+    const rows = await this.db.query<{ n: string | null }>('SELECT (max(leaf_index) + 1)::text AS n FROM merkle_leaves');
+    return rows[0]?.n ? toSafeNumber(rows[0].n) : 0;
+  }
+
+  /** RFC 9162 inclusion proof of a sealed leaf in the tree of treeSize leaves (treeSize <= size()). */
+  async inclusionProof(leafIndex: number, treeSize: number): Promise<string[]> {
+    return this.assemble(inclusionProofRanges(leafIndex, treeSize));
+  }
+
+  /** RFC 9162 consistency proof between two sizes (both <= size()). */
+  async consistencyProof(oldSize: number, newSize: number): Promise<string[]> {
+    return this.assemble(consistencyProofRanges(oldSize, newSize));
+  }
+
+  /** The root of the first treeSize leaves, from stored subtrees. */
+  async rootAt(treeSize: number): Promise<string> {
+    return toHex(rangeRoot(this.sha256, await this.nodeHashes(this.db, rangeNodes(0, treeSize))));
+  }
+
+  /** Every range's MTH from its stored subtrees, all fetched in one query. */
+  private async assemble(ranges: LeafRange[]): Promise<string[]> {
+    const perRange = ranges.map(([start, end]) => rangeNodes(start, end));
+    const hashes = await this.nodeHashes(this.db, perRange.flat());
+    let at = 0;
+    return perRange.map((refs) => {
+      const own = hashes.slice(at, at + refs.length);
+      at += refs.length;
+      return toHex(rangeRoot(this.sha256, own));
+    });
+  }
+
+  /** The stored hashes of the given subtrees, in the order given; throws if one is not stored. */
+  private async nodeHashes(db: SqlQueryable, refs: readonly NodeRef[]): Promise<Uint8Array[]> {
+    if (refs.length === 0) return [];
+    const rows = await db.query<{ ord: string; h: string | null }>(
+      `SELECT r.ord::text AS ord, encode(COALESCE(n.hash, l.leaf_hash), 'hex') AS h
+         FROM unnest($1::int[], $2::bigint[]) WITH ORDINALITY AS r(level, idx, ord)
+         LEFT JOIN merkle_nodes n ON r.level > 0 AND n.level = r.level AND n.node_index = r.idx
+         LEFT JOIN merkle_leaves l ON r.level = 0 AND l.leaf_index = r.idx
+        ORDER BY r.ord`,
+      [refs.map((r) => r.level), refs.map((r) => r.index)],
+      'chronicle_merkle_node_hashes',
+    );
+    return rows.map((row, i) => {
+      if (row.h === null) throw new Error(`Merkle subtree ${refs[i]!.level}/${refs[i]!.index} is not stored`);
+      return fromHex(row.h);
+    });
+  }
+}

@@ -1,0 +1,128 @@
+// Where `chronicle verify` reads the log from: the database itself (a live store or a restored dump: stored
+// leaves are compared with the events found at their positions), or a running ledger's HTTP API ($all in
+// commit order, which is leaf order, and the signed checkpoints). Either way the verdict rests only on the
+// public key the auditor holds.
+import type { SignedCheckpoint } from '../../domain/audit/checkpoint.js';
+import type { LogItem, VerifiableEvent } from '../../domain/audit/verify.js';
+import type { VerifySource } from '../../application/verify-log.js';
+import type { SqlClient } from '../event-store/sql/sql-client.js';
+import { toSafeNumber } from '../event-store/sql/sql-event-store.js';
+
+const PAGE = 5_000;
+
+interface Row {
+  leaf_index: string;
+  l_position: string;
+  l_event_id: string;
+  l_hash: string;
+  event_id: string | null;
+  stream_id: string;
+  stream_version: string;
+  global_position: string;
+  aggregate_type: string;
+  event_type: string;
+  event_data: Record<string, unknown>;
+  event_schema_version: number;
+  created_by: string;
+  metadata: Record<string, unknown>;
+  recorded_at: string;
+  prev_hash: string | null;
+  event_hash: string | null;
+  content_hash: string | null;
+}
+
+const EVENT = (e: string) => `${e}.event_id::text AS event_id, ${e}.stream_id, ${e}.stream_version::text AS stream_version,
+  ${e}.global_position::text AS global_position, ${e}.aggregate_type, ${e}.event_type, ${e}.event_data, ${e}.event_schema_version,
+  ${e}.created_by, ${e}.metadata, to_char(${e}.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
+  encode(${e}.prev_hash, 'hex') AS prev_hash, encode(${e}.event_hash, 'hex') AS event_hash, encode(${e}.content_hash, 'hex') AS content_hash`;
+
+const toEvent = (r: Row): VerifiableEvent => ({
+  eventId: r.event_id!, streamId: r.stream_id, streamVersion: toSafeNumber(r.stream_version), globalPosition: toSafeNumber(r.global_position),
+  aggregateType: r.aggregate_type, type: r.event_type, data: r.event_data, schemaVersion: Number(r.event_schema_version),
+  createdBy: r.created_by, metadata: r.metadata, recordedAt: r.recorded_at, prevHash: r.prev_hash, eventHash: r.event_hash, contentHash: r.content_hash,
+});
+
+export function sqlVerifySource(db: SqlClient): VerifySource {
+  let lastLeafPosition: number | null = null;
+  return {
+    async checkpoints() {
+      const rows = await db.query<{ tree_size: string; root_hash: string; issued_at: string; key_id: string; signature: string }>(
+        `SELECT tree_size::text AS tree_size, encode(root_hash, 'hex') AS root_hash, issued_at, key_id, signature FROM merkle_checkpoints ORDER BY tree_size`,
+      );
+      return rows.map((r): SignedCheckpoint => ({ treeSize: toSafeNumber(r.tree_size), rootHash: r.root_hash, issuedAt: r.issued_at, keyId: r.key_id, signature: r.signature }));
+    },
+    async *leaves(): AsyncGenerator<LogItem> {
+      let next = 0;
+      for (;;) {
+        const rows = await db.query<Row>(
+          `SELECT l.leaf_index::text AS leaf_index, l.global_position::text AS l_position, l.event_id::text AS l_event_id,
+                  encode(l.leaf_hash, 'hex') AS l_hash, ${EVENT('e')}
+             FROM merkle_leaves l LEFT JOIN events e ON e.global_position = l.global_position
+            WHERE l.leaf_index >= $1 ORDER BY l.leaf_index LIMIT $2`, [next, PAGE],
+        );
+        for (const r of rows) {
+          const index = toSafeNumber(r.leaf_index);
+          // A stored leaf deleted from under the log: its place still counts.
+          for (; next < index; next++) yield { leafIndex: next, event: null };
+          const stored = { eventId: r.l_event_id, globalPosition: toSafeNumber(r.l_position), leafHash: r.l_hash };
+          lastLeafPosition = stored.globalPosition;
+          yield { leafIndex: index, event: r.event_id === null ? null : toEvent(r), stored };
+          next = index + 1;
+        }
+        if (rows.length < PAGE) return;
+      }
+    },
+    async *unsealed(): AsyncGenerator<VerifiableEvent> {
+      // Commit order after the last leaf, like $all (but without stopping at transactions in flight: a dump
+      // has none, and a live store's late commits are only unsealed a moment longer).
+      let after = lastLeafPosition === null ? null : await db.query<{ tx: string }>(
+        'SELECT transaction_id::text AS tx FROM events WHERE global_position = $1', [lastLeafPosition],
+      ).then((rows) => rows[0] ? { tx: rows[0].tx, position: lastLeafPosition! } : null);
+      if (lastLeafPosition !== null && after === null) return; // the last leaf's event is gone: reported already
+      after ??= { tx: '0', position: 0 };
+      for (;;) {
+        const rows: (Row & { tx: string })[] = await db.query<Row & { tx: string }>(
+          `SELECT ${EVENT('e')}, e.transaction_id::text AS tx FROM events e
+            WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+            ORDER BY e.transaction_id, e.global_position LIMIT $3`, [after.tx, after.position, PAGE],
+        );
+        for (const r of rows) yield toEvent(r);
+        if (rows.length < PAGE) return;
+        const last: Row & { tx: string } = rows.at(-1)!;
+        after = { tx: last.tx, position: toSafeNumber(last.global_position) };
+      }
+    },
+  };
+}
+
+/** A running ledger's HTTP API (`Authorization` header optional: an auditor key when access control is on). */
+export function httpVerifySource(baseUrl: string, headers: Record<string, string> = {}): VerifySource {
+  const get = async <T>(path: string): Promise<T> => {
+    const response = await fetch(new URL(path, baseUrl), { headers });
+    if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  };
+  return {
+    async checkpoints() {
+      const out: SignedCheckpoint[] = [];
+      let after = 0;
+      for (;;) {
+        const page = await get<{ checkpoints: (SignedCheckpoint & { format: string; signedMessage: string })[]; next: number | null }>(`/audit/checkpoints?after=${after}&limit=1000`);
+        out.push(...page.checkpoints.map(({ treeSize, rootHash, issuedAt, keyId, signature }) => ({ treeSize, rootHash, issuedAt, keyId, signature })));
+        if (page.next === null) return out;
+        after = page.next;
+      }
+    },
+    async *leaves(): AsyncGenerator<LogItem> {
+      let from = 0;
+      let index = 0;
+      for (;;) {
+        const page = await get<{ events: VerifiableEvent[]; lastPosition: number }>(`/streams/$all?from=${from}&count=1000`);
+        for (const event of page.events) yield { leafIndex: index++, event };
+        if (page.events.length === 0) return;
+        from = page.lastPosition;
+      }
+    },
+    async *unsealed() {},
+  };
+}
