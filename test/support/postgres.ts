@@ -31,12 +31,15 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** A throwaway database; a copy of `template` (a test database's URL, with no one connected to it) when given. */
+export async function createTestDatabase(template?: string): Promise<TestDatabase> {
   const name = `chronicle_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name}`);
+    const source = template === undefined ? '' : new URL(template).pathname.slice(1);
+    if (template !== undefined && !/^chronicle_test_[0-9a-f]{12}$/.test(source)) throw new Error(`not a test database: ${template}`);
+    await admin.query(`CREATE DATABASE ${name}${source ? ` TEMPLATE ${source}` : ''}`);
   } finally {
     await admin.end();
   }
