@@ -68,6 +68,7 @@
 //   BENCH_CATCHUP_SECONDS (120) longest wait for the read model to catch up, before and after phase 1
 //   BENCH_PROBE_MAX_SECONDS (60) longest a probe waits for its deposit to become visible
 //   BENCH_REBUILD=0      skip the rebuild
+//   BENCH_SEAL=0         skip the sealing measurement (a fresh Merkle log of every event, into BENCH_DB_NAME_seal)
 //   BENCH_SKIP_BUILD=1   reuse bench/results/dist as it is
 //   BENCH_CPU_PROF=dir   run the server(s) with --cpu-prof into dir (summarise with bench/cpuprofile-top.ts)
 //   BENCH_PG_SAMPLE=1    sample pg_stat_activity every 100 ms during phase 1 and tally wait events
@@ -83,6 +84,12 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import pg from 'pg';
+import { SqlMerkleLog } from '../src/adapters/audit/sql-merkle-log.js';
+import { generateSigner } from '../src/adapters/audit/signing-key.js';
+import { createPostgresClient } from '../src/adapters/event-store/postgres/postgres-client.js';
+import { migrate } from '../src/adapters/event-store/sql/migrate.js';
+import { sha256, SqlEventStore } from '../src/adapters/event-store/sql/sql-event-store.js';
+import { Sealer } from '../src/application/sealer.js';
 
 // ---------------------------------------------------------------------------------------------- settings
 
@@ -127,6 +134,7 @@ const NATS_URL = TOPOLOGY === 'split'
 const CATCHUP_SECONDS = intEnv('BENCH_CATCHUP_SECONDS', 120, 0, 3_600);
 const PROBE_MAX_SECONDS = intEnv('BENCH_PROBE_MAX_SECONDS', 60, 1, 3_600);
 const REBUILD = process.env['BENCH_REBUILD'] !== '0';
+const SEAL = process.env['BENCH_SEAL'] !== '0';
 /** maxWaitMs of the prober's reads: the server's bound (READ_WAIT_MAX_MS, default 5000), at most 5000. */
 const PROBE_WAIT_MS = (() => {
   const text = SERVER_EXTRA_ENV['READ_WAIT_MAX_MS'];
@@ -1398,6 +1406,54 @@ async function main(): Promise<void> {
       }
     }
 
+    // ------------------------------------------------------------------ sealing
+    // How fast the Merkle log can be built: a fresh sealer reads every event of the bench store ($all, commit
+    // order) and writes leaves, subtrees and checkpoints into a scratch database of its own (BENCH_DB_NAME_seal),
+    // while the server's own sealer keeps the live log. The two roots at the live checkpoint's size must agree.
+    let sealing: Record<string, unknown> | null = null;
+    if (SEAL) {
+      const scratch = `${DB_NAME}_seal`;
+      const adminDb = new pg.Client({ connectionString: ADMIN_URL, application_name: 'chronicle-bench-admin' });
+      await adminDb.connect();
+      await adminDb.query(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`);
+      await adminDb.query(`CREATE DATABASE ${scratch}`);
+      await adminDb.end();
+      const reader = createPostgresClient({ connectionString: databaseUrl, poolMax: 2 });
+      const writer = createPostgresClient({ connectionString: dbUrl(ADMIN_URL, scratch), poolMax: 2 });
+      try {
+        const eventStore = await SqlEventStore.open(reader, { groupCommit: false });
+        await migrate(writer);
+        const log = new SqlMerkleLog(writer, sha256);
+        const sealer = new Sealer({ store: eventStore, log, signer: generateSigner().signer, sha256 }, { checkpointIntervalMs: 1_000 });
+        const live = await admin.send('GET', '/audit/checkpoint', undefined, [200], true);
+        const liveCheckpoint = live.status === 200 ? (JSON.parse(live.body) as { treeSize: number; rootHash: string }) : null;
+        const liveStatus = await scraper.scrape(ports.commands);
+        const metric = (name: string) => liveStatus?.find((m) => m.name === name)?.value ?? null;
+        const stop = new AbortController();
+        const t = performance.now();
+        const running = sealer.run(stop.signal);
+        await sealer.waitForSize(store.events);
+        const ms = performance.now() - t;
+        stop.abort();
+        await running;
+        const sameRoot = liveCheckpoint ? (await log.rootAt(liveCheckpoint.treeSize)) === liveCheckpoint.rootHash : null;
+        sealing = {
+          events: store.events, ms: Math.round(ms), eventsPerSecond: Math.round(store.events / (ms / 1000)),
+          checkpoints: sealer.status().checkpointsTotal, liveCheckpointSize: liveCheckpoint?.treeSize ?? null,
+          liveLogSize: metric('chronicle_merkle_log_size'), sameRootAsLive: sameRoot,
+        };
+        console.log(`\nsealing (a fresh sealer, bench store -> scratch database): ${fmt(store.events)} events in ${fmt(Math.round(ms))} ms = ` +
+          `${fmt(Math.round(store.events / (ms / 1000)))} events/s; live log ${orDash(metric('chronicle_merkle_log_size'))} leaves, ` +
+          `live checkpoint at ${orDash(liveCheckpoint?.treeSize)}; root at that size ${sameRoot === null ? 'not compared' : sameRoot ? 'identical' : 'DIFFERS'}`);
+      } finally {
+        await reader.close();
+        await writer.close();
+        const dropDb = new pg.Client({ connectionString: ADMIN_URL });
+        await dropDb.connect();
+        await dropDb.query(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`).finally(() => dropDb.end());
+      }
+    }
+
     // ------------------------------------------------------------------ summary
     const summary = {
       bench: 'chronicle-http',
@@ -1441,6 +1497,7 @@ async function main(): Promise<void> {
         readModelCaughtUp: catchUpAfter.caughtUp,
       },
       rebuild,
+      sealing,
       store: { events: store.events, streams: store.streams },
     };
     mkdirSync(dirname(OUT_FILE), { recursive: true });

@@ -307,6 +307,7 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
         onError: (error: unknown) => slog.warn({ err: error }, 'sealer retrying'),
       });
       sealer = running;
+      metrics.watchSealer(() => running.status());
       const stop = new AbortController();
       let standby = false;
       const done = withLease(store.sql, 'sealer', { signal: stop.signal, onStandby: () => {

@@ -179,3 +179,30 @@ for (const kind of ['pglite', 'postgres'] as const) {
     });
   });
 }
+
+describe.skipIf(!pgUp)('a restarted sealer continues the same log (PostgreSQL)', () => {
+  it('after restarts at sizes past 9, 99 (where text order and number order part) the log is the reference log of all events', async () => {
+    const db = await createTestDatabase();
+    try {
+      const { generateSigner } = await import('../src/adapters/audit/signing-key.js');
+      const { signer } = generateSigner();
+      let accounts = 0;
+      for (const batch of [12, 95, 8]) {
+        const ledger = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 4 }, processMetrics: false, audit: { signer } });
+        try {
+          for (let i = 0; i < batch; i++) await post(ledger, '/commands/create-account', { accountId: `R${accounts++}`, owner: 'Restart', currency: 'EUR' });
+          const events = await allEvents(ledger.store);
+          const checkpoint = await sealedCheckpoint(ledger, events.length);
+          expect(checkpoint.rootHash).toBe(toHex(rootHash(sha256, events.map((e) => leafHash(sha256, logEntry(e))))));
+          expect((await ledger.app.inject({ url: '/audit/checkpoint' })).json().treeSize).toBe(events.length);
+          const report = await verifyLog(sqlVerifySource(ledger.store.sql), sha256, signatureVerifier(signer.publicKey));
+          expect(report.findings).toEqual([]);
+        } finally {
+          await ledger.close();
+        }
+      }
+    } finally {
+      await db.drop();
+    }
+  }, 120_000);
+});

@@ -34,7 +34,7 @@ const TEXT = fc.oneof(fc.constantFrom(...INJECTIONS), fc.string({ maxLength: 40 
 /** Raw into a URL: percent-encoded, except that invalid escapes and raw bytes from the list stay as they are. */
 const inUrl = (text: string) => (/^%[0-9A-F]{2}/.test(text) ? text : encodeURIComponent(text));
 
-const QUERY_KEYS = ['at', 'minPosition', 'maxWaitMs', 'after', 'limit', 'fromVersion', 'from', 'count', 'direction', 'wait', 'x', 'limit[]'];
+const QUERY_KEYS = ['at', 'minPosition', 'maxWaitMs', 'after', 'limit', 'fromVersion', 'from', 'count', 'direction', 'wait', 'x', 'limit[]', 'treeSize', 'to'];
 const QUERY = fc.array(fc.tuple(fc.constantFrom(...QUERY_KEYS), TEXT), { maxLength: 4 })
   .map((pairs) => (pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${k}=${inUrl(v)}`).join('&')}`));
 
@@ -79,6 +79,11 @@ const ROUTES: Route[] = [
   { method: 'GET', path: (id) => `/projections/${id}/dead-letters` },
   { method: 'POST', path: (id) => `/projections/${id}/reset` },
   { method: 'POST', path: (id, id2) => `/projections/${id}/dead-letters/${id2}/replay` },
+  { method: 'GET', path: () => '/audit/checkpoint' },
+  { method: 'GET', path: () => '/audit/checkpoints' },
+  { method: 'GET', path: () => '/audit/public-key' },
+  { method: 'GET', path: (id) => `/audit/events/${id}/proof` },
+  { method: 'GET', path: () => '/audit/consistency' },
   { method: 'GET', path: () => '/health' },
   { method: 'GET', path: (id) => `/nowhere/${id}` },
 ];

@@ -34,6 +34,8 @@ interface CheckpointRow {
   signature: string;
 }
 
+// Ordered by the table's columns (c.tree_size), never by these text aliases: ORDER BY a bare name sorts by
+// the output column of that name, and '633' > '4817' as text.
 const CHECKPOINT_COLUMNS = `tree_size::text AS tree_size, encode(root_hash, 'hex') AS root_hash, issued_at, key_id, signature`;
 
 const toCheckpoint = (r: CheckpointRow): SignedCheckpoint => ({
@@ -46,7 +48,7 @@ export class SqlMerkleLog {
   /** Where the log stands: its size, the global position of its last leaf (0: none) and its frontier. */
   async state(): Promise<{ size: number; lastPosition: number; frontier: MerkleFrontier }> {
     const rows = await this.db.query<{ leaf_index: string; global_position: string }>(
-      'SELECT leaf_index::text AS leaf_index, global_position::text AS global_position FROM merkle_leaves ORDER BY leaf_index DESC LIMIT 1',
+      'SELECT leaf_index::text AS leaf_index, global_position::text AS global_position FROM merkle_leaves l ORDER BY l.leaf_index DESC LIMIT 1',
     );
     const size = rows[0] ? toSafeNumber(rows[0].leaf_index) + 1 : 0;
     const hashes = size === 0 ? [] : await this.nodeHashes(this.db, rangeNodes(0, size));
@@ -87,7 +89,7 @@ export class SqlMerkleLog {
 
   async latestCheckpoint(): Promise<SignedCheckpoint | null> {
     const rows = await this.db.query<CheckpointRow>(
-      `SELECT ${CHECKPOINT_COLUMNS} FROM merkle_checkpoints ORDER BY tree_size DESC LIMIT 1`, [], 'chronicle_latest_checkpoint',
+      `SELECT ${CHECKPOINT_COLUMNS} FROM merkle_checkpoints c ORDER BY c.tree_size DESC LIMIT 1`, [], 'chronicle_latest_checkpoint',
     );
     return rows[0] ? toCheckpoint(rows[0]) : null;
   }
@@ -100,7 +102,7 @@ export class SqlMerkleLog {
   /** Checkpoints in size order, after `afterSize`, at most `limit`. */
   async checkpoints(afterSize: number, limit: number): Promise<SignedCheckpoint[]> {
     const rows = await this.db.query<CheckpointRow>(
-      `SELECT ${CHECKPOINT_COLUMNS} FROM merkle_checkpoints WHERE tree_size > $1 ORDER BY tree_size LIMIT $2`, [afterSize, limit],
+      `SELECT ${CHECKPOINT_COLUMNS} FROM merkle_checkpoints c WHERE c.tree_size > $1 ORDER BY c.tree_size LIMIT $2`, [afterSize, limit],
     );
     return rows.map(toCheckpoint);
   }

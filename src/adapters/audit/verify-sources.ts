@@ -47,7 +47,7 @@ export function sqlVerifySource(db: SqlClient): VerifySource {
   return {
     async checkpoints() {
       const rows = await db.query<{ tree_size: string; root_hash: string; issued_at: string; key_id: string; signature: string }>(
-        `SELECT tree_size::text AS tree_size, encode(root_hash, 'hex') AS root_hash, issued_at, key_id, signature FROM merkle_checkpoints ORDER BY tree_size`,
+        `SELECT tree_size::text AS tree_size, encode(root_hash, 'hex') AS root_hash, issued_at, key_id, signature FROM merkle_checkpoints c ORDER BY c.tree_size`,
       );
       return rows.map((r): SignedCheckpoint => ({ treeSize: toSafeNumber(r.tree_size), rootHash: r.root_hash, issuedAt: r.issued_at, keyId: r.key_id, signature: r.signature }));
     },

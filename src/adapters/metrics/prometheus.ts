@@ -99,6 +99,18 @@ export class LedgerMetrics {
     });
   }
 
+  /** The Merkle log: leaves sealed, the latest signed size, and events committed but not yet sealed. */
+  watchSealer(status: () => { size: number; checkpointSize: number; sealedTotal: number; checkpointsTotal: number }): void {
+    const gauge = (name: string, help: string, value: (s: ReturnType<typeof status>) => number) => new Gauge({
+      name, help, registers: [this.registry], collect() { this.set(value(status())); },
+    });
+    gauge('chronicle_merkle_log_size', 'Leaves in the Merkle log (events sealed).', (s) => s.size);
+    gauge('chronicle_merkle_checkpoint_size', 'Tree size of the latest signed checkpoint.', (s) => s.checkpointSize);
+    gauge('chronicle_merkle_unsigned_leaves', 'Leaves sealed but not yet under a signed checkpoint.', (s) => s.size - s.checkpointSize);
+    gauge('chronicle_sealer_sealed_total', 'Events sealed by this process.', (s) => s.sealedTotal);
+    gauge('chronicle_sealer_checkpoints_total', 'Checkpoints signed by this process.', (s) => s.checkpointsTotal);
+  }
+
   relayPublishedEvent(): void {
     this.relayPublished.inc();
   }
