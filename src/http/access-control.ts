@@ -72,7 +72,9 @@ function bearerToken(header: string | undefined): string | undefined {
 export function accessControl(app: FastifyInstance, declared: DeclaredRoute[], options: AccessControlOptions | null): void {
   app.decorateRequest('principal', null);
   app.addHook('onRoute', (route: RouteOptions) => {
-    const access = route.config?.access;
+    // @fastify/cors registers OPTIONS * (so that preflights are routed at all) with no way to give it a config,
+    // and answers preflights in its own onRequest hook: browsers send them without credentials.
+    const access = route.config?.access ?? (route.method === 'OPTIONS' && route.url === '*' ? 'public' : undefined);
     for (const method of [route.method].flat()) declared.push({ method, url: route.url, access });
     if (options === null || access === 'public') return;
     const existing = route.onRequest === undefined ? [] : [route.onRequest].flat();
