@@ -76,7 +76,12 @@ export function accessControl(app: FastifyInstance, declared: DeclaredRoute[], o
     // and answers preflights in its own onRequest hook: browsers send them without credentials.
     const access = route.config?.access ?? (route.method === 'OPTIONS' && route.url === '*' ? 'public' : undefined);
     for (const method of [route.method].flat()) declared.push({ method, url: route.url, access });
-    if (options === null || access === 'public') return;
+    if (options === null) return;
+    if (access === 'public') {
+      // The OpenAPI document says so (its global `security` asks for a key everywhere else).
+      route.schema = { ...route.schema, security: [] } as RouteOptions['schema'];
+      return;
+    }
     const existing = route.onRequest === undefined ? [] : [route.onRequest].flat();
     route.onRequest = [guard(access, options), ...existing];
   });
