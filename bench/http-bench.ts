@@ -9,6 +9,8 @@
 //      NATS JetStream (BENCH_NATS_URL) on a stream and subject prefix of this run's own, deleted at the end.
 //      Commands go to ledger-api, balance reads and projection calls to query-api. The relay and the read
 //      processor get min(PG_POOL_MAX, 4) connections.
+//    Authentication is on, as in any CLI start: every request carries an admin key of the run's own (the
+//    servers' CHRONICLE_BOOTSTRAP_KEY), and RATE_LIMIT_PER_MINUTE is set far above the bench's rate.
 //    Inherited DATABASE_URL, READ_DATABASE_URL, NATS_* and READ_WAIT_MAX_MS are not passed on: the bench
 //    chooses the topology (BENCH_SERVER_ENV can still set READ_DATABASE_URL, NATS_URL, READ_WAIT_MAX_MS; a
 //    NATS stream and subject prefix are always the run's own).
@@ -75,6 +77,7 @@
 //   BENCH_SERVER_ENV     extra env for the server(s), "K=V,K=V" (e.g. SNAPSHOT_EVERY=0)
 //   BENCH_OUT            where to write the JSON (default bench/results/latest.json)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
@@ -149,6 +152,18 @@ const LAG_SAMPLE_MS = 1_000;
 const PROJECTION = 'accounts';
 
 const HOST = '127.0.0.1';
+/**
+ * The servers run with authentication on, as the CLI does by default: this admin key is their
+ * CHRONICLE_BOOTSTRAP_KEY and every request of the bench carries it, so its cost (a cached key lookup, a
+ * SHA-256, a token bucket) is in every figure.
+ */
+const API_KEY = `chr_${randomBytes(8).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+const AUTHORIZATION = `Bearer ${API_KEY}`;
+/**
+ * Far above the bench's own rate from its one key (~5,000 requests/s): the limiter runs on every request,
+ * it just never refuses one. RATE_LIMIT_PER_MINUTE in BENCH_SERVER_ENV overrides it.
+ */
+const BENCH_RATE_LIMIT_PER_MINUTE = 100_000_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 /** A rebuild answers when it is done: allow it long. */
 const REBUILD_TIMEOUT_MS = 30 * 60_000;
@@ -323,7 +338,7 @@ class Client {
       const data = payload === undefined ? undefined : JSON.stringify(payload);
       const request = http.request({
         host: HOST, port: this.port, method, path, agent: this.agent,
-        headers: data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        headers: data === undefined ? { authorization: AUTHORIZATION } : { authorization: AUTHORIZATION, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
       }, (response) => {
         const status = response.statusCode ?? 0;
         const keep = wantBody || !expect.includes(status);
@@ -859,7 +874,8 @@ interface Ports { commands: number; reads: number; relay: number; processor: num
 interface NatsBus { url: string; stream: string; subjectPrefix: string }
 
 /** Environment names the bench sets itself, not inherited from its own environment. */
-const TOPOLOGY_ENV = ['DATABASE_URL', 'READ_DATABASE_URL', 'NATS_URL', 'NATS_STREAM', 'NATS_SUBJECT_PREFIX', 'READ_WAIT_MAX_MS', 'CHRONICLE_DATA_DIR', 'PORT', 'HOST'];
+const TOPOLOGY_ENV = ['DATABASE_URL', 'READ_DATABASE_URL', 'NATS_URL', 'NATS_STREAM', 'NATS_SUBJECT_PREFIX', 'READ_WAIT_MAX_MS', 'CHRONICLE_DATA_DIR', 'PORT', 'HOST',
+  'CHRONICLE_BOOTSTRAP_KEY', 'CHRONICLE_AUTH_DISABLED_INSECURE'];
 
 function serverEnv(databaseUrl: string, port: number, poolMax: number, nats: NatsBus | null): NodeJS.ProcessEnv {
   const inherited = { ...process.env };
@@ -867,7 +883,10 @@ function serverEnv(databaseUrl: string, port: number, poolMax: number, nats: Nat
   return {
     ...inherited,
     DATABASE_URL: databaseUrl, PORT: String(port), HOST, LOG_LEVEL: 'warn', PG_POOL_MAX: String(poolMax),
+    RATE_LIMIT_PER_MINUTE: String(BENCH_RATE_LIMIT_PER_MINUTE),
     ...SERVER_EXTRA_ENV,
+    // The bench's own key on its fresh database, whatever BENCH_SERVER_ENV says.
+    CHRONICLE_BOOTSTRAP_KEY: API_KEY,
     // This run's own stream and subjects, whatever BENCH_SERVER_ENV says: the stream is deleted at the end.
     ...(nats ? { NATS_URL: nats.url, NATS_STREAM: nats.stream, NATS_SUBJECT_PREFIX: nats.subjectPrefix } : {}),
   };

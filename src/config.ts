@@ -1,6 +1,8 @@
 // All configuration, read from the environment once at start-up, validated, frozen and passed down.
 // Units go last in names; defaults are the embedded single-process ledger.
 import { resolve } from 'node:path';
+import { chosenKeyProblem } from './application/api-keys.js';
+import { RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
 
 export interface Config {
   /** HTTP port (PORT). */
@@ -44,6 +46,15 @@ export interface Config {
   readonly signingKeyFile: string | undefined;
   /** The sealer signs at most one checkpoint per this interval (CHRONICLE_CHECKPOINT_INTERVAL_MS). */
   readonly checkpointIntervalMs: number;
+  /**
+   * The first admin key (CHRONICLE_BOOTSTRAP_KEY), stored if no key exists yet; `chr_<16 hex>_<43+ base64url>`
+   * (`chronicle keys generate` makes one). Unset: the first start generates one and prints it once.
+   */
+  readonly bootstrapKey: string | undefined;
+  /** No authentication at all (CHRONICLE_AUTH_DISABLED_INSECURE=1); warned at start. Off by default. */
+  readonly authDisabledInsecure: boolean;
+  /** Requests per minute per API key, or per client address without a valid key (RATE_LIMIT_PER_MINUTE). */
+  readonly rateLimitPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -85,6 +96,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const logLevel = env['LOG_LEVEL'] || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const bootstrapKey = env['CHRONICLE_BOOTSTRAP_KEY'] || undefined;
+  if (bootstrapKey !== undefined) {
+    const problem = chosenKeyProblem(bootstrapKey);
+    // The message never repeats the value: it is a secret, and this may end up in a log.
+    if (problem) throw new ConfigError(`CHRONICLE_BOOTSTRAP_KEY ${problem}`);
+  }
+  const insecure = env['CHRONICLE_AUTH_DISABLED_INSECURE'] ?? '';
+  if (!['', '0', '1'].includes(insecure)) throw new ConfigError('CHRONICLE_AUTH_DISABLED_INSECURE must be 1 (no authentication at all) or 0');
+  const authDisabledInsecure = insecure === '1';
+  if (authDisabledInsecure && bootstrapKey !== undefined) {
+    throw new ConfigError('CHRONICLE_AUTH_DISABLED_INSECURE=1 and CHRONICLE_BOOTSTRAP_KEY together: a key is pointless without authentication');
+  }
   return Object.freeze({
     port: integer(env, 'PORT', 4000, 0, 65_535),
     host: env['HOST'] || '127.0.0.1',
@@ -105,5 +128,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signingKeyPem: env['CHRONICLE_SIGNING_KEY'] || undefined,
     signingKeyFile: env['CHRONICLE_SIGNING_KEY_FILE'] ? resolve(env['CHRONICLE_SIGNING_KEY_FILE']) : undefined,
     checkpointIntervalMs: integer(env, 'CHRONICLE_CHECKPOINT_INTERVAL_MS', 1_000, 10, 3_600_000),
+    bootstrapKey,
+    authDisabledInsecure,
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', RATE_LIMIT_PER_MINUTE_DEFAULT, 1, 1_000_000_000),
   });
 }

@@ -14,6 +14,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { InProcessEventBus } from './adapters/event-bus/in-process/in-process-event-bus.js';
 import { connectNatsEventBus } from './adapters/event-bus/nats/nats-event-bus.js';
+import { SqlApiKeyStore } from './adapters/api-keys/sql-api-key-store.js';
 import { SqlRelayCheckpoints, sqlCountEventsAfter } from './adapters/event-bus/relay-checkpoints/sql-relay-checkpoints.js';
 import { openEventStore, openSqlClient, type StoreTarget } from './adapters/event-store/open-store.js';
 import { withLease } from './adapters/event-store/sql/lease.js';
@@ -28,12 +29,14 @@ import { LedgerMetrics } from './adapters/metrics/prometheus.js';
 import { SqlReadModel } from './adapters/read-model/sql-read-model.js';
 import { AccountQueries } from './application/account-queries.js';
 import { AccountRepository } from './application/account-repository.js';
+import { ApiKeys } from './application/api-keys.js';
 import { ChangeSignal } from './application/change-signal.js';
 import { CommandHandler } from './application/command-handler.js';
 import { ReadModelQueries } from './application/read-model-queries.js';
 import { ReadProcessor, type ReadProcessorOptions } from './application/read-processor.js';
 import { MemoryRelayCheckpoints, OutboxRelay, type RelayOptions } from './application/relay.js';
 import { buildApp, type HealthCheck } from './http/build-app.js';
+import { RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { EventStore, RecordedEvent } from './ports/event-store.js';
 import type { IdGenerator } from './ports/ids.js';
@@ -44,6 +47,23 @@ export type Role = (typeof ROLES)[number];
 export type BusTarget =
   | { kind: 'in-process' }
   | { kind: 'nats'; servers: string; stream: string; subjectPrefix?: string; ackWaitMs?: number };
+
+/** Access control (README, "Access control"): API keys with roles, checked on every route. */
+export interface AuthOptions {
+  /** CHRONICLE_BOOTSTRAP_KEY: the first admin key, stored if no key exists yet. */
+  bootstrapKey?: string;
+  /**
+   * Without bootstrapKey and with no key stored yet, an admin key is generated and handed to this, once
+   * (the CLI prints it). Default: logged at warn level. Absent or false `bootstrap`: neither happens.
+   */
+  onKeyGenerated?: (key: string, id: string) => void;
+  /** Whether this process stores the first key (the CLI: processes that serve the API). Default true. */
+  bootstrap?: boolean;
+  /** Requests per minute per key (RATE_LIMIT_PER_MINUTE). Default RATE_LIMIT_PER_MINUTE_DEFAULT. */
+  rateLimitPerMinute?: number;
+  /** How long a verified key is trusted without asking the database: the revocation latency. Default 2 s. */
+  keyCacheTtlMs?: number;
+}
 
 export interface LedgerOptions {
   store: StoreTarget;
@@ -76,6 +96,10 @@ export interface LedgerOptions {
    * no sealer in this process (another process seals; proofs are still served from the store).
    */
   audit?: { signer?: CheckpointSigner; sealer?: Partial<SealerOptions> | false };
+  /** API keys and roles. Absent: no authentication (the library's default, for tests; the CLI turns it on). */
+  auth?: AuthOptions;
+  /** Acknowledges running without authentication on purpose (CHRONICLE_AUTH_DISABLED_INSECURE): warned at start. */
+  insecureNoAuth?: boolean;
 }
 
 export interface Ledger {
@@ -99,6 +123,8 @@ export interface Ledger {
   bus: EventBus | null;
   metrics: LedgerMetrics;
   log: Logger;
+  /** Present with `auth`. */
+  keys: ApiKeys | null;
   close(): Promise<void>;
 }
 
@@ -329,9 +355,21 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       };
     }
 
+    if (options.auth && options.insecureNoAuth) throw new LedgerConfigError('auth and insecureNoAuth together: choose one');
+    let keys: ApiKeys | null = null;
+    if (options.auth) {
+      keys = new ApiKeys(new SqlApiKeyStore(store.sql), {
+        ...(options.auth.keyCacheTtlMs === undefined ? {} : { cacheTtlMs: options.auth.keyCacheTtlMs }),
+      });
+      if (options.auth.bootstrap ?? true) await bootstrapKeys(keys, options.auth, log);
+    } else if (options.insecureNoAuth) {
+      log.warn('AUTHENTICATION IS OFF (CHRONICLE_AUTH_DISABLED_INSECURE): anyone who reaches this port may move money, read every event and reset projections');
+    }
+
     const readWaitMaxMs = options.readWaitMaxMs ?? 5_000;
     const app = await buildApp({
       store, ids, metrics, storeKind: options.store.kind, loggerInstance: log, components,
+      ...(keys ? { auth: { keys, rateLimitPerMinute: options.auth!.rateLimitPerMinute ?? RATE_LIMIT_PER_MINUTE_DEFAULT } } : {}),
       ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
       ...(has('ledger-api') ? { commands, audit: { store, log: merkleLog, signer, sealer } } : {}),
       ...(has('query-api') && readQueries && processor && readModel ? {
@@ -345,11 +383,29 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
     cleanup.push(() => app.close());
     let closing: Promise<void> | null = null;
     return {
-      app, store, roles, commands, queries, readModel, readQueries, processor, relay, sealer, merkleLog, signer, bus, metrics, log,
+      app, store, roles, commands, queries, readModel, readQueries, processor, relay, sealer, merkleLog, signer, bus, metrics, log, keys,
       close: () => (closing ??= closeAll()),
     };
   } catch (error) {
     await closeAll();
     throw error;
+  }
+}
+
+async function bootstrapKeys(keys: ApiKeys, auth: AuthOptions, log: Logger): Promise<void> {
+  const outcome = await keys.bootstrap(auth.bootstrapKey);
+  switch (outcome.kind) {
+    case 'stored':
+      log.info({ keyId: outcome.id }, 'stored CHRONICLE_BOOTSTRAP_KEY as the first admin key');
+      return;
+    case 'generated':
+      log.info({ keyId: outcome.id }, 'no API key existed: generated the first admin key');
+      if (auth.onKeyGenerated) auth.onKeyGenerated(outcome.key, outcome.id);
+      else log.warn({ keyId: outcome.id }, `generated the first admin key, shown this once: ${outcome.key}`);
+      return;
+    case 'existing':
+      // A restart: nothing to do. A chosen key that is not among the stored ones is not added (it may have
+      // been revoked on purpose): make keys with POST /keys or `chronicle keys create`.
+      if (auth.bootstrapKey !== undefined && !outcome.known) log.warn('CHRONICLE_BOOTSTRAP_KEY is not a stored key and keys exist already: it was not added');
   }
 }

@@ -1,6 +1,7 @@
 // The embedded default end to end: `chronicle start` as its own process on a real port with a PGlite data
 // directory, stopped with SIGTERM and started again: every event is still there. Also refuses a second
-// process on the same data directory.
+// process on the same data directory. Authentication is on by default: the first start prints a generated
+// admin key, once; the restart prints none and the key still works.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -18,7 +19,7 @@ const freePort = () => new Promise<number>((resolve, reject) => {
 function startLedger(dataDir: string, port: number): { child: ChildProcess; output: () => string } {
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
-    env: { ...process.env, CHRONICLE_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: '' },
+    env: { ...process.env, CHRONICLE_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: '', CHRONICLE_BOOTSTRAP_KEY: '', CHRONICLE_AUTH_DISABLED_INSECURE: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (output += d));
@@ -59,9 +60,18 @@ describe('chronicle start (embedded PGlite)', () => {
     children.push(first.child);
     await waitForHealth(base, first.child);
 
+    const generated = /^    (chr_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$/m.exec(first.output());
+    expect(generated, first.output()).not.toBeNull();
+    const key = generated![1]!;
+    const authorization = `Bearer ${key}`;
+    const fetch = (url: string, init: RequestInit = {}) => globalThis.fetch(url, { ...init, headers: { authorization, ...init.headers as Record<string, string> } });
     const post = (path: string, body: unknown) => fetch(`${base}${path}`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
     });
+    // Without the key: refused.
+    const anonymous = await globalThis.fetch(`${base}/accounts`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
     expect((await post('/commands/create-account', { accountId: 'P1', owner: 'Persist', currency: 'GBP' })).status).toBe(201);
     const deposit = await post('/commands/deposit', { accountId: 'P1', amount: '1234' });
     expect(deposit.status).toBe(201);
@@ -86,6 +96,8 @@ describe('chronicle start (embedded PGlite)', () => {
     const second = startLedger(dataDir, port);
     children.push(second.child);
     await waitForHealth(base, second.child);
+    // A key exists: nothing is generated or printed this time.
+    expect(second.output()).not.toMatch(/chr_[0-9a-f]{16}_/);
     // The read model persisted beside the events: the balance is there at once, no replay needed.
     expect(await (await fetch(`${base}/accounts/P1/balance?minPosition=${globalPosition}&maxWaitMs=0`)).json())
       .toMatchObject({ balance: '1234', currency: 'GBP', version: 2, freshness: { status: 'reached' } });

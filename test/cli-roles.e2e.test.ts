@@ -42,7 +42,7 @@ import type { SqlEventStore } from '../src/adapters/event-store/sql/sql-event-st
 import type { SqlClient } from '../src/adapters/event-store/sql/sql-client.js';
 import { SqlReadModel } from '../src/adapters/read-model/sql-read-model.js';
 import type { RecordedEvent } from '../src/ports/event-store.js';
-import { spawnCli, type CliProcess } from './support/cli-process.js';
+import { CLI_ADMIN_KEY, CLI_AUTHORIZATION, spawnCli, type CliProcess } from './support/cli-process.js';
 import { deleteStreams, freePort, natsAdmin, natsAvailable, NATS_TEST_URL, readStreamMessages, uniqueBusNames } from './support/nats.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { allEvents, expectedModel } from './support/read-model-expectations.js';
@@ -64,7 +64,9 @@ interface Answer {
 async function request(method: 'GET' | 'POST', url: string, body?: unknown): Promise<Answer> {
   const response = await fetch(url, {
     method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    // The admin key the processes were started with: it may call every route.
+    headers: { authorization: CLI_AUTHORIZATION, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(10_000),
   });
   const text = await response.text();
@@ -122,6 +124,7 @@ describe.skipIf(!servicesUp)('split deployment: ledger-api, query-api, relay and
     PG_POOL_MAX: '4',
     // Never the repository's ./.chronicle, whatever a misconfigured process would do.
     CHRONICLE_DATA_DIR: join(scratchDir, 'pglite'),
+    CHRONICLE_BOOTSTRAP_KEY: CLI_ADMIN_KEY,
   });
 
   async function startRole(role: ServerRole): Promise<CliProcess> {

@@ -6,6 +6,7 @@ import { createLedger, LedgerConfigError, type BusTarget, type Ledger, type Role
 import { loadSigner } from '../adapters/audit/signing-key.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 import { verifyCommand, VERIFY_USAGE } from './verify.js';
+import { keysCommand, KEYS_USAGE } from './keys-command.js';
 
 const USAGE = `usage: chronicle <command>
 
@@ -21,12 +22,15 @@ commands:
   migrate          apply the event store's schema migrations and exit
   verify           check every hash chain, Merkle leaf and signed checkpoint; name what was altered
                    ${VERIFY_USAGE.replace('\n', '\n                   ')}
+${KEYS_USAGE}
 
-Every long-running command serves /health and /metrics on PORT.
+Every long-running command serves /health and /metrics on PORT. The API needs an API key
+(Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
 environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
              NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE),
-             CHRONICLE_CHECKPOINT_INTERVAL_MS (see README)`;
+             CHRONICLE_CHECKPOINT_INTERVAL_MS, CHRONICLE_BOOTSTRAP_KEY, CHRONICLE_AUTH_DISABLED_INSECURE,
+             RATE_LIMIT_PER_MINUTE (see README)`;
 
 const SERVER_ROLES: Record<string, readonly Role[]> = {
   start: ['ledger-api', 'query-api', 'relay', 'read-processor'],
@@ -41,8 +45,28 @@ interface Opened {
   release: () => void;
 }
 
-/** The ledger for `roles` from the configuration; PGlite only for a process that plays every role. */
-async function open(config: Config, command: string, roles: readonly Role[], logTo?: NodeJS.WritableStream): Promise<Opened> {
+/** The generated first admin key: on stdout, plainly, whatever LOG_LEVEL says (it is never shown again). */
+function printGeneratedKey(key: string): void {
+  process.stdout.write(`
+================================================================================
+No API key existed, so ChronicleLedger generated an admin key. It is shown
+this once (only its hash is stored); keep it now:
+
+    ${key}
+
+Send it as "Authorization: Bearer <key>". Make keys for each role with
+POST /keys or \`chronicle keys create --role <role> --name <name>\`.
+================================================================================
+
+`);
+}
+
+/**
+ * The ledger for `roles` from the configuration; PGlite only for a process that plays every role.
+ * `serving`: the process listens, so its API is guarded by keys (unless CHRONICLE_AUTH_DISABLED_INSECURE);
+ * one-shots (migrate, projections) only call their own app in-process.
+ */
+async function open(config: Config, command: string, roles: readonly Role[], logTo?: NodeJS.WritableStream, serving = false): Promise<Opened> {
   const single = command === 'start' || command === 'migrate' || command === 'projections';
   if (config.databaseUrl === undefined && !single) {
     throw new ConfigError(`${command} needs DATABASE_URL: the embedded PGlite store belongs to one process (use chronicle start)`);
@@ -61,7 +85,8 @@ async function open(config: Config, command: string, roles: readonly Role[], log
     const { signer, source } = await loadSigner({ pem: config.signingKeyPem, file: config.signingKeyFile, dataDir: config.dataDir });
     const ledger = await createLedger({
       store,
-      audit: { signer, sealer: { checkpointIntervalMs: config.checkpointIntervalMs } },
+      // One-shot commands (migrate, projections) seal nothing.
+      audit: { signer, sealer: serving ? { checkpointIntervalMs: config.checkpointIntervalMs } : false },
       ...(config.readDatabaseUrl === undefined ? {} : { readStore: { kind: 'postgres', url: config.readDatabaseUrl, poolMax: config.pgPoolMax } }),
       bus,
       roles,
@@ -72,6 +97,16 @@ async function open(config: Config, command: string, roles: readonly Role[], log
       corsOrigins: config.corsOrigins,
       logger: { level: config.logLevel },
       ...(logTo ? { logStream: logTo } : {}),
+      ...(serving && config.authDisabledInsecure ? { insecureNoAuth: true } : {}),
+      ...(serving && !config.authDisabledInsecure ? {
+        auth: {
+          ...(config.bootstrapKey === undefined ? {} : { bootstrapKey: config.bootstrapKey }),
+          // Processes that serve the API store the first key; a relay or read processor serves none.
+          bootstrap: roles.includes('ledger-api') || roles.includes('query-api'),
+          onKeyGenerated: printGeneratedKey,
+          rateLimitPerMinute: config.rateLimitPerMinute,
+        },
+      } : {}),
     });
     if (roles.includes('ledger-api')) ledger.log.info({ keyId: signer.keyId, source }, 'checkpoint signing key');
     return { ledger, release };
@@ -97,12 +132,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'projections') return projections(config, argv.slice(1));
   if (command === 'verify') return verifyCommand(config, argv.slice(1), (line) => console.log(line));
+  if (command === 'keys') return keysCommand(config, argv.slice(1));
   const roles = SERVER_ROLES[command];
   if (!roles) {
     console.error(`chronicle: unknown command ${command}\n\n${USAGE}`);
     return 2;
   }
-  const { ledger, release } = await open(config, command, roles);
+  const { ledger, release } = await open(config, command, roles, undefined, true);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

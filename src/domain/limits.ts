@@ -32,6 +32,8 @@ export const JSON_DEPTH_MAX = 64;
 /** Request bodies. Commands are tiny; the raw stream API carries up to APPEND_EVENTS_MAX events. */
 export const COMMAND_BODY_BYTES_MAX = 16 * 1024;
 export const APPEND_BODY_BYTES_MAX = 1024 * 1024;
+/** Every other body (key management, anything new): Fastify's default of 1 MiB is more than any needs. */
+export const BODY_BYTES_MAX = 64 * 1024;
 
 /** The nesting depth of a JSON value (a scalar is 0), counted without recursion; stops past `max`. */
 export function jsonDepthExceeds(value: unknown, max: number): boolean {

@@ -74,6 +74,8 @@ const balanceOf = (row: BalanceRow) => ({
 
 export async function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps) {
   app.get<{ Params: { id: string }; Querystring: { at?: string; minPosition?: string; maxWaitMs?: string } }>('/accounts/:id/balance', {
+    // The balance now is a reader's; as it stood at a past instant (time travel) an auditor's.
+    config: { access: (request) => ((request.query as { at?: unknown }).at === undefined ? 'reader' : 'auditor') },
     schema: {
       summary: 'Balance of an account: now from the read model (with freshness; ?minPosition= to read your writes), or with ?at= as it stood at any past instant, from the event store',
       tags: ['queries'],
@@ -110,6 +112,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps
   });
 
   app.get<{ Params: { id: string }; Querystring: { fromVersion?: string; limit?: string } }>('/accounts/:id/history', {
+    config: { access: 'auditor' },
     schema: {
       summary: 'Every event of an account, oldest first, paginated by version',
       tags: ['queries'],
@@ -150,6 +153,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps
   });
 
   app.get<{ Querystring: { after?: string; limit?: string; minPosition?: string; maxWaitMs?: string } }>('/accounts', {
+    config: { access: 'reader' },
     schema: {
       summary: 'Accounts with balances in id order, from the read model, paginated: pass the last id as ?after=',
       tags: ['queries'],

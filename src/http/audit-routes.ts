@@ -57,7 +57,10 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
     return checkpoint;
   };
 
+  // The public key is public: a sceptic must be able to fetch it (and compare it with their own copy) with
+  // no key at all. Everything else is the auditor's.
   app.get('/audit/public-key', {
+    config: { access: 'public' },
     schema: {
       summary: 'The Ed25519 public key every checkpoint verifies with. Keep a copy beside your saved checkpoints.', tags: ['audit'],
       response: { 200: { type: 'object', properties: { algorithm: { type: 'string' }, keyId: { type: 'string' }, publicKey: { type: 'string' }, publicKeyPem: { type: 'string' } } } },
@@ -65,6 +68,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
   }, async () => ({ algorithm: 'Ed25519', keyId: deps.signer.keyId, publicKey: deps.signer.publicKey, publicKeyPem: deps.signer.publicKeyPem }));
 
   app.get('/audit/checkpoint', {
+    config: { access: 'auditor' },
     schema: { summary: 'The latest signed checkpoint of the Merkle log: tree size, root hash, time, signature.', tags: ['audit'], response: { 200: CHECKPOINT, ...errors } },
   }, async (_request, reply) => {
     reply.header('cache-control', 'no-store');
@@ -72,6 +76,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
   });
 
   app.get<{ Querystring: { after?: string; limit?: string } }>('/audit/checkpoints', {
+    config: { access: 'auditor' },
     schema: {
       summary: 'Signed checkpoints in tree-size order, after a size.', tags: ['audit'],
       querystring: { type: 'object', additionalProperties: false, properties: { after: SIZE, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } },
@@ -84,6 +89,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
   });
 
   app.get<{ Params: { eventId: string }; Querystring: { treeSize?: string } }>('/audit/events/:eventId/proof', {
+    config: { access: 'auditor' },
     schema: {
       summary: 'RFC 9162 inclusion proof of an event in a signed tree size (default: the latest checkpoint), with the event\'s canonical encoding.',
       tags: ['audit'],
@@ -120,6 +126,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
   });
 
   app.get<{ Querystring: { from: string; to?: string } }>('/audit/consistency', {
+    config: { access: 'auditor' },
     schema: {
       summary: 'RFC 9162 consistency proof that the signed tree of size `from` is a prefix of the signed tree of size `to` (default: the latest).',
       tags: ['audit'],

@@ -3,14 +3,19 @@ import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import type { ApiKeys } from '../application/api-keys.js';
 import type { CommandHandler } from '../application/command-handler.js';
+import { BODY_BYTES_MAX } from '../domain/limits.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
+import { accessControl, type DeclaredRoute } from './access-control.js';
 import { accountRoutes, type AccountRouteDeps } from './account-routes.js';
 import { auditRoutes, type AuditRouteDeps } from './audit-routes.js';
 import { commandRoutes } from './command-routes.js';
 import { ApiError, errorBody, handleError } from './errors.js';
+import { keyRoutes } from './key-routes.js';
 import { projectionRoutes, type ProjectionRouteDeps } from './projection-routes.js';
+import { RateLimiter } from './rate-limit.js';
 import { streamRoutes } from './stream-routes.js';
 import { subscriptionRoutes } from './subscription-routes.js';
 
@@ -18,6 +23,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** From the X-Correlation-Id header, else the request id: carried into every event's metadata. */
     correlationId: string;
+  }
+  interface FastifyInstance {
+    /** Every route registered, with what it declared it needs: the route-coverage test reads it. */
+    declaredRoutes: readonly DeclaredRoute[];
   }
 }
 
@@ -47,6 +56,11 @@ export interface AppDeps {
   components?: Record<string, HealthCheck>;
   /** Browser origins allowed to call the API (CORS), e.g. the dashboard's; none by default. */
   corsOrigins?: readonly string[];
+  /**
+   * API keys (src/http/access-control.ts): every route then needs a key of its declared role, and /keys
+   * manages them. Absent: no authentication at all (the library's default; the CLI turns it on).
+   */
+  auth?: { keys: ApiKeys; rateLimitPerMinute: number };
 }
 
 const CORRELATION_ID = /^[\x21-\x7e]{1,128}$/;
@@ -80,6 +94,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: false,
     // Above the longest valid id (stream ids: 200 characters); longer is 414, not a route that never matches.
     routerOptions: { maxParamLength: 512 },
+    // Deliberately small (Fastify's default is 1 MiB): no route but the raw append takes more, and that one
+    // sets its own. Commands are capped lower still by their parser.
+    bodyLimit: BODY_BYTES_MAX,
     // Errors the router raises before any route runs (a URL that is not valid percent-encoded UTF-8, a path
     // parameter past maxParamLength) get the one error shape too.
     frameworkErrors: (error, _request, reply) => {
@@ -89,6 +106,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         : errorBody('bad_request', 'the URL is not valid: percent-encoding must encode UTF-8'));
     },
   });
+
+  // Before any route is registered: every route's declaration is recorded, and with auth, enforced.
+  const declaredRoutes: DeclaredRoute[] = [];
+  app.decorate('declaredRoutes', declaredRoutes);
+  accessControl(app, declaredRoutes, deps.auth ? { keys: deps.auth.keys, limiter: new RateLimiter(deps.auth.rateLimitPerMinute) } : null);
 
   // JSON only: a text/plain body is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
@@ -129,6 +151,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         version: '0.1.0',
         description: 'An immutable, event-sourced ledger. Amounts are integer minor units as decimal strings.',
       },
+      ...(deps.auth ? {
+        components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key: chr_<id>_<secret>' } } },
+        security: [{ apiKey: [] }],
+      } : {}),
     },
   });
 
@@ -140,6 +166,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.audit) await app.register(auditRoutes, deps.audit);
   if (deps.accounts) await app.register(accountRoutes, deps.accounts);
   if (deps.projections) await app.register(projectionRoutes, deps.projections);
+  // Served where the API is; a relay or read processor alone serves /health and /metrics only.
+  if (deps.auth && (deps.commands || deps.accounts)) await app.register(keyRoutes, { keys: deps.auth.keys });
 
   const checks: Record<string, HealthCheck> = {
     eventStore: async () => {
@@ -148,7 +176,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     ...deps.components,
   };
+  // Open: load balancers and orchestrators probe it without credentials. It names components, not data.
   app.get('/health', {
+    config: { access: 'public' },
     schema: { summary: 'Each component this process uses (event store, read store, event bus, ...): up or down. 503 when one is down.', tags: ['operations'] },
   }, async (_request, reply) => {
     reply.header('cache-control', 'no-store');
@@ -165,12 +195,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return { status: 'ok', store: deps.storeKind, components };
   });
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {
+  // Open, like /health: scrapers rarely carry per-service secrets, and the page holds counts and latencies,
+  // no account, amount or key. Keep the port on a private network (HOST is loopback by default).
+  app.get('/metrics', { config: { access: 'public' }, schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {
     reply.header('content-type', deps.metrics.contentType);
     return deps.metrics.render();
   });
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Open: the API's description is no secret (it is in the repository), and a client learns the auth scheme from it.
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();
   return app;

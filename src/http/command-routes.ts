@@ -46,7 +46,8 @@ export function contextOf(request: FastifyRequest): CommandContext {
   return {
     correlationId: request.correlationId,
     clientAddress: request.ip,
-    actor: 'anonymous',
+    // The verified key's principal (key:<id>), never anything the body says; 'anonymous' with authentication off.
+    actor: request.principal?.id ?? 'anonymous',
     ...(typeof key === 'string' ? { idempotencyKey: key } : {}),
   };
 }
@@ -87,6 +88,7 @@ export async function commandRoutes(app: FastifyInstance, deps: CommandRoutesDep
   };
 
   app.post<{ Body: { accountId: string; owner: string; currency: string } }>('/commands/create-account', {
+    config: { access: 'writer' },
     schema: routeSchema('Open an account', {
       accountId: ACCOUNT_ID,
       owner: { type: 'string', minLength: 1, maxLength: OWNER_LENGTH_MAX, pattern: '^[^\\x00-\\x1f\\x7f]+$' },
@@ -98,14 +100,17 @@ export async function commandRoutes(app: FastifyInstance, deps: CommandRoutesDep
   });
 
   app.post<{ Body: { accountId: string; amount: unknown } }>('/commands/deposit', {
+    config: { access: 'writer' },
     schema: routeSchema('Deposit money into an account', { accountId: ACCOUNT_ID, amount: AMOUNT }),
   }, (request, reply) => run(request, reply, { type: 'Deposit', accountId: request.body.accountId, amount: amountOf(request.body.amount) }));
 
   app.post<{ Body: { accountId: string; amount: unknown } }>('/commands/withdraw', {
+    config: { access: 'writer' },
     schema: routeSchema('Withdraw money from an account; never below zero', { accountId: ACCOUNT_ID, amount: AMOUNT }),
   }, (request, reply) => run(request, reply, { type: 'Withdraw', accountId: request.body.accountId, amount: amountOf(request.body.amount) }));
 
   app.post<{ Body: { fromAccountId: string; toAccountId: string; amount: unknown } }>('/commands/transfer', {
+    config: { access: 'writer' },
     schema: routeSchema('Move money between two accounts of one currency: both sides or neither', {
       fromAccountId: ACCOUNT_ID, toAccountId: ACCOUNT_ID, amount: AMOUNT,
     }),

@@ -82,6 +82,7 @@ export async function projectionRoutes(app: FastifyInstance, deps: ProjectionRou
   };
 
   app.get('/projections', {
+    config: { access: 'admin' },
     schema: {
       summary: 'Projections with position, lag and status', tags: ['projections'],
       response: { 200: { type: 'object', properties: { projections: { type: 'array', items: PROJECTION } } }, ...errors },
@@ -89,10 +90,12 @@ export async function projectionRoutes(app: FastifyInstance, deps: ProjectionRou
   }, async () => ({ projections: await Promise.all(deps.projections.map(describe)) }));
 
   app.get<{ Params: { name: string } }>('/projections/:name', {
+    config: { access: 'admin' },
     schema: { summary: 'One projection: position, lag, status', tags: ['projections'], params: NAME_PARAMS, response: { 200: PROJECTION, ...errors } },
   }, async (request) => describe(find(request.params.name)));
 
   app.get<{ Params: { name: string } }>('/projections/:name/state', {
+    config: { access: 'admin' },
     schema: {
       summary: 'A projection\'s state in figures: accounts, transaction rows, sum of balances per currency', tags: ['projections'], params: NAME_PARAMS,
       response: {
@@ -116,6 +119,7 @@ export async function projectionRoutes(app: FastifyInstance, deps: ProjectionRou
   });
 
   app.post<{ Params: { name: string }; Querystring: { wait?: 'true' | 'false' } }>('/projections/:name/reset', {
+    config: { access: 'admin' },
     schema: {
       summary: 'Drop the projection\'s read model and replay it from position 0 of the event store. 202 at once (watch GET /projections/{name}); ?wait=true answers 200 with the report when done.',
       tags: ['projections'], params: NAME_PARAMS,
@@ -142,6 +146,7 @@ export async function projectionRoutes(app: FastifyInstance, deps: ProjectionRou
   });
 
   app.get<{ Params: { name: string }; Querystring: { limit?: string } }>('/projections/:name/dead-letters', {
+    config: { access: 'admin' },
     schema: {
       summary: 'Events the projection gave up on, in global position order (the order to replay them in)', tags: ['projections'], params: NAME_PARAMS,
       querystring: { type: 'object', additionalProperties: false, properties: { limit: PAGE_LIMIT } },
@@ -168,6 +173,7 @@ export async function projectionRoutes(app: FastifyInstance, deps: ProjectionRou
   });
 
   app.post<{ Params: { name: string; eventId: string } }>('/projections/:name/dead-letters/:eventId/replay', {
+    config: { access: 'admin' },
     schema: {
       summary: 'Apply a dead-lettered event again (its cause fixed); on success it leaves the dead-letter store', tags: ['projections'],
       params: {

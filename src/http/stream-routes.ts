@@ -34,6 +34,7 @@ const readSchema = {
 export async function streamRoutes(app: FastifyInstance, deps: { store: EventStore; ids: IdGenerator }) {
   app.post<{ Params: { streamId: string }; Body: { eventId?: string; type: string; data: Record<string, unknown>; metadata?: Record<string, unknown> }[] }>(
     '/streams/:streamId/events', {
+      config: { access: 'writer' },
       bodyLimit: APPEND_BODY_BYTES_MAX,
       schema: {
         summary: 'Append events to a stream, atomically, if its version is as expected',
@@ -103,6 +104,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
     });
 
   app.get<{ Querystring: { from?: string; count?: string } }>('/streams/$all', {
+    config: { access: 'auditor' },
     schema: {
       summary: 'Every event in commit order, after global position `from` (0: the beginning)',
       tags: ['event store'],
@@ -117,6 +119,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
   });
 
   app.get<{ Params: { streamId: string }; Querystring: { from?: string; count?: string; direction?: 'forward' | 'backward' } }>('/streams/:streamId', {
+    config: { access: 'auditor' },
     schema: {
       summary: 'Events of one stream from a version (inclusive), forward or backward',
       tags: ['event store'],

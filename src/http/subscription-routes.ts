@@ -110,6 +110,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
   }
 
   app.get<{ Querystring: { from?: string } }>('/subscribe/$all', {
+    config: { access: 'auditor' },
     schema: {
       summary: 'Subscribe to every event (SSE): catch up after global position `from` (0: the beginning), then live, in commit order',
       tags: ['subscriptions'],
@@ -126,6 +127,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
   });
 
   app.get<{ Params: { streamId: string }; Querystring: { from?: string } }>('/subscribe/streams/:streamId', {
+    config: { access: 'auditor' },
     schema: {
       summary: 'Subscribe to one stream (SSE): catch up from version `from` (inclusive, default 1), then live. A stream that does not exist yet is waited for.',
       tags: ['subscriptions'],

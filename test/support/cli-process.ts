@@ -3,8 +3,16 @@
 // to answer 200. Only ever signals its own child (by pid, via ChildProcess.kill).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { generateApiKey } from '../../src/application/api-keys.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * The admin key every spawned process is started with (CHRONICLE_BOOTSTRAP_KEY): the first to start on an
+ * empty database stores it, so a test can call any route with `authorization: CLI_AUTHORIZATION`.
+ */
+export const CLI_ADMIN_KEY = generateApiKey().key;
+export const CLI_AUTHORIZATION = `Bearer ${CLI_ADMIN_KEY}`;
 
 export interface CliProcess {
   command: string;
@@ -23,11 +31,14 @@ export interface CliProcess {
   signal(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `chronicle <command>` with `env` over the current environment, HOST=127.0.0.1 and PORT=`port`. */
+/**
+ * Starts `chronicle <command>` with `env` over the current environment, HOST=127.0.0.1, PORT=`port` and
+ * CHRONICLE_BOOTSTRAP_KEY=CLI_ADMIN_KEY (unless `env` says otherwise).
+ */
 export function spawnCli(command: string, port: number, env: Record<string, string>): CliProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
     cwd: REPO_ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), CHRONICLE_BOOTSTRAP_KEY: CLI_ADMIN_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

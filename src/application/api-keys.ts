@@ -1,0 +1,188 @@
+// API keys: their format, their hash, and verifying a presented key on every request without a query.
+//
+// A key is `chr_<id>_<secret>`: `id` is 16 hex digits (public, the row to look up, and the principal's
+// name), `secret` 43 base64url characters (256 random bits). Only SHA-256(key) is stored. A slow password
+// hash (bcrypt, scrypt, argon2) exists to make guessing a low-entropy password from its hash expensive;
+// 2^256 equally likely secrets cannot be guessed whatever the hash costs, so a fast hash loses nothing,
+// and verification costs a microsecond instead of tens of milliseconds per request. The hash is compared
+// with timingSafeEqual, and the lookup is by the public id, so no timing depends on the secret.
+//
+// Verified keys are cached in memory for cacheTtlMs (default KEY_CACHE_TTL_MS): a request then costs one
+// Map lookup and one SHA-256, no query. A revocation by another process (or by the CLI) therefore takes
+// effect here within cacheTtlMs; one made through this object takes effect at once.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ApiKeyRecord, ApiKeyStore, KeyRole } from '../ports/api-key-store.js';
+
+export const KEY_CACHE_TTL_MS = 2_000;
+/** Keys (and unknown ids) remembered at once; past it the oldest entry goes. */
+export const KEY_CACHE_ENTRIES_MAX = 10_000;
+/** GET /keys and `chronicle keys list` show at most this many. */
+export const KEYS_LIST_MAX = 10_000;
+export const KEY_NAME_LENGTH_MAX = 100;
+
+const KEY = /^chr_([0-9a-f]{16})_([A-Za-z0-9_-]{43,128})$/;
+/** A chosen secret (CHRONICLE_BOOTSTRAP_KEY) with fewer distinct characters is refused as not random. */
+const SECRET_DISTINCT_CHARACTERS_MIN = 16;
+
+/** Who made a request: written as created_by of the events it appends. Stable and not secret. */
+export interface Principal {
+  /** `key:<id>` */
+  readonly id: string;
+  readonly keyId: string;
+  readonly name: string;
+  readonly role: KeyRole;
+}
+
+/** A key as shown to people: everything but its hash. */
+export type ApiKeyInfo = Omit<ApiKeyRecord, 'keyHash'>;
+
+export const principalOf = (record: Pick<ApiKeyRecord, 'id' | 'name' | 'role'>): Principal =>
+  Object.freeze({ id: `key:${record.id}`, keyId: record.id, name: record.name, role: record.role });
+
+export const infoOf = ({ keyHash: _, ...info }: ApiKeyRecord): ApiKeyInfo => info;
+
+export const hashApiKey = (key: string): string => createHash('sha256').update(key).digest('hex');
+
+/** A new random key and its id. */
+export function generateApiKey(): { id: string; key: string } {
+  const id = randomBytes(8).toString('hex');
+  return { id, key: `chr_${id}_${randomBytes(32).toString('base64url')}` };
+}
+
+/** The id of a well-formed key; null for anything else. */
+export function keyIdOf(key: string): string | null {
+  return KEY.exec(key)?.[1] ?? null;
+}
+
+/** Why a key chosen by an operator (CHRONICLE_BOOTSTRAP_KEY) is unfit, or null when it is fit. */
+export function chosenKeyProblem(key: string): string | null {
+  const match = KEY.exec(key);
+  if (!match) return 'must be chr_<16 hex digits>_<43 to 128 characters of A-Z a-z 0-9 _ -> (e.g. from `chronicle keys generate`)';
+  if (new Set(match[2]).size < SECRET_DISTINCT_CHARACTERS_MIN) return 'its secret part does not look random: generate one with `chronicle keys generate`';
+  return null;
+}
+
+interface CacheEntry {
+  expiresAtMs: number;
+  /** null: no such key, or revoked. */
+  principal: Principal | null;
+  hash: Buffer | null;
+}
+
+export type BootstrapOutcome =
+  | { kind: 'stored'; id: string }
+  | { kind: 'generated'; id: string; key: string }
+  /** Keys existed already: nothing stored. `known`: the chosen key is one of them (a restart). */
+  | { kind: 'existing'; known: boolean };
+
+export interface ApiKeysOptions {
+  cacheTtlMs?: number;
+  now?: () => number;
+}
+
+export class ApiKeys {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly loading = new Map<string, Promise<void>>();
+  private readonly cacheTtlMs: number;
+  private readonly now: () => number;
+  /** Bumped by every revocation here, so a lookup that began before it cannot cache the key as valid. */
+  private revocations = 0;
+
+  constructor(private readonly store: ApiKeyStore, options: ApiKeysOptions = {}) {
+    this.cacheTtlMs = options.cacheTtlMs ?? KEY_CACHE_TTL_MS;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * The principal of a presented key from the cache: null when the key is malformed, unknown or revoked,
+   * undefined when the cache cannot say (then `authenticate`). The hot path: no promise, no query.
+   */
+  cached(key: string): Principal | null | undefined {
+    const id = keyIdOf(key);
+    if (id === null) return null;
+    const entry = this.cache.get(id);
+    if (entry === undefined || entry.expiresAtMs <= this.now()) return undefined;
+    return verify(entry, key);
+  }
+
+  /** The principal of a presented key, reading the store when the cache cannot say. */
+  async authenticate(key: string): Promise<Principal | null> {
+    const cached = this.cached(key);
+    if (cached !== undefined) return cached;
+    const id = keyIdOf(key)!;
+    // Concurrent requests with one uncached key share one query.
+    let load = this.loading.get(id);
+    if (load === undefined) {
+      load = this.load(id).finally(() => this.loading.delete(id));
+      this.loading.set(id, load);
+    }
+    await load;
+    const entry = this.cache.get(id);
+    return entry === undefined ? null : verify(entry, key);
+  }
+
+  private async load(id: string): Promise<void> {
+    const revocations = this.revocations;
+    const record = await this.store.find(id);
+    if (revocations !== this.revocations) return; // revoked meanwhile: ask again next time
+    const valid = record !== null && record.revokedAt === null;
+    this.remember(id, {
+      expiresAtMs: this.now() + this.cacheTtlMs,
+      principal: valid ? principalOf(record) : null,
+      hash: valid ? Buffer.from(record.keyHash, 'hex') : null,
+    });
+  }
+
+  private remember(id: string, entry: CacheEntry): void {
+    this.cache.delete(id); // re-inserted last: the Map's order is the eviction order
+    if (this.cache.size >= KEY_CACHE_ENTRIES_MAX) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(id, entry);
+  }
+
+  /** A new key; the plaintext is in the answer and nowhere else, ever. */
+  async create(input: { name: string; role: KeyRole; createdBy: string }): Promise<{ info: ApiKeyInfo; key: string }> {
+    const { id, key } = generateApiKey();
+    const record = await this.store.insert({ id, name: input.name, role: input.role, keyHash: hashApiKey(key), createdBy: input.createdBy });
+    return { info: infoOf(record), key };
+  }
+
+  async list(limit = KEYS_LIST_MAX): Promise<ApiKeyInfo[]> {
+    return (await this.store.list(limit)).map(infoOf);
+  }
+
+  /** Revokes at once for this process (other processes: within their cache TTL); null: no such key. */
+  async revoke(id: string): Promise<ApiKeyInfo | null> {
+    this.revocations += 1;
+    const record = await this.store.revoke(id);
+    this.cache.delete(id);
+    return record ? infoOf(record) : null;
+  }
+
+  /**
+   * The first admin key. With `chosenKey`: stored if no key exists yet (a restart with the same variable is
+   * a no-op; a revoked bootstrap key stays revoked). Without: if no key exists yet, one is generated and
+   * returned, to be shown once. Once any key exists, nothing is stored.
+   */
+  async bootstrap(chosenKey?: string): Promise<BootstrapOutcome> {
+    if (chosenKey !== undefined) {
+      const problem = chosenKeyProblem(chosenKey);
+      if (problem) throw new Error(`the bootstrap key ${problem}`);
+      const id = keyIdOf(chosenKey)!;
+      const keyHash = hashApiKey(chosenKey);
+      if (await this.store.insertIfNone({ id, name: 'bootstrap admin', role: 'admin', keyHash, createdBy: 'bootstrap' })) return { kind: 'stored', id };
+      const existing = await this.store.find(id);
+      return { kind: 'existing', known: existing !== null && existing.keyHash === keyHash };
+    }
+    const { id, key } = generateApiKey();
+    if (await this.store.insertIfNone({ id, name: 'generated admin', role: 'admin', keyHash: hashApiKey(key), createdBy: 'bootstrap' })) {
+      return { kind: 'generated', id, key };
+    }
+    return { kind: 'existing', known: false };
+  }
+}
+
+function verify(entry: CacheEntry, key: string): Principal | null {
+  if (entry.principal === null || entry.hash === null) return null;
+  const presented = createHash('sha256').update(key).digest();
+  return timingSafeEqual(presented, entry.hash) ? entry.principal : null;
+}

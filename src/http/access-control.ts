@@ -1,0 +1,121 @@
+// Who may call which route. Every route declares what it needs in its options:
+//
+//   app.get('/audit/checkpoint', { config: { access: 'auditor' }, schema: ... }, handler)
+//
+// `access` is a key role, 'public' (no key: /health for load balancers), or a function of the request for a
+// route whose query changes what it reveals (a balance now is `reader`, ?at= time travel is `auditor`).
+// A route without a declaration is refused to everyone (403): default deny. test/access-control.int.test.ts
+// lists every registered route and fails on one without a declaration, so a new route cannot slip through.
+//
+// The check is a route-level onRequest hook added as each route is registered (the onRoute hook below), so
+// a request pays for nothing but its own route's rule: one header read, one cached key lookup (see
+// src/application/api-keys.ts), one token bucket (src/http/rate-limit.ts). It runs before the body is read:
+// a client without a valid key never gets its body parsed.
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
+import type { ApiKeys, Principal } from '../application/api-keys.js';
+import type { KeyRole } from '../ports/api-key-store.js';
+import { ApiError } from './errors.js';
+import type { RateLimiter } from './rate-limit.js';
+
+export type RouteAccess = KeyRole | 'public' | ((request: FastifyRequest) => KeyRole);
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route (src/http/access-control.ts). Required: an undeclared route is refused. */
+    access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    /** The verified key's principal; null with authentication off or on a public route. */
+    principal: Principal | null;
+  }
+}
+
+/**
+ * What each role may do besides its own routes. admin: everything. auditor: also what reader may, because
+ * every balance a reader sees is derivable from the history an auditor reads anyway.
+ */
+const GRANTS: Readonly<Record<KeyRole, ReadonlySet<KeyRole>>> = {
+  reader: new Set(['reader']),
+  writer: new Set(['writer']),
+  auditor: new Set(['auditor', 'reader']),
+  admin: new Set(['reader', 'writer', 'auditor', 'admin']),
+};
+
+export const mayUse = (role: KeyRole, needed: KeyRole): boolean => GRANTS[role].has(needed);
+
+export interface DeclaredRoute {
+  method: string;
+  url: string;
+  access: RouteAccess | undefined;
+}
+
+export interface AccessControlOptions {
+  keys: ApiKeys;
+  limiter: RateLimiter;
+}
+
+// RFC 6750: a missing credential gets the bare challenge; a bad one says so.
+const CHALLENGE = 'Bearer realm="chronicle"';
+const CHALLENGE_INVALID = 'Bearer realm="chronicle", error="invalid_token"';
+const CHALLENGE_SCOPE = 'Bearer realm="chronicle", error="insufficient_scope"';
+
+/** The token of an `Authorization: Bearer <token>` header (the scheme is case-insensitive); else undefined. */
+function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+  return header.slice(7).trim();
+}
+
+/**
+ * Records every route's declaration in `declared` and, with `options` (authentication on), guards each
+ * route by it. Call on the root instance before any route is registered.
+ */
+export function accessControl(app: FastifyInstance, declared: DeclaredRoute[], options: AccessControlOptions | null): void {
+  app.decorateRequest('principal', null);
+  app.addHook('onRoute', (route: RouteOptions) => {
+    // @fastify/cors registers OPTIONS * (so that preflights are routed at all) with no way to give it a config,
+    // and answers preflights in its own onRequest hook: browsers send them without credentials.
+    const access = route.config?.access ?? (route.method === 'OPTIONS' && route.url === '*' ? 'public' : undefined);
+    for (const method of [route.method].flat()) declared.push({ method, url: route.url, access });
+    if (options === null) return;
+    if (access === 'public') {
+      // The OpenAPI document says so (its global `security` asks for a key everywhere else).
+      route.schema = { ...route.schema, security: [] } as RouteOptions['schema'];
+      return;
+    }
+    const existing = route.onRequest === undefined ? [] : [route.onRequest].flat();
+    route.onRequest = [guard(access, options), ...existing];
+  });
+}
+
+function guard(access: Exclude<RouteAccess, 'public'> | undefined, { keys, limiter }: AccessControlOptions): onRequestHookHandler {
+  return async function checkAccess(request: FastifyRequest, reply: FastifyReply) {
+    const token = bearerToken(request.headers.authorization);
+    let principal: Principal | null = null;
+    if (token !== undefined) {
+      const cached = keys.cached(token);
+      principal = cached === undefined ? await keys.authenticate(token) : cached;
+    }
+    // Limited before the 401: a flood of bad keys is limited by its address.
+    const retryAfterSeconds = limiter.take(principal === null ? `ip:${request.ip}` : principal.id);
+    if (retryAfterSeconds > 0) {
+      reply.header('retry-after', String(retryAfterSeconds));
+      throw new ApiError('rate_limited', `too many requests; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+    }
+    if (principal === null) {
+      reply.header('www-authenticate', token === undefined ? CHALLENGE : CHALLENGE_INVALID);
+      throw new ApiError('unauthorized', token === undefined
+        ? 'send an API key: Authorization: Bearer <key>'
+        : 'the API key is malformed, unknown or revoked');
+    }
+    if (access === undefined) {
+      request.log.error({ route: request.routeOptions.url }, 'route declares no access: refused to everyone (src/http/access-control.ts)');
+      throw new ApiError('forbidden', 'this route is closed: it declares no role');
+    }
+    const needed = typeof access === 'function' ? access(request) : access;
+    if (!mayUse(principal.role, needed)) {
+      reply.header('www-authenticate', CHALLENGE_SCOPE);
+      throw new ApiError('forbidden', `this needs the ${needed} role (or admin); the key's role is ${principal.role}`, { needed, role: principal.role });
+    }
+    request.principal = principal;
+  };
+}
