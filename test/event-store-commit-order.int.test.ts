@@ -5,6 +5,8 @@
 //  2. when positions commit in the opposite order to their transactions, the reader's (transaction id,
 //     position) cursor still delivers both, the higher position first, and a cursor taken between them
 //     does not lose the lower one. A reader that trusted "position > last seen" would skip it.
+import { sha256 } from '../src/adapters/event-store/sql/sql-event-store.js';
+import { contentHash } from '../src/domain/audit/canonical.js';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,11 +14,16 @@ import type { SqlEventStore } from '../src/adapters/event-store/sql/sql-event-st
 import { openEventStore } from '../src/adapters/event-store/open-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 
-const appendPayload = (streamId: string) => JSON.stringify({
-  streams: [{ streamId, aggregateType: 'Thing', expected: 'any', events: [{ eventId: randomUUID(), type: 'Happened', data: {} }] }],
-  createdBy: 'commit-order-test',
-  idempotency: null,
-});
+// chronicle_append's own payload, as SqlEventStore sends it: each event carries its content hash (the chain's input).
+const appendPayload = (streamId: string) => {
+  const event = { eventId: randomUUID(), type: 'Happened', data: {} };
+  const hash = contentHash(sha256, { ...event, streamId, aggregateType: 'Thing', schemaVersion: 1, metadata: {}, createdBy: 'commit-order-test' });
+  return JSON.stringify({
+    streams: [{ streamId, aggregateType: 'Thing', expected: 'any', events: [{ ...event, contentHash: hash }] }],
+    createdBy: 'commit-order-test',
+    idempotency: null,
+  });
+};
 
 describe.skipIf(!(await postgresAvailable()))('$all follows commit order on PostgreSQL', () => {
   let db: TestDatabase;

@@ -132,7 +132,8 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let ledger: Ledger;
 beforeAll(async () => {
-  ledger = await createLedger({ store: { kind: 'pglite' }, roles: ['ledger-api'] });
+  // No sealer: it follows $all too, and these tests count the followers SSE clients leave running.
+  ledger = await createLedger({ store: { kind: 'pglite' }, roles: ['ledger-api'], audit: { sealer: false } });
   await ledger.app.listen({ port: 0, host: '127.0.0.1' });
   const address = ledger.app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
@@ -419,9 +420,9 @@ describe.skipIf(!(await postgresAvailable()))('on PostgreSQL, with concurrent wr
   let writerB: Ledger;
   beforeAll(async () => {
     db = await createTestDatabase();
-    writerA = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 8 }, roles: ['ledger-api'] });
+    writerA = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 8 }, roles: ['ledger-api'], audit: { sealer: false } });
     // A second ledger on the same database: another process, its own pool, cache and group commit.
-    writerB = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 8 }, roles: ['ledger-api'] });
+    writerB = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 8 }, roles: ['ledger-api'], audit: { sealer: false } });
     await writerA.app.listen({ port: 0, host: '127.0.0.1' });
   });
   afterAll(async () => {
