@@ -46,6 +46,8 @@ export interface Config {
   readonly signingKeyFile: string | undefined;
   /** The sealer signs at most one checkpoint per this interval (CHRONICLE_CHECKPOINT_INTERVAL_MS). */
   readonly checkpointIntervalMs: number;
+  /** Whether a ledger API process runs the sealer (CHRONICLE_SEALER=on|off); off: another process seals. */
+  readonly sealer: boolean;
   /**
    * The first admin key (CHRONICLE_BOOTSTRAP_KEY), stored if no key exists yet; `chr_<16 hex>_<43+ base64url>`
    * (`chronicle keys generate` makes one). Unset: the first start generates one and prints it once.
@@ -71,6 +73,13 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
   }
   return value;
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  if (text !== 'on' && text !== 'off') throw new ConfigError(`${name} must be on or off, got ${JSON.stringify(text)}`);
+  return text === 'on';
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -128,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signingKeyPem: env['CHRONICLE_SIGNING_KEY'] || undefined,
     signingKeyFile: env['CHRONICLE_SIGNING_KEY_FILE'] ? resolve(env['CHRONICLE_SIGNING_KEY_FILE']) : undefined,
     checkpointIntervalMs: integer(env, 'CHRONICLE_CHECKPOINT_INTERVAL_MS', 1_000, 10, 3_600_000),
+    sealer: onOff(env, 'CHRONICLE_SEALER', true),
     bootstrapKey,
     authDisabledInsecure,
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', RATE_LIMIT_PER_MINUTE_DEFAULT, 1, 1_000_000_000),

@@ -328,7 +328,6 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
     if (has('ledger-api') && options.audit?.sealer !== false) {
       const slog = log.child({ role: 'sealer' });
       const running = new Sealer({ store, log: merkleLog, signer, sha256 }, {
-        wake: appended,
         ...options.audit?.sealer,
         onError: (error: unknown) => slog.warn({ err: error }, 'sealer retrying'),
       });

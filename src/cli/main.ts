@@ -86,7 +86,7 @@ async function open(config: Config, command: string, roles: readonly Role[], log
     const ledger = await createLedger({
       store,
       // One-shot commands (migrate, projections) seal nothing.
-      audit: { signer, sealer: serving ? { checkpointIntervalMs: config.checkpointIntervalMs } : false },
+      audit: { signer, sealer: serving && config.sealer ? { checkpointIntervalMs: config.checkpointIntervalMs } : false },
       ...(config.readDatabaseUrl === undefined ? {} : { readStore: { kind: 'postgres', url: config.readDatabaseUrl, poolMax: config.pgPoolMax } }),
       bus,
       roles,

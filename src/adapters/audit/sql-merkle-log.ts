@@ -56,35 +56,32 @@ export class SqlMerkleLog {
   }
 
   /**
-   * Stores a batch in one transaction: the leaves (which must continue the log exactly: the primary key
+   * Stores a batch atomically: the leaves (which must continue the log exactly: the primary key
    * refuses a second sealer's overlapping batch), the subtrees they complete, and optionally a checkpoint.
    */
   async append(leaves: readonly SealedLeaf[], nodes: readonly { ref: NodeRef; hash: Uint8Array }[], checkpoint?: SignedCheckpoint): Promise<void> {
     const inner = nodes.filter((n) => n.ref.level > 0);
-    await this.db.transaction(async (tx) => {
-      if (leaves.length > 0) {
-        await tx.query(
-          `INSERT INTO merkle_leaves (leaf_index, global_position, event_id, leaf_hash)
-           SELECT i, p, e, decode(h, 'hex') FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[]) AS t(i, p, e, h)`,
-          [leaves.map((l) => l.leafIndex), leaves.map((l) => l.globalPosition), leaves.map((l) => l.eventId), leaves.map((l) => toHex(l.leafHash))],
-          'chronicle_merkle_leaves',
-        );
-      }
-      if (inner.length > 0) {
-        await tx.query(
-          `INSERT INTO merkle_nodes (level, node_index, hash)
-           SELECT l, i, decode(h, 'hex') FROM unnest($1::int[], $2::bigint[], $3::text[]) AS t(l, i, h)`,
-          [inner.map((n) => n.ref.level), inner.map((n) => n.ref.index), inner.map((n) => toHex(n.hash))],
-          'chronicle_merkle_nodes',
-        );
-      }
-      if (checkpoint) {
-        await tx.query(
-          `INSERT INTO merkle_checkpoints (tree_size, root_hash, issued_at, key_id, signature) VALUES ($1, decode($2, 'hex'), $3, $4, $5)`,
-          [checkpoint.treeSize, checkpoint.rootHash, checkpoint.issuedAt, checkpoint.keyId, checkpoint.signature],
-        );
-      }
-    });
+    // One statement, so one round trip and atomic without BEGIN/COMMIT: the sealer's whole cost in PostgreSQL
+    // per page (a page may be a single event when the log is idle, so round trips matter more than rows).
+    await this.db.query(
+      `WITH leaves AS (
+         INSERT INTO merkle_leaves (leaf_index, global_position, event_id, leaf_hash)
+         SELECT i, p, e, decode(h, 'hex') FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[]) AS t(i, p, e, h)
+       ), nodes AS (
+         INSERT INTO merkle_nodes (level, node_index, hash)
+         SELECT l, i, decode(h, 'hex') FROM unnest($5::int[], $6::bigint[], $7::text[]) AS t(l, i, h)
+       ), checkpoint AS (
+         INSERT INTO merkle_checkpoints (tree_size, root_hash, issued_at, key_id, signature)
+         SELECT $8::bigint, decode($9, 'hex'), $10, $11, $12 WHERE $8::bigint IS NOT NULL
+       )
+       SELECT 1`,
+      [
+        leaves.map((l) => l.leafIndex), leaves.map((l) => l.globalPosition), leaves.map((l) => l.eventId), leaves.map((l) => toHex(l.leafHash)),
+        inner.map((n) => n.ref.level), inner.map((n) => n.ref.index), inner.map((n) => toHex(n.hash)),
+        checkpoint?.treeSize ?? null, checkpoint?.rootHash ?? null, checkpoint?.issuedAt ?? null, checkpoint?.keyId ?? null, checkpoint?.signature ?? null,
+      ],
+      'chronicle_merkle_append',
+    );
   }
 
   async latestCheckpoint(): Promise<SignedCheckpoint | null> {
