@@ -8,16 +8,27 @@
 // cannot be valid (test/subscriptions.int.test.ts covers their refusals one by one).
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InjectOptions } from 'fastify';
+import { generateApiKey } from '../src/application/api-keys.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
 
 let ledger: Ledger;
 const eventCount = async () => Number((await ledger.store.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events'))[0]!.n);
 
+// Access control on, as the CLI runs it: requests carry the admin key (which may do everything) unless the
+// fuzzer sends an Authorization header of its own, garbage included.
+const ADMIN_KEY = generateApiKey().key;
+const inject = (options: InjectOptions) =>
+  ledger.app.inject({ ...options, headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(options.headers as Record<string, string> | undefined) } });
+
 beforeAll(async () => {
-  ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, readWaitMaxMs: 50 });
+  ledger = await createLedger({
+    store: { kind: 'pglite' }, processMetrics: false, readWaitMaxMs: 50,
+    auth: { bootstrapKey: ADMIN_KEY, rateLimitPerMinute: 1_000_000_000 },
+  });
   for (const id of ['H1', 'H2']) {
-    await ledger.app.inject({ method: 'POST', url: '/commands/create-account', payload: { accountId: id, owner: 'Hostile', currency: 'EUR' } });
-    await ledger.app.inject({ method: 'POST', url: '/commands/deposit', payload: { accountId: id, amount: '1000' } });
+    await inject({ method: 'POST', url: '/commands/create-account', payload: { accountId: id, owner: 'Hostile', currency: 'EUR' } });
+    await inject({ method: 'POST', url: '/commands/deposit', payload: { accountId: id, amount: '1000' } });
   }
 });
 afterAll(async () => {
@@ -39,8 +50,9 @@ const QUERY = fc.array(fc.tuple(fc.constantFrom(...QUERY_KEYS), TEXT), { maxLeng
   .map((pairs) => (pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${k}=${inUrl(v)}`).join('&')}`));
 
 const HEADERS = fc.dictionary(
-  fc.constantFrom('content-type', 'expected-version', 'idempotency-key', 'x-correlation-id', 'last-event-id', 'accept', 'content-encoding'),
+  fc.constantFrom('content-type', 'expected-version', 'idempotency-key', 'x-correlation-id', 'last-event-id', 'accept', 'content-encoding', 'authorization'),
   fc.oneof(
+    fc.constantFrom('Bearer', 'Bearer ', 'Basic YTpi', `Bearer ${'chr_0123456789abcdef_'.padEnd(64, 'A')}`, 'Bearer chr_zz_zz', `bearer ${'x'.repeat(2_000)}`),
     fc.constantFrom('application/json', 'text/plain', 'application/json; charset=latin1', 'multipart/form-data; boundary=x', 'gzip', '-5', 'no-stream', 'x'.repeat(300)),
     fc.string({ maxLength: 30 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
   ),
@@ -84,6 +96,9 @@ const ROUTES: Route[] = [
   { method: 'GET', path: () => '/audit/public-key' },
   { method: 'GET', path: (id) => `/audit/events/${id}/proof` },
   { method: 'GET', path: () => '/audit/consistency' },
+  { method: 'POST', path: () => '/keys', body: true },
+  { method: 'GET', path: () => '/keys' },
+  { method: 'POST', path: (id) => `/keys/${id}/revoke` },
   { method: 'GET', path: () => '/health' },
   { method: 'GET', path: (id) => `/nowhere/${id}` },
 ];
@@ -108,7 +123,7 @@ describe('hostile input at every endpoint', () => {
         const name = route.path === ROUTES[14]!.path && id === 'accounts' ? 'accounts!' : id;
         const url = route.path(inUrl(name), inUrl(id2)) + query;
         const before = await eventCount();
-        const response = await ledger.app.inject({
+        const response = await inject({
           method: route.method, url, headers,
           ...(route.body ? { payload: body } : {}),
         });
@@ -119,7 +134,7 @@ describe('hostile input at every endpoint', () => {
       },
     ), { numRuns: 600 });
     // The generator reached past the router and the validators, not only the 404 handler.
-    expect([...statuses]).toEqual(expect.arrayContaining([200, 400, 404, 415]));
+    expect([...statuses]).toEqual(expect.arrayContaining([200, 400, 401, 404, 415]));
   }, 240_000);
 
   it('deep nesting is refused by name, at any depth the body limit allows', async () => {
@@ -127,15 +142,15 @@ describe('hostile input at every endpoint', () => {
     for (const depth of [65, 1_000, 5_000, 100_000]) {
       for (const payload of [`[{"type":"Deep","data":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}]`,
         `[{"type":"Deep","data":{},"metadata":{"m":${'['.repeat(depth)}${']'.repeat(depth)}}}]`]) {
-        const response = await ledger.app.inject({ method: 'POST', url: '/streams/deep-1/events', headers: { 'content-type': 'application/json' }, payload });
+        const response = await inject({ method: 'POST', url: '/streams/deep-1/events', headers: { 'content-type': 'application/json' }, payload });
         expectErrorShape(response.statusCode, response.body, `depth ${depth}`);
         expect(response.statusCode, `depth ${depth}`).toBe(400);
       }
-      const command = await ledger.app.inject({ method: 'POST', url: '/commands/deposit', headers: { 'content-type': 'application/json' }, payload: `{"accountId":"H1","amount":${'['.repeat(depth)}${']'.repeat(depth)}}` });
+      const command = await inject({ method: 'POST', url: '/commands/deposit', headers: { 'content-type': 'application/json' }, payload: `{"accountId":"H1","amount":${'['.repeat(depth)}${']'.repeat(depth)}}` });
       expectErrorShape(command.statusCode, command.body, `command depth ${depth}`);
       expect(command.statusCode).toBeGreaterThanOrEqual(400);
     }
-    const ok = await ledger.app.inject({ method: 'POST', url: '/streams/deep-1/events', payload: [{ type: 'Deep', data: JSON.parse(`${'{"a":'.repeat(63)}1${'}'.repeat(63)}`) }] });
+    const ok = await inject({ method: 'POST', url: '/streams/deep-1/events', payload: [{ type: 'Deep', data: JSON.parse(`${'{"a":'.repeat(63)}1${'}'.repeat(63)}`) }] });
     expect(ok.statusCode).toBe(201); // 64 levels, the documented limit, is fine
     expect(await eventCount()).toBe(before + 1);
   });
@@ -144,7 +159,7 @@ describe('hostile input at every endpoint', () => {
     for (const id of INJECTIONS.filter((t) => !/^[A-Za-z0-9]/.test(t) || t.length > 200)) {
       for (const url of [`/subscribe/streams/${inUrl(id)}`, `/subscribe/$all?from=${inUrl(id)}`]) {
         if (url.endsWith('from=')) continue;
-        const response = await ledger.app.inject({ method: 'GET', url });
+        const response = await inject({ method: 'GET', url });
         expectErrorShape(response.statusCode, response.body, url);
         expect(response.statusCode, url).toBeGreaterThanOrEqual(400);
       }
@@ -154,17 +169,17 @@ describe('hostile input at every endpoint', () => {
   it('injection payloads that are valid values are stored verbatim; the tables are all still there', async () => {
     const before = await eventCount();
     const owner = "Robert'); DROP TABLE events;-- \"x\" $1 \\ %00";
-    const created = await ledger.app.inject({ method: 'POST', url: '/commands/create-account', payload: { accountId: 'Bobby.Tables', owner, currency: 'EUR' } });
+    const created = await inject({ method: 'POST', url: '/commands/create-account', payload: { accountId: 'Bobby.Tables', owner, currency: 'EUR' } });
     expect(created.statusCode).toBe(201);
     const { globalPosition } = created.json() as { globalPosition: number };
-    const read = (await ledger.app.inject({ url: `/accounts/Bobby.Tables/balance?minPosition=${globalPosition}&maxWaitMs=50` })).json();
+    const read = (await inject({ url: `/accounts/Bobby.Tables/balance?minPosition=${globalPosition}&maxWaitMs=50` })).json();
     expect(read.owner).toBe(owner);
-    const raw = await ledger.app.inject({
+    const raw = await inject({
       method: 'POST', url: '/streams/inj-1/events',
       payload: [{ type: 'Note', data: { text: "'; DELETE FROM events; --", nested: { sql: 'SELECT * FROM pg_user' } } }],
     });
     expect(raw.statusCode).toBe(201);
-    const back = (await ledger.app.inject({ url: '/streams/inj-1' })).json();
+    const back = (await inject({ url: '/streams/inj-1' })).json();
     expect(back.events[0].data).toEqual({ text: "'; DELETE FROM events; --", nested: { sql: 'SELECT * FROM pg_user' } });
     const tables = await ledger.store.sql.query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name",
