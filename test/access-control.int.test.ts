@@ -111,7 +111,7 @@ describe.each(STORES)('access control on %s', (kind) => {
    * One request per route, and the status it gets when allowed. Every route the app registers must be here
    * (checked below), so a new route gets a row and its role is tested.
    */
-  const ROUTES: { route: string; needs: KeyRole | 'public'; send: (key?: string) => Promise<{ statusCode: number; json(): any }>; ok: number }[] = [
+  const ROUTES: { route: string; needs: KeyRole | 'public' | 'any'; send: (key?: string) => Promise<{ statusCode: number; json(): any }>; ok: number }[] = [
     { route: 'POST /commands/create-account', needs: 'writer', ok: 201, send: (k) => inject('POST', '/commands/create-account', k, { accountId: unique('W'), owner: 'W', currency: 'EUR' }) },
     { route: 'POST /commands/deposit', needs: 'writer', ok: 201, send: (k) => inject('POST', '/commands/deposit', k, { accountId: 'R1', amount: '1' }) },
     { route: 'POST /commands/withdraw', needs: 'writer', ok: 201, send: (k) => inject('POST', '/commands/withdraw', k, { accountId: 'R1', amount: '1' }) },
@@ -139,6 +139,7 @@ describe.each(STORES)('access control on %s', (kind) => {
     { route: 'GET /audit/checkpoints', needs: 'auditor', ok: 200, send: (k) => inject('GET', '/audit/checkpoints', k) },
     { route: 'GET /audit/events/:eventId/proof', needs: 'auditor', ok: 404, send: (k) => inject('GET', `/audit/events/${randomUUID()}/proof`, k) },
     { route: 'GET /audit/consistency', needs: 'auditor', ok: 404, send: (k) => inject('GET', '/audit/consistency?from=999999', k) },
+    { route: 'GET /whoami', needs: 'any', ok: 200, send: (k) => inject('GET', '/whoami', k) },
     { route: 'GET /health', needs: 'public', ok: 200, send: (k) => inject('GET', '/health', k) },
     { route: 'GET /metrics', needs: 'public', ok: 200, send: (k) => inject('GET', '/metrics', k) },
     { route: 'GET /openapi.json', needs: 'public', ok: 200, send: (k) => inject('GET', '/openapi.json', k) },
@@ -186,13 +187,24 @@ describe.each(STORES)('access control on %s', (kind) => {
       expectError(anonymous, 401, 'unauthorized');
       for (const role of KEY_ROLES) {
         const answer = await row.send(keys[role]);
-        if (mayUse(role, row.needs)) {
+        if (row.needs === 'any' || mayUse(role, row.needs)) {
           expect(answer.statusCode, `${row.route} as ${role}: ${JSON.stringify(answer.json())}`).toBe(row.ok);
         } else {
           expectError(answer, 403, 'forbidden');
           expect(answer.json().error.details, `${row.route} as ${role}`).toEqual({ needed: row.needs, role });
         }
       }
+    }
+  });
+
+  it.skipIf(skip)('GET /whoami tells each key its principal, role and what the role may use', async () => {
+    const may = { reader: ['reader'], writer: ['writer'], auditor: ['reader', 'auditor'], admin: ['reader', 'writer', 'auditor', 'admin'] };
+    for (const role of KEY_ROLES) {
+      const answer = await inject('GET', '/whoami', keys[role]);
+      expect(answer.statusCode).toBe(200);
+      const body = answer.json();
+      expect(body).toMatchObject({ authentication: 'on', role, principal: expect.stringMatching(/^key:[0-9a-f]{16}$/) });
+      expect([...body.may].sort()).toEqual([...may[role]].sort());
     }
   });
 

@@ -71,6 +71,21 @@ describe.skipIf(!(await postgresAvailable()))('$all follows commit order on Post
     expect(all.events.map((e) => e.globalPosition)).toEqual([early, late]);
   });
 
+  it('readLatest (the timeline\'s first page) stops at the same horizon, so following on from its newest skips nothing', async () => {
+    const before = await appendCommitted('before-1');
+    await open.query('BEGIN');
+    const early = await appendInOpenTransaction('slow-1');
+    const late = await appendCommitted('fast-1');
+    // Only what is final in commit order: neither the open transaction's event nor the later commit.
+    expect((await store.readLatest(10)).map((e) => e.globalPosition)).toEqual([before]);
+    await open.query('COMMIT');
+    const latest = await store.readLatest(10);
+    expect(latest.map((e) => e.globalPosition)).toEqual([late, early, before]); // newest first in commit order
+    // A follower that started after `before` (the newest the first call saw) gets both, in commit order.
+    expect((await store.readAll(before, 10))!.events.map((e) => e.globalPosition)).toEqual([early, late]);
+    expect((await store.readLatest(2)).map((e) => e.globalPosition)).toEqual([late, early]);
+  });
+
   it('delivers a lower position that commits in a later transaction, without skipping it from a cursor', async () => {
     await open.query('BEGIN');
     await open.query('SELECT pg_current_xact_id()'); // this transaction takes its id now ...

@@ -187,6 +187,24 @@ describe('queries', () => {
     const next = (await get(`/accounts?limit=2&after=${first.nextAfter}`)).json();
     expect(next.accounts.map((a: { accountId: string }) => a.accountId)).toEqual(all.slice(2, 4));
   });
+
+  it('searches accounts by id or owner, any case, with LIKE metacharacters taken literally, paginated', async () => {
+    for (const [accountId, owner] of [['Srch-1', 'Grace Hopper'], ['Srch-2', 'grace_kelly'], ['Srch-3', '100% Ada'], ['Other-9', 'Srch fan']]) {
+      expect((await post('/commands/create-account', { accountId, owner, currency: 'EUR' })).statusCode).toBe(201);
+    }
+    const ids = async (q: string, extra = '') => (await getFresh(`/accounts?q=${encodeURIComponent(q)}${extra}`)).json().accounts.map((a: { accountId: string }) => a.accountId);
+    expect(await ids('srch')).toEqual(['Other-9', 'Srch-1', 'Srch-2', 'Srch-3']); // owner "Srch fan" matches too
+    expect(await ids('GRACE')).toEqual(['Srch-1', 'Srch-2']);
+    expect(await ids('e_k')).toEqual(['Srch-2']); // "_" is not a wildcard: only grace_kelly has it
+    expect(await ids('0%')).toEqual(['Srch-3']); // nor is "%"
+    expect(await ids('%')).toEqual(['Srch-3']);
+    expect(await ids('nobody at all')).toEqual([]);
+    const page = (await getFresh('/accounts?q=srch&limit=2')).json();
+    expect(page.nextAfter).toBe('Srch-1');
+    expect(await ids('srch', `&after=${page.nextAfter}`)).toEqual(['Srch-2', 'Srch-3']);
+    expect((await get(`/accounts?q=${'x'.repeat(201)}`)).json().error.code).toBe('validation_failed');
+    expect((await get('/accounts?q=%01')).json().error.code).toBe('validation_failed');
+  });
 });
 
 describe('event store API', () => {
@@ -225,6 +243,11 @@ describe('event store API', () => {
     const after = (await get(`/streams/$all?from=${third}&count=2`)).json();
     expect(after.events).toEqual(all.events.slice(3, 5));
     expect((await get('/streams/$all?from=999999')).json().error.code).toBe('position_not_found');
+    // The latest page, newest first: a timeline's first screen, then /subscribe/$all?from=<lastPosition>.
+    const latest = (await get('/streams/$all?direction=backward&count=3')).json();
+    expect(latest.events).toEqual(all.events.slice(-3).reverse());
+    expect(latest.lastPosition).toBe(all.events.at(-1).globalPosition);
+    expect((await get('/streams/$all?direction=backward&from=1')).json().error.code).toBe('validation_failed');
     expect((await get('/streams/nothing-here')).json().error.code).toBe('stream_not_found');
   });
 
@@ -291,7 +314,7 @@ describe('operations', () => {
       '/commands/transfer', '/commands/withdraw', '/health', '/metrics', '/projections', '/projections/{name}',
       '/projections/{name}/dead-letters', '/projections/{name}/dead-letters/{eventId}/replay', '/projections/{name}/reset',
       '/projections/{name}/state', '/streams/$all', '/streams/{streamId}', '/streams/{streamId}/events',
-      '/subscribe/$all', '/subscribe/streams/{streamId}',
+      '/subscribe/$all', '/subscribe/streams/{streamId}', '/whoami',
     ]);
   });
 });

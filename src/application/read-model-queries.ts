@@ -143,8 +143,8 @@ export class ReadModelQueries {
     return this.withFreshness(read, (r) => r.checkpoint, (r, target) => (target.accountId === accountId ? r.account : undefined), wait);
   }
 
-  async list(after: string | undefined, limit: number, wait?: { minPosition: number; maxWaitMs: number }): Promise<{ accounts: BalanceRow[]; freshness: Freshness }> {
-    const read = () => this.deps.model.listWithCheckpoint(this.projection, after, limit);
+  async list(after: string | undefined, limit: number, wait?: { minPosition: number; maxWaitMs: number }, search?: string): Promise<{ accounts: BalanceRow[]; freshness: Freshness }> {
+    const read = () => this.deps.model.listWithCheckpoint(this.projection, after, limit, search);
     const result = await this.withFreshness(read, (r) => r.checkpoint, () => undefined, wait);
     return { accounts: result.accounts, freshness: result.freshness };
   }

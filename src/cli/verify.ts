@@ -8,7 +8,8 @@
 // Without --url it reads the database (DATABASE_URL, or the embedded data directory while no ledger runs on
 // it): a live store or a restored dump.
 import { readFile, writeFile } from 'node:fs/promises';
-import { httpVerifySource, sqlVerifySource } from '../adapters/audit/verify-sources.js';
+import { httpVerifySource } from '../adapters/audit/http-verify-source.js';
+import { sqlVerifySource } from '../adapters/audit/verify-sources.js';
 import { keyIdOfPublicKey, loadSigner, signatureVerifier } from '../adapters/audit/signing-key.js';
 import { openSqlClient } from '../adapters/event-store/open-store.js';
 import { migrate } from '../adapters/event-store/sql/migrate.js';

@@ -17,7 +17,8 @@ import type { KeyRole } from '../ports/api-key-store.js';
 import { ApiError } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
 
-export type RouteAccess = KeyRole | 'public' | ((request: FastifyRequest) => KeyRole);
+/** `any`: every valid key, whatever its role (`GET /whoami`: a client learns what its key may do). */
+export type RouteAccess = KeyRole | 'public' | 'any' | ((request: FastifyRequest) => KeyRole);
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -112,7 +113,7 @@ function guard(access: Exclude<RouteAccess, 'public'> | undefined, { keys, limit
       throw new ApiError('forbidden', 'this route is closed: it declares no role');
     }
     const needed = typeof access === 'function' ? access(request) : access;
-    if (!mayUse(principal.role, needed)) {
+    if (needed !== 'any' && !mayUse(principal.role, needed)) {
       reply.header('www-authenticate', CHALLENGE_SCOPE);
       throw new ApiError('forbidden', `this needs the ${needed} role (or admin); the key's role is ${principal.role}`, { needed, role: principal.role });
     }

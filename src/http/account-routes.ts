@@ -27,6 +27,9 @@ const notFound = (accountId: string, details?: Record<string, unknown>) =>
   new ApiError('account_not_found', `account ${accountId} does not exist`, { accountId, ...details });
 const errors = { '4xx': ERROR_SCHEMA, '5xx': ERROR_SCHEMA };
 
+/** An account search: printable text, as long as an owner's name may be. */
+const SEARCH = { type: 'string', maxLength: 200, pattern: '^[^\\x00-\\x1f\\x7f]*$' } as const;
+
 const READ_YOUR_WRITES = {
   minPosition: { ...DIGITS, description: 'Wait until the read model includes the event at this global position (a command response\'s globalPosition).' },
   maxWaitMs: { ...DIGITS, description: 'How long to wait for minPosition, at most the server\'s READ_WAIT_MAX_MS (also the default).' },
@@ -152,12 +155,15 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps
     return { accountId: id, version: history.version, entries: history.entries, nextFromVersion: last < history.version ? last + 1 : null };
   });
 
-  app.get<{ Querystring: { after?: string; limit?: string; minPosition?: string; maxWaitMs?: string } }>('/accounts', {
+  app.get<{ Querystring: { after?: string; limit?: string; q?: string; minPosition?: string; maxWaitMs?: string } }>('/accounts', {
     config: { access: 'reader' },
     schema: {
-      summary: 'Accounts with balances in id order, from the read model, paginated: pass the last id as ?after=',
+      summary: 'Accounts with balances in id order, from the read model, paginated: pass the last id as ?after=; ?q= keeps those whose id or owner contains it (any case)',
       tags: ['queries'],
-      querystring: { type: 'object', additionalProperties: false, properties: { after: ACCOUNT_ID, limit: PAGE_LIMIT, ...READ_YOUR_WRITES } },
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: { after: ACCOUNT_ID, limit: PAGE_LIMIT, q: SEARCH, ...READ_YOUR_WRITES },
+      },
       response: {
         200: {
           type: 'object',
@@ -173,7 +179,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps
   }, async (request, reply) => {
     const limit = pageLimit(request.query.limit);
     const wait = waitOf(request.query, deps.readWaitMaxMs);
-    const { accounts, freshness } = await withKnownPosition(() => deps.readQueries.list(request.query.after, limit, wait));
+    const { accounts, freshness } = await withKnownPosition(() => deps.readQueries.list(request.query.after, limit, wait, request.query.q));
     reply.header('chronicle-freshness', freshness.status);
     return {
       accounts: accounts.map(balanceOf),

@@ -8,11 +8,12 @@ import type { CommandHandler } from '../application/command-handler.js';
 import { BODY_BYTES_MAX } from '../domain/limits.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
-import { accessControl, type DeclaredRoute } from './access-control.js';
+import { KEY_ROLES, type KeyRole } from '../ports/api-key-store.js';
+import { accessControl, mayUse, type DeclaredRoute } from './access-control.js';
 import { accountRoutes, type AccountRouteDeps } from './account-routes.js';
 import { auditRoutes, type AuditRouteDeps } from './audit-routes.js';
 import { commandRoutes } from './command-routes.js';
-import { ApiError, errorBody, handleError } from './errors.js';
+import { ApiError, ERROR_SCHEMA, errorBody, handleError } from './errors.js';
 import { keyRoutes } from './key-routes.js';
 import { projectionRoutes, type ProjectionRouteDeps } from './projection-routes.js';
 import { RateLimiter } from './rate-limit.js';
@@ -193,6 +194,36 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const down = names.filter((name) => components[name]!['status'] === 'down');
     if (down.length > 0) throw new ApiError('store_unavailable', `unavailable: ${down.join(', ')}`, { status: 'down', store: deps.storeKind, components });
     return { status: 'ok', store: deps.storeKind, components };
+  });
+
+  // Any valid key: who the caller is and what its key may do, so a client (the dashboard) can show only what
+  // it may use. With authentication off, everyone is an anonymous admin.
+  const errors = { '4xx': ERROR_SCHEMA, '5xx': ERROR_SCHEMA };
+  app.get('/whoami', {
+    config: { access: 'any' },
+    schema: {
+      summary: "The caller's principal and role (any valid key)",
+      tags: ['access control'],
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            authentication: { type: 'string', enum: ['on', 'off'] },
+            principal: { type: 'string' }, name: { type: ['string', 'null'] },
+            role: { type: 'string' }, may: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        ...errors,
+      },
+    },
+  }, async (request) => {
+    const principal = request.principal;
+    const role: KeyRole = principal?.role ?? 'admin';
+    return {
+      authentication: deps.auth ? 'on' : 'off',
+      principal: principal?.id ?? 'anonymous', name: principal?.name ?? null,
+      role, may: KEY_ROLES.filter((needed) => mayUse(role, needed)),
+    };
   });
 
   // Open, like /health: scrapers rarely carry per-service secrets, and the page holds counts and latencies,

@@ -103,17 +103,33 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
       });
     });
 
-  app.get<{ Querystring: { from?: string; count?: string } }>('/streams/$all', {
+  app.get<{ Querystring: { from?: string; count?: string; direction?: 'forward' | 'backward' } }>('/streams/$all', {
     config: { access: 'auditor' },
     schema: {
-      summary: 'Every event in commit order, after global position `from` (0: the beginning)',
+      summary: 'Every event in commit order, after global position `from` (0: the beginning); `direction=backward`: the latest `count`, newest first',
       tags: ['event store'],
-      querystring: { type: 'object', additionalProperties: false, properties: { from: DIGITS, count: PAGE_LIMIT } },
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: { from: DIGITS, count: PAGE_LIMIT, direction: { type: 'string', enum: ['forward', 'backward'] } },
+      },
       response: { 200: readSchema, ...errors },
     },
   }, async (request) => {
+    const count = pageLimit(request.query.count, 'count');
+    if (request.query.direction === 'backward') {
+      // Only the latest page: a page before it could still change order behind the reader (commit order is
+      // final only below the horizon), so paging backwards through history is what `from` forward is for.
+      if (request.query.from !== undefined) {
+        throw new ApiError('validation_failed', 'direction=backward reads the latest events; it takes no `from`', [
+          { path: '/querystring/from', message: 'not allowed with direction=backward' },
+        ]);
+      }
+      const events = await deps.store.readLatest(count);
+      // Follow on from here: /subscribe/$all?from=<lastPosition> continues after the newest of these.
+      return { direction: 'backward', events, lastPosition: events[0]?.globalPosition ?? 0 };
+    }
     const from = Number(request.query.from ?? '0');
-    const slice = await deps.store.readAll(from, pageLimit(request.query.count, 'count'));
+    const slice = await deps.store.readAll(from, count);
     if (!slice) throw new ApiError('position_not_found', `no event has global position ${from}`, { from });
     return { from, events: slice.events, lastPosition: slice.lastPosition };
   });

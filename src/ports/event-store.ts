@@ -131,6 +131,11 @@ export interface EventStore {
    * Returns null when `afterPosition` names no event.
    */
   readAll(afterPosition: number, count: number): Promise<AllSlice | null>;
+  /**
+   * The last `count` events of `$all` in commit order, newest first, below the same horizon as readAll: a
+   * follower that starts after the first of them (readAll(events[0].globalPosition, …)) misses nothing.
+   */
+  readLatest(count: number): Promise<RecordedEvent[]>;
   /** The event at a global position; null if there is none (never was, or not committed yet). */
   readEventAt(position: number): Promise<RecordedEvent | null>;
   /** The last event of a stream recorded at or before an instant (time travel); null if none. */

@@ -1,7 +1,6 @@
 // Where `chronicle verify` reads the log from: the database itself (a live store or a restored dump: stored
-// leaves are compared with the events found at their positions), or a running ledger's HTTP API ($all in
-// commit order, which is leaf order, and the signed checkpoints). Either way the verdict rests only on the
-// public key the auditor holds.
+// leaves are compared with the events found at their positions), or a running ledger's HTTP API
+// (http-verify-source.ts). Either way the verdict rests only on the public key the auditor holds.
 import type { SignedCheckpoint } from '../../domain/audit/checkpoint.js';
 import type { LogItem, VerifiableEvent } from '../../domain/audit/verify.js';
 import type { VerifySource } from '../../application/verify-log.js';
@@ -92,37 +91,5 @@ export function sqlVerifySource(db: SqlClient): VerifySource {
         after = { tx: last.tx, position: toSafeNumber(last.global_position) };
       }
     },
-  };
-}
-
-/** A running ledger's HTTP API (`Authorization` header optional: an auditor key when access control is on). */
-export function httpVerifySource(baseUrl: string, headers: Record<string, string> = {}): VerifySource {
-  const get = async <T>(path: string): Promise<T> => {
-    const response = await fetch(new URL(path, baseUrl), { headers });
-    if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
-    return (await response.json()) as T;
-  };
-  return {
-    async checkpoints() {
-      const out: SignedCheckpoint[] = [];
-      let after = 0;
-      for (;;) {
-        const page = await get<{ checkpoints: (SignedCheckpoint & { format: string; signedMessage: string })[]; next: number | null }>(`/audit/checkpoints?after=${after}&limit=1000`);
-        out.push(...page.checkpoints.map(({ treeSize, rootHash, issuedAt, keyId, signature }) => ({ treeSize, rootHash, issuedAt, keyId, signature })));
-        if (page.next === null) return out;
-        after = page.next;
-      }
-    },
-    async *leaves(): AsyncGenerator<LogItem> {
-      let from = 0;
-      let index = 0;
-      for (;;) {
-        const page = await get<{ events: VerifiableEvent[]; lastPosition: number }>(`/streams/$all?from=${from}&count=1000`);
-        for (const event of page.events) yield { leafIndex: index++, event };
-        if (page.events.length === 0) return;
-        from = page.lastPosition;
-      }
-    },
-    async *unsealed() {},
   };
 }

@@ -213,10 +213,20 @@ export class SqlReadModel {
   }
 
   /** Accounts in id (byte) order after `after`, with the checkpoint, in one snapshot. */
-  async listWithCheckpoint(projection: string, after: string | undefined, limit: number): Promise<{ accounts: BalanceRow[]; checkpoint: Checkpoint | null }> {
+  /**
+   * Accounts in id order after `after`; with `search`, only those whose id or owner contains it (any case).
+   * The search is a scan of the read model, bounded by `limit` matches: for people looking, not for batch jobs.
+   */
+  async listWithCheckpoint(projection: string, after: string | undefined, limit: number, search?: string): Promise<{ accounts: BalanceRow[]; checkpoint: Checkpoint | null }> {
+    // LIKE's own metacharacters in the search are matched literally (escaped with \, LIKE's default escape).
+    const pattern = search === undefined || search === '' ? null : `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     return this.db.transaction(async (tx) => {
       await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      const accounts = await this.balances('WHERE ($1::text IS NULL OR b.account_id COLLATE "C" > $1::text COLLATE "C")', [after ?? null], tx, limit);
+      const accounts = await this.balances(
+        `WHERE ($1::text IS NULL OR b.account_id COLLATE "C" > $1::text COLLATE "C")
+           AND ($2::text IS NULL OR b.account_id ILIKE $2::text OR b.owner ILIKE $2::text)`,
+        [after ?? null, pattern], tx, limit,
+      );
       const rows = await tx.query<CheckpointColumns>(`SELECT ${CHECKPOINT_COLUMNS} FROM projection_checkpoints WHERE name = $1`, [projection]);
       return { accounts, checkpoint: rows[0] ? toCheckpoint(rows[0]) : null };
     });

@@ -280,6 +280,18 @@ export class SqlEventStore implements EventStore {
     return { events, lastPosition: events.at(-1)?.globalPosition ?? afterPosition };
   }
 
+  async readLatest(count: number): Promise<RecordedEvent[]> {
+    // The mirror of readAll: the same horizon, so nothing newer in commit order can still appear behind it.
+    const rows = await this.db.query<EventRow>(
+      `SELECT ${eventColumns('e')} FROM events e
+        WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT $1`,
+      [count],
+      'chronicle_read_latest',
+    );
+    return rows.map(toEvent);
+  }
+
   async readEventAt(position: number): Promise<RecordedEvent | null> {
     const rows = await this.db.query<EventRow>(
       `SELECT ${eventColumns('e')} FROM events e WHERE e.global_position = $1`, [position], 'chronicle_read_event_at',
