@@ -884,6 +884,8 @@ function serverEnv(databaseUrl: string, port: number, poolMax: number, nats: Nat
     ...inherited,
     DATABASE_URL: databaseUrl, PORT: String(port), HOST, LOG_LEVEL: 'warn', PG_POOL_MAX: String(poolMax),
     RATE_LIMIT_PER_MINUTE: String(BENCH_RATE_LIMIT_PER_MINUTE),
+    // The dashboard is static files on a port of its own; the bench measures the API.
+    DASHBOARD: 'off',
     ...SERVER_EXTRA_ENV,
     // The bench's own key on its fresh database, whatever BENCH_SERVER_ENV says.
     CHRONICLE_BOOTSTRAP_KEY: API_KEY,

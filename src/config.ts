@@ -1,6 +1,7 @@
 // All configuration, read from the environment once at start-up, validated, frozen and passed down.
 // Units go last in names; defaults are the embedded single-process ledger.
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chosenKeyProblem } from './application/api-keys.js';
 import { RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
 
@@ -57,6 +58,14 @@ export interface Config {
   readonly authDisabledInsecure: boolean;
   /** Requests per minute per API key, or per client address without a valid key (RATE_LIMIT_PER_MINUTE). */
   readonly rateLimitPerMinute: number;
+  /** Whether `chronicle start` serves the dashboard (DASHBOARD=on|off). */
+  readonly dashboard: boolean;
+  /** The dashboard's HTTP port (DASHBOARD_PORT). */
+  readonly dashboardPort: number;
+  /** The API base URL the dashboard's browser calls (DASHBOARD_API_URL); unset: the page's host name, PORT. */
+  readonly dashboardApiUrl: string | undefined;
+  /** The dashboard's static export (DASHBOARD_DIR); default dashboard/out of this package. */
+  readonly dashboardDir: string;
 }
 
 export class ConfigError extends Error {
@@ -117,8 +126,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (authDisabledInsecure && bootstrapKey !== undefined) {
     throw new ConfigError('CHRONICLE_AUTH_DISABLED_INSECURE=1 and CHRONICLE_BOOTSTRAP_KEY together: a key is pointless without authentication');
   }
+  const dashboardApiUrl = env['DASHBOARD_API_URL'] || undefined;
+  if (dashboardApiUrl !== undefined && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(dashboardApiUrl)) {
+    throw new ConfigError(`DASHBOARD_API_URL: ${JSON.stringify(dashboardApiUrl)} is not an origin like http://localhost:4000`);
+  }
+  const port = integer(env, 'PORT', 4000, 0, 65_535);
+  const dashboardPort = integer(env, 'DASHBOARD_PORT', 3000, 1, 65_535);
+  const dashboard = onOff(env, 'DASHBOARD', true);
   return Object.freeze({
-    port: integer(env, 'PORT', 4000, 0, 65_535),
+    port,
     host: env['HOST'] || '127.0.0.1',
     databaseUrl,
     readDatabaseUrl,
@@ -141,5 +157,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootstrapKey,
     authDisabledInsecure,
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', RATE_LIMIT_PER_MINUTE_DEFAULT, 1, 1_000_000_000),
+    dashboard,
+    dashboardPort,
+    dashboardApiUrl,
+    // dist/config.js and src/config.ts both sit one level below the package root.
+    dashboardDir: env['DASHBOARD_DIR'] ? resolve(env['DASHBOARD_DIR']) : fileURLToPath(new URL('../dashboard/out', import.meta.url)),
   });
 }

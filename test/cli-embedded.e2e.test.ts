@@ -19,7 +19,7 @@ const freePort = () => new Promise<number>((resolve, reject) => {
 function startLedger(dataDir: string, port: number): { child: ChildProcess; output: () => string } {
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
-    env: { ...process.env, CHRONICLE_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: '', CHRONICLE_BOOTSTRAP_KEY: '', CHRONICLE_AUTH_DISABLED_INSECURE: '' },
+    env: { ...process.env, CHRONICLE_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: '', CHRONICLE_BOOTSTRAP_KEY: '', CHRONICLE_AUTH_DISABLED_INSECURE: '', DASHBOARD: 'off' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (output += d));

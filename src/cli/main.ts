@@ -7,11 +7,14 @@ import { loadSigner } from '../adapters/audit/signing-key.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 import { verifyCommand, VERIFY_USAGE } from './verify.js';
 import { keysCommand, KEYS_USAGE } from './keys-command.js';
+import type { FastifyInstance } from 'fastify';
+import { buildDashboardServer, DashboardNotBuiltError } from '../http/dashboard-server.js';
 
 const USAGE = `usage: chronicle <command>
 
 commands:
-  start            the whole ledger in one process: command and query API, relay, read processor
+  start            the whole ledger in one process: command and query API, relay, read processor, and
+                   the dashboard on DASHBOARD_PORT (3000)
                    (embedded PGlite and an in-process bus unless DATABASE_URL / NATS_URL say otherwise)
   ledger-api       commands, raw streams, $all and subscriptions          (needs DATABASE_URL)
   query-api        balances, accounts, history, time travel, projections  (needs DATABASE_URL)
@@ -30,7 +33,7 @@ environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, CHRONICLE_DATA_DIR, PG
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
              NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE),
              CHRONICLE_CHECKPOINT_INTERVAL_MS, CHRONICLE_BOOTSTRAP_KEY, CHRONICLE_AUTH_DISABLED_INSECURE,
-             RATE_LIMIT_PER_MINUTE (see README)`;
+             RATE_LIMIT_PER_MINUTE, DASHBOARD, DASHBOARD_PORT, DASHBOARD_API_URL, DASHBOARD_DIR (see README)`;
 
 const SERVER_ROLES: Record<string, readonly Role[]> = {
   start: ['ledger-api', 'query-api', 'relay', 'read-processor'],
@@ -45,8 +48,20 @@ interface Opened {
   release: () => void;
 }
 
+/** The dashboard's origins as a browser on this machine names them: the API must allow them (CORS). */
+function dashboardOrigins(config: Config): string[] {
+  return [`http://localhost:${config.dashboardPort}`, `http://127.0.0.1:${config.dashboardPort}`];
+}
+
 /** The generated first admin key: on stdout, plainly, whatever LOG_LEVEL says (it is never shown again). */
-function printGeneratedKey(key: string): void {
+function printGeneratedKey(key: string, dashboardUrl?: string): void {
+  // The key rides in the URL's fragment, which browsers never send to a server; the page moves it into its
+  // session storage and drops it from the address bar.
+  const dashboard = dashboardUrl === undefined ? '' : `
+Open the dashboard signed in with it:
+
+    ${dashboardUrl}/#key=${key}
+`;
   process.stdout.write(`
 ================================================================================
 No API key existed, so ChronicleLedger generated an admin key. It is shown
@@ -56,7 +71,7 @@ this once (only its hash is stored); keep it now:
 
 Send it as "Authorization: Bearer <key>". Make keys for each role with
 POST /keys or \`chronicle keys create --role <role> --name <name>\`.
-================================================================================
+${dashboard}================================================================================
 
 `);
 }
@@ -94,7 +109,8 @@ async function open(config: Config, command: string, roles: readonly Role[], log
       aggregateCacheMax: config.aggregateCacheMax,
       accountQueueMax: config.accountQueueMax,
       readWaitMaxMs: config.readWaitMaxMs,
-      corsOrigins: config.corsOrigins,
+      // `start` serves the dashboard, whose pages call this API from another port: allow them.
+      corsOrigins: command === 'start' && config.dashboard ? [...new Set([...config.corsOrigins, ...dashboardOrigins(config)])] : config.corsOrigins,
       logger: { level: config.logLevel },
       ...(logTo ? { logStream: logTo } : {}),
       ...(serving && config.authDisabledInsecure ? { insecureNoAuth: true } : {}),
@@ -103,7 +119,7 @@ async function open(config: Config, command: string, roles: readonly Role[], log
           ...(config.bootstrapKey === undefined ? {} : { bootstrapKey: config.bootstrapKey }),
           // Processes that serve the API store the first key; a relay or read processor serves none.
           bootstrap: roles.includes('ledger-api') || roles.includes('query-api'),
-          onKeyGenerated: printGeneratedKey,
+          onKeyGenerated: (key: string) => printGeneratedKey(key, command === 'start' && config.dashboard ? dashboardOrigins(config)[0] : undefined),
           rateLimitPerMinute: config.rateLimitPerMinute,
         },
       } : {}),
@@ -138,12 +154,17 @@ async function main(argv: string[]): Promise<number> {
     console.error(`chronicle: unknown command ${command}\n\n${USAGE}`);
     return 2;
   }
+  if (command === 'start' && config.dashboard && config.dashboardPort === config.port) {
+    throw new ConfigError(`DASHBOARD_PORT and PORT are both ${config.port}: give the dashboard a port of its own (or DASHBOARD=off)`);
+  }
   const { ledger, release } = await open(config, command, roles, undefined, true);
+  let dashboard: FastifyInstance | null = null;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     ledger.log.info({ signal }, 'stopping');
+    await dashboard?.close();
     await ledger.close();
     release();
     process.exit(0);
@@ -152,12 +173,34 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   await ledger.app.listen({ port: config.port, host: config.host });
+  if (command === 'start' && config.dashboard) dashboard = await serveDashboard(config, ledger);
   ledger.log.info({
     roles, store: config.databaseUrl === undefined ? 'pglite' : 'postgres', bus: config.natsUrl === undefined ? 'in-process' : 'nats',
     readStore: config.readDatabaseUrl === undefined ? 'event store database' : 'READ_DATABASE_URL',
     ...(config.databaseUrl === undefined ? { dataDir: config.dataDir } : {}),
   }, `ChronicleLedger ${command} listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`);
   return -1; // keep running
+}
+
+/**
+ * The dashboard next to the API (`start`). Not built (a checkout run with tsx, DASHBOARD_DIR wrong): the
+ * ledger runs on and says how to get it; a dashboard port already taken stops the start like PORT would.
+ */
+async function serveDashboard(config: Config, ledger: Ledger): Promise<FastifyInstance | null> {
+  let dashboard: FastifyInstance;
+  try {
+    dashboard = await buildDashboardServer({
+      dir: config.dashboardDir, apiPort: config.port, logger: ledger.log,
+      ...(config.dashboardApiUrl === undefined ? {} : { apiUrl: config.dashboardApiUrl }),
+    });
+  } catch (error) {
+    if (!(error instanceof DashboardNotBuiltError)) throw error;
+    ledger.log.warn({ dir: config.dashboardDir }, `${error.message}; the ledger runs without it (DASHBOARD=off silences this)`);
+    return null;
+  }
+  await dashboard.listen({ port: config.dashboardPort, host: config.host });
+  ledger.log.info({ dir: config.dashboardDir }, `dashboard on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.dashboardPort}`);
+  return dashboard;
 }
 
 /** `projections list` and `projections rebuild <name>`: one-shot, against the stores directly. */

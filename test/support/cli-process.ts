@@ -33,12 +33,13 @@ export interface CliProcess {
 
 /**
  * Starts `chronicle <command>` with `env` over the current environment, HOST=127.0.0.1, PORT=`port` and
- * CHRONICLE_BOOTSTRAP_KEY=CLI_ADMIN_KEY (unless `env` says otherwise).
+ * CHRONICLE_BOOTSTRAP_KEY=CLI_ADMIN_KEY and DASHBOARD=off (unless `env` says otherwise).
  */
 export function spawnCli(command: string, port: number, env: Record<string, string>): CliProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
     cwd: REPO_ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), CHRONICLE_BOOTSTRAP_KEY: CLI_ADMIN_KEY, ...env },
+    // No dashboard unless a test asks for one (test/dashboard.e2e.test.ts): its port is fixed (3000).
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), CHRONICLE_BOOTSTRAP_KEY: CLI_ADMIN_KEY, DASHBOARD: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,0 +1,148 @@
+'use client';
+// Live metrics from the API's Prometheus page (scraped every 2 s, derived here: rates from counter deltas,
+// latency quantiles from histogram bucket deltas over the last 10 s) and the health of every component.
+import { useEffect, useRef, useState } from 'react';
+import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { health, metricsText } from '@/lib/api';
+import { usePolling } from '@/lib/hooks';
+import { formatCount } from '@/lib/money';
+import { buckets, parseMetrics, quantileBetween, total, type Sample } from '@/lib/prom';
+import { Badge, Card, ErrorNote, Loading, PageHeader, Stat } from '@/components/ui';
+
+const SCRAPE_MS = 2_000;
+const KEEP = 90; // three minutes
+const WINDOW = 5; // scrapes in a latency window (10 s)
+
+interface Point {
+  t: number;
+  eventsPerSecond: number | null;
+  commandsPerSecond: number | null;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  relayLag: number | null;
+  projectionLag: number | null;
+  projectionLagMs: number | null;
+  deadLetters: number | null;
+  unsigned: number | null;
+}
+
+interface Scrape { t: number; samples: Sample[] }
+
+function derive(history: Scrape[]): Point | null {
+  const now = history.at(-1);
+  const prev = history.at(-2);
+  if (!now) return null;
+  const old = history[Math.max(0, history.length - 1 - WINDOW)]!;
+  const seconds = prev ? (now.t - prev.t) / 1000 : 0;
+  const rate = (name: string) => {
+    if (!prev || seconds <= 0) return null;
+    const a = total(prev.samples, name);
+    const b = total(now.samples, name);
+    return a === null || b === null ? null : Math.max(0, (b - a) / seconds);
+  };
+  const latency = (q: number) => {
+    if (old === now) return null;
+    const v = quantileBetween(buckets(old.samples, 'chronicle_command_duration_seconds'), buckets(now.samples, 'chronicle_command_duration_seconds'), q);
+    return v === null ? null : Math.round(v * 10_000) / 10;
+  };
+  const lagSeconds = total(now.samples, 'chronicle_projection_lag_seconds');
+  const logSize = total(now.samples, 'chronicle_merkle_unsigned_leaves');
+  return {
+    t: now.t,
+    eventsPerSecond: rate('chronicle_events_appended_total'),
+    commandsPerSecond: rate('chronicle_commands_total'),
+    p50: latency(0.5), p95: latency(0.95), p99: latency(0.99),
+    relayLag: total(now.samples, 'chronicle_relay_lag_events'),
+    projectionLag: total(now.samples, 'chronicle_projection_lag_events'),
+    projectionLagMs: lagSeconds === null ? null : Math.round(lagSeconds * 1000),
+    deadLetters: total(now.samples, 'chronicle_projection_dead_letters_total'),
+    unsigned: logSize,
+  };
+}
+
+function useScrapes() {
+  const [points, setPoints] = useState<Point[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const scrapes = useRef<Scrape[]>([]);
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = async () => {
+      try {
+        const samples = parseMetrics(await metricsText(controller.signal));
+        scrapes.current = [...scrapes.current, { t: Date.now(), samples }].slice(-(WINDOW + 2));
+        const point = derive(scrapes.current);
+        if (point) setPoints((p) => [...p, point].slice(-KEEP));
+        setError(null);
+      } catch (e) {
+        if (!controller.signal.aborted) setError(e);
+      }
+      if (!controller.signal.aborted) timer = setTimeout(tick, SCRAPE_MS);
+    };
+    void tick();
+    return () => { controller.abort(); clearTimeout(timer); };
+  }, []);
+  return { points, error };
+}
+
+function LiveChart({ points, lines, unit, testId }: { points: Point[]; lines: { key: keyof Point; name: string; color: string }[]; unit: string; testId: string }) {
+  return (
+    <div className="chart" data-testid={testId}>
+      <ResponsiveContainer width="100%" height="100%">
+        <LineChart data={points} margin={{ top: 8, right: 12, bottom: 0, left: 0 }}>
+          <CartesianGrid strokeDasharray="3 3" stroke="#e3e6eb" />
+          <XAxis dataKey="t" type="number" domain={['dataMin', 'dataMax']} tickFormatter={(t: number) => new Date(t).toLocaleTimeString()} fontSize={11} />
+          <YAxis fontSize={11} width={48} allowDecimals />
+          <Tooltip labelFormatter={(t) => new Date(Number(t)).toLocaleTimeString()} formatter={(v) => [`${v ?? '—'} ${unit}`]} />
+          <Legend wrapperStyle={{ fontSize: 12 }} />
+          {lines.map((l) => <Line key={l.key} type="monotone" dataKey={l.key} name={l.name} stroke={l.color} dot={false} isAnimationActive={false} connectNulls />)}
+        </LineChart>
+      </ResponsiveContainer>
+    </div>
+  );
+}
+
+export default function MetricsPage() {
+  const { points, error } = useScrapes();
+  const last = points.at(-1);
+  const h = usePolling((signal) => health(signal), 3_000);
+  const fmt = (v: number | null | undefined, digits = 0) => (v === null || v === undefined ? '—' : v.toLocaleString(undefined, { maximumFractionDigits: digits }));
+  return (
+    <>
+      <PageHeader title="Metrics & health" subtitle="From the API's /metrics, scraped every 2 s by this page; latency quantiles over the last 10 s." />
+      <ErrorNote error={error} />
+      <Card title="Components" testId="health">
+        {h.error ? <ErrorNote error={h.error} /> : !h.data ? <Loading /> : (
+          <div className="table-wrap">
+            <table>
+              <thead><tr><th>Component</th><th>Status</th><th>Detail</th></tr></thead>
+              <tbody>
+                {Object.entries(h.data.components).map(([name, c]) => (
+                  <tr key={name} data-testid="health-row" data-component={name} data-status={c.status}>
+                    <td>{name}</td>
+                    <td><span className={`dot ${c.status === 'up' ? 'good' : c.status === 'down' ? 'bad' : 'warn'}`} /><Badge tone={c.status === 'up' ? 'good' : c.status === 'down' ? 'bad' : 'warn'}>{c.status}</Badge></td>
+                    <td className="small mono">{c.error ?? Object.entries(c).filter(([k]) => k !== 'status').map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' · ')}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Card>
+      <div style={{ height: 16 }} />
+      <div className="grid cols-4" style={{ marginBottom: 16 }}>
+        <Stat label="Events / s" value={fmt(last?.eventsPerSecond, 1)} note={`${fmt(last?.commandsPerSecond, 1)} commands / s`} testId="events-per-second" />
+        <Stat label="Command latency p99" value={last?.p99 === null || last?.p99 === undefined ? '—' : `${fmt(last.p99, 1)} ms`} note={`p50 ${fmt(last?.p50, 1)} · p95 ${fmt(last?.p95, 1)} ms`} />
+        <Stat label="Projection lag" value={`${formatCount(last?.projectionLag)} events`} note={`${fmt(last?.projectionLagMs)} ms · relay ${formatCount(last?.relayLag)} events behind`} />
+        <Stat label="Dead letters" value={<span data-testid="dead-letters">{formatCount(last?.deadLetters)}</span>} note={last?.unsigned === null || last?.unsigned === undefined ? 'audit: sealer not in this process' : `audit: ${formatCount(last.unsigned)} leaves awaiting a signature`} />
+      </div>
+      <div className="grid cols-2">
+        <Card title="Throughput"><LiveChart points={points} unit="/s" testId="chart-throughput" lines={[{ key: 'eventsPerSecond', name: 'events/s', color: '#2952cc' }, { key: 'commandsPerSecond', name: 'commands/s', color: '#12805c' }]} /></Card>
+        <Card title="Command latency"><LiveChart points={points} unit="ms" testId="chart-latency" lines={[{ key: 'p50', name: 'p50', color: '#12805c' }, { key: 'p95', name: 'p95', color: '#a15c00' }, { key: 'p99', name: 'p99', color: '#c0392b' }]} /></Card>
+        <Card title="Lag"><LiveChart points={points} unit="events" testId="chart-lag" lines={[{ key: 'relayLag', name: 'relay (events)', color: '#6b4fbb' }, { key: 'projectionLag', name: 'projection (events)', color: '#2952cc' }]} /></Card>
+        <Card title="Dead letters"><LiveChart points={points} unit="" testId="chart-dead-letters" lines={[{ key: 'deadLetters', name: 'dead letters', color: '#c0392b' }]} /></Card>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,361 @@
+// The dashboard end to end, in a real browser: `chronicle start` as its own process (embedded PGlite, the
+// in-process bus, the dashboard's static export on a port of its own), driven through headless Chromium
+// (Debian's /usr/bin/chromium, by playwright-core: never a downloaded browser). Everything goes through the
+// pages as a person would use them: forms, the live timeline (a second tab that is never reloaded), time
+// travel, the concurrency demo, metrics and health, and the audit checks run in the browser. The API is
+// also asked directly where a page's claim must be cross-checked (the demo's "zero overdrafts").
+// Screenshots of every page land in docs/screenshots/, which the README shows.
+//
+// The audit checks are shown to be able to fail: the test makes the network lie (playwright's page.route
+// alters one event of $all, and one hash of a proof) and the browser's verification must say so.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_ADMIN_KEY, CLI_AUTHORIZATION, spawnCli, type CliProcess } from './support/cli-process.js';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SHOTS = join(REPO_ROOT, 'docs', 'screenshots');
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const REQUIRED = process.env['CHRONICLE_REQUIRE_SERVICES'] === '1';
+// As root in a container, Chromium needs --no-sandbox; the rest keeps it off the (closed) network.
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+
+if (REQUIRED && !existsSync(CHROMIUM)) throw new Error(`Chromium is required (CHRONICLE_REQUIRE_SERVICES=1) but ${CHROMIUM} does not exist: apt-get install chromium`);
+
+const freePort = () => new Promise<number>((resolve, reject) => {
+  const server = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as { port: number };
+    server.close(() => resolve(port));
+  }).on('error', reject);
+});
+
+describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `chronicle start`', () => {
+  let ledger: CliProcess;
+  let browser: Browser;
+  let context: BrowserContext;
+  let dataDir: string;
+  let dashboard: string;
+  const pageErrors: string[] = [];
+  const suffix = Date.now().toString(36);
+  const alice = `alice-${suffix}`;
+  const bob = `bob-${suffix}`;
+  let timeline: Page;
+
+  const api = async (path: string, body?: unknown, key = CLI_AUTHORIZATION) => {
+    const response = await fetch(`${ledger.base}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: await response.json() as any };
+  };
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+  const newPage = async (ctx = context) => {
+    const page = await ctx.newPage();
+    page.on('pageerror', (error) => pageErrors.push(`${page.url()}: ${error.message}`));
+    return page;
+  };
+
+  beforeAll(async () => {
+    // The static export, built unless it already matches the sources (scripts/build-dashboard.mjs).
+    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-dashboard.mjs')], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    mkdirSync(SHOTS, { recursive: true });
+    dataDir = mkdtempSync(join(tmpdir(), 'chronicle-dashboard-'));
+    const [port, dashboardPort] = [await freePort(), await freePort()];
+    ledger = spawnCli('start', port, {
+      DATABASE_URL: '', NATS_URL: '', READ_DATABASE_URL: '', CHRONICLE_DATA_DIR: dataDir, LOG_LEVEL: 'warn',
+      DASHBOARD: 'on', DASHBOARD_PORT: String(dashboardPort), CHRONICLE_CHECKPOINT_INTERVAL_MS: '200',
+    });
+    await ledger.healthy(90_000);
+    dashboard = `http://127.0.0.1:${dashboardPort}`;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await ledger?.signal('SIGTERM');
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('asks for a key without one; the #key= link of the first start signs in and leaves the address bar', async () => {
+    const page = await newPage();
+    await page.goto(`${dashboard}/`);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await page.fill('input[name=apiKey]', 'not a key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('An API key looks like').waitFor();
+    await shot(page, 'sign-in');
+    await page.goto(`${dashboard}/#key=${CLI_ADMIN_KEY}`);
+    await expect.poll(() => page.getByTestId('whoami').textContent()).toContain('admin');
+    expect(page.url()).toBe(`${dashboard}/`);
+    expect(await page.evaluate(() => window.sessionStorage.getItem('chronicle.apiKey'))).toBe(CLI_ADMIN_KEY);
+    await page.close();
+    // The key lives in each tab's sessionStorage; the tests' other tabs start signed in, as a tab opened
+    // from a signed-in one does (browsers copy sessionStorage to a tab opened from another).
+    await context.addInitScript((key) => window.sessionStorage.setItem('chronicle.apiKey', key), CLI_ADMIN_KEY);
+  });
+
+  it('opens two accounts, deposits and transfers from the forms, with read-your-writes; the timeline shows each event live', async () => {
+    // The timeline, in its own tab, opened first and never reloaded: what appears there was pushed.
+    timeline = await newPage();
+    await timeline.goto(`${dashboard}/`);
+    await expect.poll(() => timeline.getByTestId('stream-state').textContent()).toBe('live');
+    await timeline.evaluate(() => { (window as unknown as { loadedOnce: boolean }).loadedOnce = true; });
+
+    const page = await newPage();
+    await page.goto(`${dashboard}/commands/`);
+    for (const [id, owner] of [[alice, 'Alice Example'], [bob, 'Bob Example']]) {
+      await page.getByTestId('create-id').fill(id!);
+      await page.getByTestId('create-owner').fill(owner!);
+      await page.getByTestId('create-submit').click();
+      await expect.poll(() => page.getByTestId('create-result').textContent()).toContain('read model caught up');
+    }
+    const deposit = page.getByTestId('deposit');
+    await page.getByTestId('deposit-account').fill(alice);
+    await expect.poll(() => deposit.getByText('Amount (EUR)').count()).toBe(1); // the account's currency was looked up
+    await deposit.getByTestId('amount').fill('100.00');
+    const depositKey = await deposit.getByTestId('idempotency-key').inputValue();
+    expect(depositKey).toMatch(/^[0-9a-f-]{36}$/);
+    await page.getByTestId('deposit-submit').click();
+    await expect.poll(() => page.getByTestId('deposit-result').textContent()).toMatch(/€100\.00.*read model caught up/);
+    // A new command gets a new key; the one just used is spent.
+    expect(await deposit.getByTestId('idempotency-key').inputValue()).not.toBe(depositKey);
+
+    const transfer = page.getByTestId('transfer');
+    await page.getByTestId('transfer-from').fill(alice);
+    await page.getByTestId('transfer-to').fill(bob);
+    await expect.poll(() => transfer.getByText('Amount (EUR)').count()).toBe(1);
+    await transfer.getByTestId('amount').fill('30');
+    await page.getByTestId('transfer-submit').click();
+    await expect.poll(() => page.getByTestId('transfer-result').textContent()).toMatch(/€70\.00.*€30\.00/);
+
+    // Refusals in plain words, and nothing written.
+    const withdraw = page.getByTestId('withdraw');
+    await page.getByTestId('withdraw-account').fill(bob);
+    await expect.poll(() => withdraw.getByText('Amount (EUR)').count()).toBe(1);
+    await withdraw.getByTestId('amount').fill('500');
+    await page.getByTestId('withdraw-submit').click();
+    const refused = page.getByTestId('withdraw-error');
+    await refused.waitFor();
+    expect(await refused.getAttribute('data-code')).toBe('insufficient_funds');
+    expect(await refused.textContent()).toContain('Not enough money in the account.');
+    await withdraw.getByTestId('amount').fill('0.001');
+    await page.getByTestId('withdraw-submit').click();
+    await page.getByText('EUR has 2 decimal places at most').waitFor();
+    await shot(page, 'commands');
+    expect((await api(`/accounts/${bob}/balance`)).body.balance).toBe('3000');
+
+    // Every event appeared in the timeline tab, which was not reloaded.
+    for (const type of ['AccountCreated', 'MoneyDeposited', 'TransferSent', 'TransferReceived']) {
+      await expect.poll(() => timeline.locator(`[data-testid=timeline-row][data-type=${type}]`).count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    }
+    expect(await timeline.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
+    const positions = await timeline.locator('[data-testid=timeline-row]').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-position'))));
+    expect(positions).toHaveLength(5); // 2 opened, 1 deposit, 2 transfer legs; the refused withdrawal wrote nothing
+    await page.close();
+  });
+
+  it('time travel: one microsecond before the transfer, the balances and histories are the old ones', async () => {
+    const page = await newPage();
+    await page.goto(`${dashboard}/account/?id=${alice}`);
+    await expect.poll(() => page.getByTestId('balance-now').textContent()).toBe('€70.00');
+    await expect.poll(() => page.getByTestId('history-row').count()).toBe(3);
+    await page.locator('[data-testid=history-row][data-type=TransferSent] [data-testid=before-event]').click();
+    await expect.poll(() => page.getByTestId('balance-then').textContent()).toBe('€100.00');
+    await expect.poll(() => page.getByTestId('history-row').count()).toBe(2);
+    expect(await page.getByTestId('balance-chart').count()).toBe(1);
+    await shot(page, 'account-time-travel');
+    // And "now" again.
+    await page.getByTestId('time-travel-now').click();
+    await expect.poll(() => page.getByTestId('history-row').count()).toBe(3);
+
+    await page.goto(`${dashboard}/account/?id=${bob}`);
+    await expect.poll(() => page.getByTestId('balance-now').textContent()).toBe('€30.00');
+    await page.locator('[data-testid=history-row][data-type=TransferReceived] [data-testid=before-event]').click();
+    await expect.poll(() => page.getByTestId('balance-then').textContent()).toBe('€0.00');
+    // An instant before the account existed: said so, not a zero.
+    await page.getByTestId('time-travel-input').fill('2001-01-01T00:00:00');
+    await expect.poll(() => page.getByTestId('time-travel-error').textContent()).toContain('No such account');
+    await page.close();
+  });
+
+  it('accounts: searchable, paginated, balances formatted in their currency, freshness shown', async () => {
+    for (let n = 0; n < 30; n++) expect((await api('/commands/create-account', { accountId: `many-${suffix}-${String(n).padStart(2, '0')}`, owner: `Many ${n}`, currency: 'JPY' })).status).toBe(201);
+    const last = await api('/commands/deposit', { accountId: `many-${suffix}-07`, amount: '1500' });
+    await api(`/accounts?minPosition=${last.body.globalPosition}`);
+    const page = await newPage();
+    await page.goto(`${dashboard}/accounts/`);
+    await expect.poll(() => page.getByTestId('account-row').count()).toBe(25); // a page
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect.poll(() => page.getByTestId('account-row').count()).toBe(7); // 32 accounts in all
+    await page.getByTestId('account-search').fill(`many-${suffix}-07`);
+    await expect.poll(() => page.getByTestId('account-row').count()).toBe(1);
+    expect(await page.getByTestId('account-balance').textContent()).toBe('¥1,500'); // JPY has no minor unit
+    await page.getByTestId('account-search').fill('');
+    await page.getByTestId('account-search').fill('alice example'); // owner, any case
+    await expect.poll(() => page.locator('[data-testid=account-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-account')))).toEqual([alice]);
+    await page.getByTestId('account-search').fill('');
+    await expect.poll(() => page.getByTestId('account-row').count()).toBe(25);
+    await page.getByText('up to date').first().waitFor();
+    await shot(page, 'accounts');
+    await page.close();
+  });
+
+  it('concurrency demo: 100 parallel withdrawals, exactly the covered 50 succeed, the balance never goes below zero', async () => {
+    const page = await newPage();
+    await page.goto(`${dashboard}/demo/`);
+    await page.getByTestId('demo-run').click();
+    await page.getByTestId('demo-result').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('demo-succeeded').textContent()).toBe('50');
+    expect(await page.getByTestId('demo-refused').textContent()).toBe('50');
+    expect(await page.getByTestId('demo-final').textContent()).toBe('€0.00');
+    expect(await page.getByTestId('demo-lowest').textContent()).toBe('€0.00');
+    await page.getByText('zero overdrafts').waitFor();
+    await shot(page, 'concurrency-demo');
+    // The page's claim, checked against the event store: 50 withdrawals, no balance below zero, ever.
+    const accountId = (await page.getByRole('link', { name: /^Open demo-/ }).textContent())!.replace('Open ', '');
+    const history = (await api(`/accounts/${accountId}/history?limit=1000`)).body;
+    expect(history.entries.filter((e: { type: string }) => e.type === 'MoneyWithdrawn')).toHaveLength(50);
+    expect(history.entries.every((e: { balanceAfter?: string }) => e.balanceAfter === undefined || BigInt(e.balanceAfter) >= 0n)).toBe(true);
+    await page.close();
+  });
+
+  it('metrics and health: every component up, live rates, latency quantiles and lag charted', async () => {
+    const page = await newPage();
+    await page.goto(`${dashboard}/metrics/`);
+    await expect.poll(() => page.locator('[data-testid=health-row]').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-component')}:${r.getAttribute('data-status')}`).sort()))
+      .toEqual(['bus:up', 'eventStore:up', 'readStore:up', 'relay:up', 'sealer:up']);
+    // Some load while the page scrapes, so the charts have something to show.
+    const load = (async () => {
+      for (let n = 0; n < 40; n++) {
+        await api('/commands/deposit', { accountId: alice, amount: String(100 + n) });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    await expect.poll(async () => Number((await page.getByTestId('events-per-second').textContent())!.replace(/,/g, '')), { timeout: 15_000 }).toBeGreaterThan(0);
+    await load;
+    await expect.poll(() => page.getByText(/p50 \d/).count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(await page.getByTestId('dead-letters').textContent()).toBe('0');
+    await shot(page, 'metrics');
+    await page.close();
+  });
+
+  it('audit: the checkpoint signature, an inclusion proof and a full verification are checked in the browser, and fail when the network lies', async () => {
+    const page = await newPage();
+    await page.goto(`${dashboard}/audit/`);
+    await expect.poll(() => page.getByTestId('checkpoint-signature').textContent(), { timeout: 10_000 }).toContain('valid Ed25519 signature');
+    await page.getByRole('button', { name: 'Latest event' }).click();
+    const proof = page.getByTestId('proof-status');
+    await expect.poll(async () => {
+      const text = await proof.textContent();
+      if (text?.includes('not sealed yet')) await page.getByTestId('verify-proof').click();
+      return text;
+    }, { timeout: 15_000 }).toContain('proof verified');
+    await page.getByTestId('full-verify').click();
+    await expect.poll(() => page.getByTestId('full-result').getAttribute('data-ok'), { timeout: 30_000 }).toBe('true');
+    await shot(page, 'audit');
+    // A second visit proves the log only grew since the checkpoint this browser remembered.
+    await api('/commands/deposit', { accountId: alice, amount: '1' });
+    await new Promise((r) => setTimeout(r, 1_500)); // the sealer signs a newer checkpoint
+    await page.reload();
+    await expect.poll(() => page.getByTestId('checkpoint-growth').textContent(), { timeout: 10_000 }).toContain('the log only grew');
+
+    // Now the network lies. One event of $all with another amount: the full verification names it.
+    const isAll = (url: URL) => url.pathname === '/streams/$all';
+    await page.route(isAll, async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      const victim = body.events.find((e: { type: string }) => e.type === 'MoneyDeposited');
+      if (victim) victim.data.amount = '999999';
+      await route.fulfill({ response, json: body });
+    });
+    await page.getByTestId('full-verify').click();
+    await expect.poll(() => page.getByTestId('full-result').getAttribute('data-ok'), { timeout: 30_000 }).toBe('false');
+    expect(await page.getByTestId('full-result').textContent()).toContain('content_altered');
+    await page.unroute(isAll);
+    // And an inclusion proof with one hash of its audit path changed: the browser says it fails.
+    await page.route((url) => /^\/audit\/events\/[^/]+\/proof$/.test(url.pathname), async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      body.proof[0] = body.proof[0].replace(/^./, (c: string) => (c === '0' ? '1' : '0'));
+      await route.fulfill({ response, json: body });
+    });
+    await page.getByRole('button', { name: 'Latest event' }).click();
+    await expect.poll(async () => {
+      const text = await proof.textContent();
+      if (text?.includes('not sealed yet')) await page.getByTestId('verify-proof').click();
+      return text;
+    }, { timeout: 15_000 }).toContain('proof FAILED');
+    expect(await proof.textContent()).toContain('✗ audit path');
+    await page.close();
+  });
+
+  it('timeline: an event opens with its envelope and proof; pause holds new events until resume; filters by type and account', async () => {
+    const row = timeline.locator('[data-testid=timeline-row][data-type=TransferSent]').first();
+    await row.click();
+    await expect.poll(() => timeline.getByTestId('event-json').textContent()).toContain('"transferId"');
+    await expect.poll(async () => {
+      const text = await timeline.getByTestId('proof-status').textContent();
+      if (text?.includes('not sealed yet')) await timeline.getByTestId('verify-proof').click();
+      return text;
+    }, { timeout: 15_000 }).toContain('proof verified');
+    await timeline.evaluate(() => window.scrollTo(0, 0));
+    await shot(timeline, 'timeline');
+
+    await timeline.getByTestId('pause').click();
+    const before = await timeline.getByTestId('timeline-row').count();
+    await api('/commands/deposit', { accountId: bob, amount: '5' });
+    await expect.poll(() => timeline.getByTestId('resume').textContent(), { timeout: 10_000 }).toBe('Resume (1 new)');
+    expect(await timeline.getByTestId('timeline-row').count()).toBe(before);
+    await timeline.getByTestId('resume').click();
+    await expect.poll(() => timeline.getByTestId('timeline-row').count()).toBe(before + 1);
+
+    await timeline.getByLabel('filter by type').selectOption('TransferReceived');
+    await timeline.getByLabel('filter by account').fill(bob);
+    await expect.poll(() => timeline.locator('[data-testid=timeline-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-type')))).toEqual(['TransferReceived']);
+  });
+
+  it('a reader key sees balances only: no commands, history or audit in its navigation', async () => {
+    const made = await api('/keys', { name: 'dashboard reader', role: 'reader' });
+    expect(made.status).toBe(201);
+    const readerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await newPage(readerContext);
+    await page.goto(`${dashboard}/#key=${made.body.key}`);
+    await expect.poll(() => page.getByTestId('whoami').textContent()).toContain('reader');
+    const nav = await page.getByRole('navigation', { name: 'main' }).textContent();
+    expect(nav).toContain('Accounts');
+    for (const hidden of ['Commands', 'Audit', 'Live timeline', 'Concurrency demo']) expect(nav).not.toContain(hidden);
+    await page.goto(`${dashboard}/account/?id=${alice}`);
+    await page.getByText('History and time travel need an auditor key').waitFor();
+    await readerContext.close();
+  });
+
+  it('fits a phone-width window: no page scrolls sideways', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+    await phone.addInitScript((key) => window.sessionStorage.setItem('chronicle.apiKey', key), CLI_ADMIN_KEY);
+    const page = await newPage(phone);
+    await page.goto(`${dashboard}/`);
+    await page.getByTestId('timeline').waitFor();
+    for (const path of ['/', '/accounts/', `/account/?id=${alice}`, '/commands/', '/demo/', '/metrics/', '/audit/']) {
+      await page.goto(`${dashboard}${path}`);
+      await page.waitForTimeout(400);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow, path).toBeLessThanOrEqual(0);
+    }
+    await page.goto(`${dashboard}/account/?id=${alice}`);
+    await expect.poll(() => page.getByTestId('balance-now').textContent()).toMatch(/^€/);
+    await shot(page, 'phone-account');
+    await phone.close();
+  });
+
+  it('raised no uncaught error in any page', () => {
+    expect(pageErrors).toEqual([]);
+  });
+}, 180_000);
