@@ -3,7 +3,7 @@
 // `chronicle verify` CLI, given only the public key, names every altered event. Each tampering runs on its own
 // copy of one sealed database (CREATE DATABASE ... TEMPLATE), so each finding is that tampering's alone.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -168,6 +168,20 @@ describe.skipIf(!pgUp)('chronicle verify names every event a superuser altered',
     const { code, output } = await verifyCli(db.url, signer.publicKey);
     expect(code).toBe(1);
     expect(output).toMatch(/FAIL checkpoint_beyond_log: checkpoint of size \d+: the log holds only \d+ entries/);
+  }, 60_000);
+
+  it('a public key file that holds no Ed25519 public key (empty, garbage, a private key) is refused by name, exit 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'chronicle-verify-key-'));
+    const { generateKeyPairSync } = await import('node:crypto');
+    const privatePem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    for (const [name, content] of [['empty.pub', ''], ['garbage.pub', 'not a key at all'], ['short.pub', 'AAAA'], ['private.pem', privatePem]] as const) {
+      const file = join(dir, name);
+      await writeFile(file, content);
+      const { code, output } = await verifyCli(sealed.url, file);
+      expect(code, name).toBe(2);
+      expect(output, name).toContain('is not an Ed25519 public key');
+      expect(output, name).not.toMatch(/at \w+ \(|TypeError|ERR_CRYPTO/);
+    }
   }, 60_000);
 
   it('a checkpoint verified with another key fails: the verifier trusts the key, nothing else', async () => {

@@ -10,7 +10,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { httpVerifySource } from '../adapters/audit/http-verify-source.js';
 import { sqlVerifySource } from '../adapters/audit/verify-sources.js';
-import { keyIdOfPublicKey, loadSigner, signatureVerifier } from '../adapters/audit/signing-key.js';
+import { isEd25519PublicKey, keyIdOfPublicKey, loadSigner, signatureVerifier } from '../adapters/audit/signing-key.js';
 import { openSqlClient } from '../adapters/event-store/open-store.js';
 import { migrate } from '../adapters/event-store/sql/migrate.js';
 import { sha256 } from '../adapters/event-store/sql/sql-event-store.js';
@@ -72,6 +72,13 @@ export async function verifyCommand(config: Config, args: string[], out: (line: 
     const { signer, source } = await loadSigner({ pem: config.signingKeyPem, file: config.signingKeyFile, dataDir: config.dataDir });
     publicKey = signer.publicKey;
     out(`note: using the ledger's own signing key (${source}); pass --public-key with your own copy to trust nothing it holds`);
+  }
+  // A key that is neither 32 raw bytes in base64 nor an Ed25519 PEM would make every signature "invalid":
+  // say what is wrong with the key instead (an empty file from a failed download, a private key, ...).
+  if (!isEd25519PublicKey(publicKey)) {
+    console.error(`chronicle verify: the public key${flags['--public-key'] ? ` in ${flags['--public-key']}` : ''} is not an Ed25519 public key ` +
+      '(32 bytes in base64, as GET /audit/public-key gives in publicKey, or its PEM)');
+    return 2;
   }
   const keyId = keyIdOfPublicKey(publicKey);
   const verify = signatureVerifier(publicKey);

@@ -79,6 +79,22 @@ export function signatureVerifier(publicKey: string): SignatureVerifier {
   };
 }
 
+/** True for an Ed25519 public key as raw base64 (32 bytes) or PEM; false for anything else, never a throw. */
+export function isEd25519PublicKey(publicKey: string): boolean {
+  try {
+    // A private key would be turned into its public key by createPublicKey: refuse it instead, it has no
+    // business on an auditor's machine (and is probably the wrong file).
+    if (publicKey.includes('PRIVATE KEY')) return false;
+    if (publicKey.includes('-----BEGIN')) {
+      const key = createPublicKey(publicKey);
+      return key.type === 'public' && key.asymmetricKeyType === 'ed25519';
+    }
+    return /^[A-Za-z0-9+/]{43}=$/.test(publicKey) && Buffer.from(publicKey, 'base64').length === 32;
+  } catch {
+    return false;
+  }
+}
+
 /** keyId of a public key given as raw base64 or PEM. */
 export function keyIdOfPublicKey(publicKey: string): string {
   const key = publicKey.includes('-----BEGIN') ? createPublicKey(publicKey) : null;
