@@ -355,6 +355,30 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await phone.close();
   });
 
+  it('`chronicle dashboard` serves the pages alone, for a split deployment, calling the API it is told of', async () => {
+    const refused = spawnCli('dashboard', await freePort(), { DASHBOARD_API_URL: '', DASHBOARD: 'on' });
+    await refused.exited;
+    expect(refused.child.exitCode).toBe(1);
+    expect(refused.output()).toContain('dashboard needs DASHBOARD_API_URL');
+
+    const port = await freePort();
+    const alone = spawnCli('dashboard', await freePort(), { DASHBOARD_API_URL: ledger.base, DASHBOARD_PORT: String(port) });
+    try {
+      let config: { apiUrl?: string } = {};
+      await expect.poll(async () => {
+        config = await fetch(`http://127.0.0.1:${port}/config.json`).then((r) => r.json(), () => ({}));
+        return config.apiUrl;
+      }, { timeout: 30_000 }).toBe(ledger.base);
+      const index = await fetch(`http://127.0.0.1:${port}/accounts/`);
+      expect(index.status).toBe(200);
+      expect(index.headers.get('content-security-policy')).toContain(`connect-src 'self' ${ledger.base}`);
+      expect(await index.text()).toContain('ChronicleLedger');
+      expect((await fetch(`http://127.0.0.1:${port}/no-such-page/`)).status).toBe(404);
+    } finally {
+      await alone.signal('SIGTERM');
+    }
+  });
+
   it('raised no uncaught error in any page', () => {
     expect(pageErrors).toEqual([]);
   });

@@ -8,6 +8,7 @@ import { acquireDataDirLock } from './data-dir-lock.js';
 import { verifyCommand, VERIFY_USAGE } from './verify.js';
 import { keysCommand, KEYS_USAGE } from './keys-command.js';
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { buildDashboardServer, DashboardNotBuiltError } from '../http/dashboard-server.js';
 
 const USAGE = `usage: chronicle <command>
@@ -20,6 +21,7 @@ commands:
   query-api        balances, accounts, history, time travel, projections  (needs DATABASE_URL)
   relay            event store -> NATS JetStream, in commit order         (needs DATABASE_URL, NATS_URL)
   read-processor   NATS JetStream -> read model                            (needs DATABASE_URL, NATS_URL)
+  dashboard        the dashboard alone on DASHBOARD_PORT, calling the API at DASHBOARD_API_URL
   projections list               the projections, their position, lag and status
   projections rebuild <name>     drop a projection's read model and replay it from position 0
   migrate          apply the event store's schema migrations and exit
@@ -149,6 +151,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'projections') return projections(config, argv.slice(1));
   if (command === 'verify') return verifyCommand(config, argv.slice(1), (line) => console.log(line));
   if (command === 'keys') return keysCommand(config, argv.slice(1));
+  if (command === 'dashboard') return dashboardOnly(config);
   const roles = SERVER_ROLES[command];
   if (!roles) {
     console.error(`chronicle: unknown command ${command}\n\n${USAGE}`);
@@ -203,6 +206,24 @@ async function serveDashboard(config: Config, ledger: Ledger): Promise<FastifyIn
   return dashboard;
 }
 
+/**
+ * `chronicle dashboard`: the dashboard alone, for a split deployment. Its pages call the API at
+ * DASHBOARD_API_URL, whose CORS_ORIGINS must name this dashboard's origin.
+ */
+async function dashboardOnly(config: Config): Promise<number> {
+  if (config.dashboardApiUrl === undefined) {
+    throw new ConfigError('dashboard needs DASHBOARD_API_URL: the origin of the ledger API its pages call (e.g. http://localhost:4000)');
+  }
+  const log = pino({ level: config.logLevel });
+  const server = await buildDashboardServer({ dir: config.dashboardDir, apiPort: config.port, apiUrl: config.dashboardApiUrl, logger: log });
+  const stop = () => void server.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  await server.listen({ port: config.dashboardPort, host: config.host });
+  log.info({ api: config.dashboardApiUrl, dir: config.dashboardDir }, `dashboard on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.dashboardPort}`);
+  return -1; // keep running
+}
+
 /** `projections list` and `projections rebuild <name>`: one-shot, against the stores directly. */
 async function projections(config: Config, args: string[]): Promise<number> {
   const [sub, name] = args;
@@ -237,7 +258,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    const known = error instanceof ConfigError || error instanceof LedgerConfigError;
+    const known = error instanceof ConfigError || error instanceof LedgerConfigError || error instanceof DashboardNotBuiltError;
     console.error(known ? `chronicle: ${(error as Error).message}` : error);
     process.exit(1);
   },
