@@ -149,8 +149,16 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await withdraw.getByTestId('amount').fill('0.001');
     await page.getByTestId('withdraw-submit').click();
     await page.getByText('EUR has 2 decimal places at most').waitFor();
+    // A transfer between currencies: refused in plain words.
+    expect((await api('/commands/create-account', { accountId: `usd-${suffix}`, owner: 'Dollar', currency: 'USD' })).status).toBe(201);
+    await page.getByTestId('transfer-to').fill(`usd-${suffix}`);
+    await transfer.getByTestId('amount').fill('1');
+    await page.getByTestId('transfer-submit').click();
+    await expect.poll(() => page.getByTestId('transfer-error').getAttribute('data-code')).toBe('currency_mismatch');
+    expect(await page.getByTestId('transfer-error').textContent()).toContain('The two accounts hold different currencies.');
     await shot(page, 'commands');
     expect((await api(`/accounts/${bob}/balance`)).body.balance).toBe('3000');
+    expect((await api(`/accounts/${alice}/balance`)).body.balance).toBe('7000');
 
     // Every event appeared in the timeline tab, which was not reloaded.
     for (const type of ['AccountCreated', 'MoneyDeposited', 'TransferSent', 'TransferReceived']) {
@@ -158,7 +166,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     }
     expect(await timeline.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
     const positions = await timeline.locator('[data-testid=timeline-row]').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-position'))));
-    expect(positions).toHaveLength(5); // 2 opened, 1 deposit, 2 transfer legs; the refused withdrawal wrote nothing
+    expect(positions).toHaveLength(6); // 3 opened, 1 deposit, 2 transfer legs; the refused commands wrote nothing
     await page.close();
   });
 
@@ -194,7 +202,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await page.goto(`${dashboard}/accounts/`);
     await expect.poll(() => page.getByTestId('account-row').count()).toBe(25); // a page
     await page.getByRole('button', { name: 'Next' }).click();
-    await expect.poll(() => page.getByTestId('account-row').count()).toBe(7); // 32 accounts in all
+    await expect.poll(() => page.getByTestId('account-row').count()).toBe(8); // 33 accounts in all
     await page.getByTestId('account-search').fill(`many-${suffix}-07`);
     await expect.poll(() => page.getByTestId('account-row').count()).toBe(1);
     expect(await page.getByTestId('account-balance').textContent()).toBe('¥1,500'); // JPY has no minor unit
@@ -244,6 +252,18 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await expect.poll(() => page.getByText(/p50 \d/).count(), { timeout: 10_000 }).toBeGreaterThan(0);
     expect(await page.getByTestId('dead-letters').textContent()).toBe('0');
     await shot(page, 'metrics');
+    // A component down, as /health reports it (503 with the components): shown as down, by name.
+    const isHealth = (url: URL) => url.pathname === '/health';
+    await page.route(isHealth, (route) => route.fulfill({
+      status: 503, contentType: 'application/json',
+      json: { error: { code: 'store_unavailable', message: 'unavailable: bus', details: { status: 'down', store: 'pglite', components: {
+        eventStore: { status: 'up', kind: 'pglite' }, bus: { status: 'down', error: 'connection refused' }, readStore: { status: 'up', kind: 'pglite' },
+      } } } },
+    }));
+    await expect.poll(() => page.locator('[data-testid=health-row][data-component=bus]').getAttribute('data-status'), { timeout: 10_000 }).toBe('down');
+    expect(await page.locator('[data-testid=health-row][data-component=bus]').textContent()).toContain('connection refused');
+    await expect.poll(() => page.getByTestId('health-line').textContent(), { timeout: 10_000 }).toContain('down: bus');
+    await page.unroute(isHealth);
     await page.close();
   });
 

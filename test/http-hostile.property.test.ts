@@ -45,7 +45,7 @@ const TEXT = fc.oneof(fc.constantFrom(...INJECTIONS), fc.string({ maxLength: 40 
 /** Raw into a URL: percent-encoded, except that invalid escapes and raw bytes from the list stay as they are. */
 const inUrl = (text: string) => (/^%[0-9A-F]{2}/.test(text) ? text : encodeURIComponent(text));
 
-const QUERY_KEYS = ['at', 'minPosition', 'maxWaitMs', 'after', 'limit', 'fromVersion', 'from', 'count', 'direction', 'wait', 'x', 'limit[]', 'treeSize', 'to'];
+const QUERY_KEYS = ['at', 'minPosition', 'maxWaitMs', 'after', 'limit', 'fromVersion', 'from', 'count', 'direction', 'wait', 'x', 'limit[]', 'treeSize', 'to', 'q'];
 const QUERY = fc.array(fc.tuple(fc.constantFrom(...QUERY_KEYS), TEXT), { maxLength: 4 })
   .map((pairs) => (pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${k}=${inUrl(v)}`).join('&')}`));
 
@@ -99,6 +99,8 @@ const ROUTES: Route[] = [
   { method: 'POST', path: () => '/keys', body: true },
   { method: 'GET', path: () => '/keys' },
   { method: 'POST', path: (id) => `/keys/${id}/revoke` },
+  { method: 'GET', path: () => '/whoami' },
+  { method: 'GET', path: () => '/streams/$all?direction=backward' },
   { method: 'GET', path: () => '/health' },
   { method: 'GET', path: (id) => `/nowhere/${id}` },
 ];
@@ -121,7 +123,8 @@ describe('hostile input at every endpoint', () => {
       async (route, id, id2, query, headers, body) => {
         // A real projection name would start a rebuild: fuzz its reset only with names that cannot exist.
         const name = route.path === ROUTES[14]!.path && id === 'accounts' ? 'accounts!' : id;
-        const url = route.path(inUrl(name), inUrl(id2)) + query;
+        const path = route.path(inUrl(name), inUrl(id2));
+        const url = path.includes('?') && query !== '' ? `${path}&${query.slice(1)}` : path + query;
         const before = await eventCount();
         const response = await inject({
           method: route.method, url, headers,
