@@ -1,20 +1,11 @@
 // The shapes of the API's answers the dashboard reads (the OpenAPI document at /openapi.json is the source).
 
-export interface RecordedEvent {
-  eventId: string;
-  streamId: string;
-  streamVersion: number;
-  globalPosition: number;
-  aggregateType: string;
-  type: string;
-  data: Record<string, unknown>;
-  schemaVersion: number;
-  recordedAt: string;
-  createdBy: string;
-  metadata: Record<string, unknown>;
-  prevHash: string | null;
-  eventHash: string | null;
-}
+// The event envelope and the account shapes are the ledger's own types (type-only imports: nothing of the
+// server is bundled), so the dashboard cannot drift from what the API sends.
+import type { AccountBalance, HistoryEntry } from '@ledger/application/account-queries';
+export type { RecordedEvent } from '@ledger/ports/event-store';
+export type { HistoryEntry };
+export type Balance = AccountBalance;
 
 export interface Freshness {
   status: 'eventual' | 'reached' | 'stale';
@@ -23,17 +14,6 @@ export interface Freshness {
   lag: { events: number; capped: boolean; ms: number; measuredAt: string } | null;
   minPosition?: number;
   waitedMs?: number;
-}
-
-export interface Balance {
-  accountId: string;
-  owner: string;
-  currency: string;
-  balance: string;
-  version: number;
-  globalPosition: number;
-  openedAt: string;
-  lastEventAt: string;
 }
 
 export interface BalanceAnswer extends Balance {
@@ -45,20 +25,6 @@ export interface AccountsPage {
   accounts: Balance[];
   nextAfter: string | null;
   freshness: Freshness;
-}
-
-export interface HistoryEntry {
-  eventId: string;
-  version: number;
-  globalPosition: number;
-  type: string;
-  amount?: string;
-  balanceAfter?: string;
-  transferId?: string;
-  counterpartyAccountId?: string;
-  recordedAt: string;
-  createdBy: string;
-  correlationId?: string;
 }
 
 export interface HistoryPage {
