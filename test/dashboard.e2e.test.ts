@@ -175,6 +175,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await page.goto(`${dashboard}/account/?id=${alice}`);
     await expect.poll(() => page.getByTestId('balance-now').textContent()).toBe('€70.00');
     await expect.poll(() => page.getByTestId('history-row').count()).toBe(3);
+    expect(await page.title()).toBe(`${alice} · ChronicleLedger`);
     await page.locator('[data-testid=history-row][data-type=TransferSent] [data-testid=before-event]').click();
     await expect.poll(() => page.getByTestId('balance-then').textContent()).toBe('€100.00');
     await expect.poll(() => page.getByTestId('history-row').count()).toBe(2);

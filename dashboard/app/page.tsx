@@ -94,7 +94,7 @@ export default function TimelinePage() {
               <div className="table-wrap">
                 <table data-testid="timeline">
                   <thead>
-                    <tr><th className="num">#</th><th>Type</th><th>Stream</th><th className="num">Amount</th><th className="hide-narrow">Time</th><th className="hide-narrow">By</th></tr>
+                    <tr><th className="num">#</th><th>Type</th><th>Stream</th><th className="num">Amount</th><th className="hide-narrow">Time</th>{!selected && <th className="hide-narrow">By</th>}</tr>
                   </thead>
                   <tbody>
                     {shown.map((e) => {
@@ -112,7 +112,7 @@ export default function TimelinePage() {
                           </td>
                           <td className={`num ${amount?.sign === 'in' ? 'amount-in' : amount?.sign === 'out' ? 'amount-out' : ''}`}>{amount?.text ?? ''}</td>
                           <td className="hide-narrow small">{formatInstant(e.recordedAt)}</td>
-                          <td className="hide-narrow small mono">{e.createdBy}</td>
+                          {!selected && <td className="hide-narrow small mono">{e.createdBy}</td>}
                         </tr>
                       );
                     })}

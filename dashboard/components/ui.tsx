@@ -1,7 +1,7 @@
 'use client';
 // Small building blocks shared by every page: cards, figures, badges, the error note (the API's own words,
 // in plain language where we know the code), loading and empty states.
-import type { ReactNode } from 'react';
+import { useEffect, type ReactNode } from 'react';
 import { ApiProblem } from '@/lib/api';
 
 export function Card({ title, children, actions, flush, testId }: { title?: ReactNode; children: ReactNode; actions?: ReactNode; flush?: boolean; testId?: string }) {
@@ -87,6 +87,8 @@ export function ErrorNote({ error, testId }: { error: unknown; testId?: string }
 }
 
 export function PageHeader({ title, subtitle, children }: { title: string; subtitle?: ReactNode; children?: ReactNode }) {
+  // Static pages share one <title>; each tab names its page once it renders.
+  useEffect(() => { document.title = `${title} · ChronicleLedger`; }, [title]);
   return (
     <div className="topbar">
       <div>
