@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ADMIN_KEY, CLI_AUTHORIZATION, spawnCli, type CliProcess } from './support/cli-process.js';
+import { deleteStreams, natsAdmin, natsAvailable, NATS_TEST_URL, uniqueBusNames } from './support/nats.js';
+import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHOTS = join(REPO_ROOT, 'docs', 'screenshots');
@@ -402,5 +404,75 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
 
   it('raised no uncaught error in any page', () => {
     expect(pageErrors).toEqual([]);
+  });
+}, 180_000);
+
+// The same dashboard with PostgreSQL and JetStream switched on by configuration: it is only a client of the
+// API, so the flow must look the same; the health table names the real components.
+const servicesUp = existsSync(CHROMIUM) && (await postgresAvailable()) && (await natsAvailable());
+
+describe.skipIf(!servicesUp)('dashboard against `chronicle start` on PostgreSQL and NATS JetStream', () => {
+  let ledger: CliProcess;
+  let browser: Browser;
+  let db: TestDatabase;
+  const bus = uniqueBusNames();
+  let dashboard: string;
+
+  beforeAll(async () => {
+    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-dashboard.mjs')], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    db = await createTestDatabase();
+    const [port, dashboardPort] = [await freePort(), await freePort()];
+    ledger = spawnCli('start', port, {
+      DATABASE_URL: db.url, READ_DATABASE_URL: '', NATS_URL: NATS_TEST_URL, NATS_STREAM: bus.streamName, NATS_SUBJECT_PREFIX: bus.subjectPrefix,
+      LOG_LEVEL: 'warn', DASHBOARD: 'on', DASHBOARD_PORT: String(dashboardPort), CHRONICLE_CHECKPOINT_INTERVAL_MS: '200',
+    });
+    await ledger.healthy(60_000);
+    dashboard = `http://127.0.0.1:${dashboardPort}`;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await ledger?.signal('SIGTERM');
+    const admin = await natsAdmin();
+    try {
+      await deleteStreams(admin.jsm, [bus.streamName]);
+    } finally {
+      await admin.close();
+    }
+    await db?.drop();
+  });
+
+  it('shows commands live on the timeline, the read model catching up through JetStream, and the real components up', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.addInitScript((key) => window.sessionStorage.setItem('chronicle.apiKey', key), CLI_ADMIN_KEY);
+    const timeline = await context.newPage();
+    const errors: string[] = [];
+    timeline.on('pageerror', (error) => errors.push(error.message));
+    await timeline.goto(`${dashboard}/`);
+    await expect.poll(() => timeline.getByTestId('stream-state').textContent()).toBe('live');
+
+    const page = await context.newPage();
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${dashboard}/commands/`);
+    await page.getByTestId('create-id').fill('PG-1');
+    await page.getByTestId('create-owner').fill('Postgres Person');
+    await page.getByTestId('create-submit').click();
+    await expect.poll(() => page.getByTestId('create-result').textContent(), { timeout: 10_000 }).toContain('read model caught up');
+    await page.getByTestId('deposit-account').fill('PG-1');
+    await expect.poll(() => page.getByTestId('deposit').getByText('Amount (EUR)').count()).toBe(1);
+    await page.getByTestId('deposit').getByTestId('amount').fill('12.34');
+    await page.getByTestId('deposit-submit').click();
+    await expect.poll(() => page.getByTestId('deposit-result').textContent(), { timeout: 10_000 }).toMatch(/€12\.34.*read model caught up/);
+    await expect.poll(() => timeline.locator('[data-testid=timeline-row][data-type=MoneyDeposited]').count(), { timeout: 10_000 }).toBe(1);
+
+    await page.goto(`${dashboard}/metrics/`);
+    await expect.poll(() => page.locator('[data-testid=health-row]').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-component')}:${r.getAttribute('data-status')}`).sort()))
+      .toEqual(['bus:up', 'eventStore:up', 'readProcessor:up', 'readStore:up', 'relay:up', 'sealer:up']);
+    const kinds = await page.locator('[data-testid=health-row]').allTextContents();
+    expect(kinds.join(' ')).toMatch(/eventStore.*kind: postgres/);
+    expect(kinds.join(' ')).toMatch(/bus.*kind: nats/);
+    expect(errors).toEqual([]);
+    await context.close();
   });
 }, 180_000);

@@ -50,7 +50,7 @@ export function ProofStatus({ eventId }: { eventId: string }) {
         <ul className="small" style={{ margin: 0, paddingLeft: 18, lineHeight: 1.7 }}>
           <li>{check.leafHashMatches ? '✓' : '✗'} leaf hash = SHA-256(0x00 ‖ canonical event) <span className="mono muted">{check.proof.leafHash.slice(0, 16)}…</span></li>
           <li>{check.entryIsTheEvent ? '✓' : '✗'} the encoded entry is this event (id, position {check.proof.globalPosition})</li>
-          <li>{check.pathValid ? '✓' : '✗'} audit path of {check.proof.proof.length} hashes folds to the root of tree size {check.proof.treeSize} (leaf {check.proof.leafIndex})</li>
+          <li>{check.pathValid ? '✓' : '✗'} audit path of {check.proof.proof.length} {check.proof.proof.length === 1 ? 'hash' : 'hashes'} folds to the root of tree size {check.proof.treeSize} (leaf {check.proof.leafIndex})</li>
           <li>{check.signatureValid ? '✓' : '✗'} root signed with Ed25519 key <span className="mono">{check.proof.checkpoint.keyId}</span> at {formatInstant(check.proof.checkpoint.issuedAt)}</li>
         </ul>
       )}
