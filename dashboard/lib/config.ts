@@ -17,7 +17,7 @@ export function dashboardConfig(): Promise<DashboardConfig> {
     } catch {
       // fall through to the development default
     }
-    return { apiUrl: process.env['NEXT_PUBLIC_API_URL'] ?? `http://${window.location.hostname}:4000` };
+    return { apiUrl: process.env.NEXT_PUBLIC_API_URL ?? `http://${window.location.hostname}:4000` };
   })();
   return loaded;
 }

@@ -5,7 +5,8 @@ import { apiUrl, authHeaders } from './api';
 
 export interface SseHandlers {
   onEvent: (id: string | null, data: string) => void;
-  onState?: (state: 'connecting' | 'live' | 'retrying', detail?: string) => void;
+  /** `stopped`: refused for good (a revoked key, a wrong role): no more attempts. */
+  onState?: (state: 'connecting' | 'live' | 'retrying' | 'stopped', detail?: string) => void;
 }
 
 const RETRY_MS_DEFAULT = 1_000;
@@ -29,7 +30,7 @@ export function subscribe(path: string, handlers: SseHandlers, signal: AbortSign
           } catch { /* not the error shape */ }
           // A 4xx will not heal by itself (a revoked key, a wrong role): say so and stop.
           if (response.status >= 400 && response.status < 500 && response.status !== 429) {
-            handlers.onState?.('retrying', `refused: ${message}`);
+            handlers.onState?.('stopped', `refused: ${message}`);
             return;
           }
           throw new Error(message);
