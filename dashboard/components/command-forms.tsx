@@ -4,7 +4,7 @@
 // the command's events (read-your-writes: ?minPosition=<globalPosition>) before showing the new balance.
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import Link from 'next/link';
-import { ApiProblem, api, apiFetch } from '@/lib/api';
+import { api, apiFetch } from '@/lib/api';
 import { formatMoney, parseMajorAmount } from '@/lib/money';
 import type { BalanceAnswer, CommandReceipt } from '@/lib/types';
 import { Badge, Card, ErrorNote } from './ui';
@@ -214,5 +214,3 @@ export function TransferForm({ accounts, initialAccount, onDone }: { accounts: A
     </FormCard>
   );
 }
-
-export const isProblem = (e: unknown, code: string): boolean => e instanceof ApiProblem && e.code === code;

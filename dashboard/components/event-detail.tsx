@@ -33,7 +33,6 @@ export function ProofStatus({ eventId }: { eventId: string }) {
     setCheck(null);
     setError(null);
     void run();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [eventId]);
   const notSealed = error instanceof ApiProblem && error.code === 'event_not_sealed';
   return (

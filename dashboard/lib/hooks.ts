@@ -27,7 +27,6 @@ export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, interva
       controller.abort();
       clearTimeout(timer);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [intervalMs, ...deps]);
   return { data, error };
 }
@@ -44,7 +43,6 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
       (error: unknown) => { if (!controller.signal.aborted) setState({ loading: false, data: null, error }); },
     );
     return () => controller.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, generation]);
   return { ...state, reload: () => setGeneration((g) => g + 1) };
 }
