@@ -261,6 +261,8 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
           });
         } else {
           await started.start();
+          // In one process there is no lease to wait for: it runs from the start (health says so, as with NATS).
+          components['readProcessor'] = async () => ({ state: (await started.status()).running ? 'running' : 'stopped' });
           cleanup.push(() => started.stop());
         }
       }

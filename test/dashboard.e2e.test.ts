@@ -242,7 +242,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     const page = await newPage();
     await page.goto(`${dashboard}/metrics/`);
     await expect.poll(() => page.locator('[data-testid=health-row]').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-component')}:${r.getAttribute('data-status')}`).sort()))
-      .toEqual(['bus:up', 'eventStore:up', 'readStore:up', 'relay:up', 'sealer:up']);
+      .toEqual(['bus:up', 'eventStore:up', 'readProcessor:up', 'readStore:up', 'relay:up', 'sealer:up']);
     // Some load while the page scrapes, so the charts have something to show.
     const load = (async () => {
       for (let n = 0; n < 40; n++) {
