@@ -93,6 +93,7 @@ import { createPostgresClient } from '../src/adapters/event-store/postgres/postg
 import { migrate } from '../src/adapters/event-store/sql/migrate.js';
 import { sha256, SqlEventStore } from '../src/adapters/event-store/sql/sql-event-store.js';
 import { Sealer } from '../src/application/sealer.js';
+import { histogramDelta, histogramOf, histogramQuantile, metricValue, parseMetrics, type MetricSample } from '../src/adapters/metrics/prometheus-text.js';
 
 // ---------------------------------------------------------------------------------------------- settings
 
@@ -499,80 +500,7 @@ async function runPhase(connections: number, seconds: number, recorder: Recorder
 
 // ---------------------------------------------------------------------------------------------- /metrics
 
-interface MetricSample { name: string; labels: Record<string, string>; value: number }
-
-/** The Prometheus text format, sample lines only. */
-function parseMetrics(text: string): MetricSample[] {
-  const samples: MetricSample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
-    samples.push({ name: m[1]!, labels, value });
-  }
-  return samples;
-}
-
-const labelsMatch = (sample: MetricSample, labels: Record<string, string>) =>
-  Object.entries(labels).every(([k, v]) => sample.labels[k] === v);
-
-/** Sum of the samples named `name` whose labels include `labels`; undefined when there is none. */
-function metricValue(samples: readonly MetricSample[] | null, name: string, labels: Record<string, string> = {}): number | undefined {
-  let total: number | undefined;
-  for (const sample of samples ?? []) {
-    if (sample.name === name && labelsMatch(sample, labels)) total = (total ?? 0) + sample.value;
-  }
-  return total;
-}
-
-interface HistogramData { buckets: { le: number; count: number }[]; sum: number; count: number }
-
-function histogramOf(samples: readonly MetricSample[] | null, name: string, labels: Record<string, string>): HistogramData | null {
-  if (!samples) return null;
-  const buckets = samples
-    .filter((s) => s.name === `${name}_bucket` && labelsMatch(s, labels))
-    .map((s) => ({ le: s.labels['le'] === '+Inf' ? Infinity : Number(s.labels['le']), count: s.value }))
-    .sort((a, b) => a.le - b.le);
-  if (buckets.length === 0) return null;
-  return { buckets, sum: metricValue(samples, `${name}_sum`, labels) ?? 0, count: metricValue(samples, `${name}_count`, labels) ?? 0 };
-}
-
-/** after − before, bucket by bucket (a histogram that appeared in between counts from zero). */
-function histogramDelta(before: HistogramData | null, after: HistogramData | null): HistogramData | null {
-  if (!after) return null;
-  const at = (le: number) => before?.buckets.find((b) => b.le === le)?.count ?? 0;
-  return {
-    buckets: after.buckets.map((b) => ({ le: b.le, count: b.count - at(b.le) })),
-    sum: after.sum - (before?.sum ?? 0),
-    count: after.count - (before?.count ?? 0),
-  };
-}
-
-/**
- * The q-quantile of cumulative buckets, linear within the bucket it falls in (PromQL histogram_quantile).
- * In the +Inf bucket only a lower bound is known: the last finite bound, with `above` set.
- */
-function histogramQuantile(h: HistogramData, q: number): { value: number; above: boolean } | null {
-  const total = h.buckets.at(-1)?.count ?? 0;
-  if (total <= 0) return null;
-  const rank = q * total;
-  let lower = 0;
-  let below = 0;
-  for (const bucket of h.buckets) {
-    if (bucket.count >= rank) {
-      if (bucket.le === Infinity) return { value: lower, above: true };
-      const inBucket = bucket.count - below;
-      const fraction = inBucket > 0 ? (rank - below) / inBucket : 1;
-      return { value: lower + (bucket.le - lower) * fraction, above: false };
-    }
-    lower = bucket.le;
-    below = bucket.count;
-  }
-  return { value: lower, above: true };
-}
+// Parsing and histogram arithmetic: src/adapters/metrics/prometheus-text.ts (shared with the dashboard).
 
 /** Scrapes /metrics of the processes, one Client per port (ports repeat in the single topology). */
 class Scraper {

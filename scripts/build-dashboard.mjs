@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Builds the dashboard's static export (dashboard/out) with `next build`, unless the export already matches
-// the sources: a restart of `npm start` should not spend a minute rebuilding what has not changed. The
-// fingerprint is a SHA-256 over the dashboard's own files, the ledger code it imports (src/domain/audit, the
-// verifier) and the lock file, kept in out/.source-hash.
+// the sources: a restart of `npm start` should not spend half a minute rebuilding what has not changed. The
+// fingerprint is a SHA-256 over the dashboard's own files, all of src/ (it imports the ledger's verifier,
+// types and metrics reader through @ledger/*, and a list of just those files would drift) and the lock
+// file, kept in out/.source-hash.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -25,9 +26,7 @@ function files(dir) {
 
 const inputs = [
   ...files(dashboard).filter((f) => !f.endsWith('next-env.d.ts') && !f.endsWith('.tsbuildinfo')),
-  ...files(join(root, 'src', 'domain', 'audit')),
-  join(root, 'src', 'application', 'verify-log.ts'),
-  join(root, 'src', 'adapters', 'audit', 'http-verify-source.ts'),
+  ...files(join(root, 'src')),
   join(root, 'package-lock.json'),
 ];
 const hash = createHash('sha256');

@@ -1,11 +1,10 @@
 // The dashboard's own arithmetic, which must never lose a minor unit or a microsecond: money between the
 // API's minor-unit strings and what a person reads and types, instants to the microsecond for "just before
-// this event", and the latency quantiles the metrics page derives from Prometheus histograms.
+// this event". (The metrics page's Prometheus arithmetic: test/prometheus-text.unit.test.ts.)
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatMoney, minorDigits, minorToDecimal, parseMajorAmount } from '../dashboard/lib/money.js';
 import { fromMicros, justBefore, toMicros } from '../dashboard/lib/instant.js';
-import { buckets, parseMetrics, quantileBetween, total } from '../dashboard/lib/prom.js';
 
 describe('dashboard money', () => {
   it('knows each currency’s minor digits from ISO 4217 (via Intl)', () => {
@@ -56,36 +55,5 @@ describe('dashboard instants', () => {
     fc.assert(fc.property(fc.bigInt({ min: 0n, max: 4_102_444_800_000_000n }), (micros) => {
       expect(toMicros(fromMicros(micros))).toBe(micros);
     }));
-  });
-});
-
-describe('dashboard metrics', () => {
-  const scrape = (counts: Record<string, number>, appended: number) => parseMetrics([
-    '# HELP chronicle_command_duration_seconds x',
-    '# TYPE chronicle_command_duration_seconds histogram',
-    ...Object.entries(counts).map(([le, n]) => `chronicle_command_duration_seconds_bucket{le="${le}",type="Deposit"} ${n}`),
-    `chronicle_command_duration_seconds_count{type="Deposit"} ${counts['+Inf']}`,
-    `chronicle_events_appended_total ${appended}`,
-    'chronicle_relay_lag_events 3',
-  ].join('\n'));
-
-  it('parses counters, gauges and labelled buckets', () => {
-    const samples = scrape({ '0.01': 5, '0.05': 8, '+Inf': 10 }, 42);
-    expect(total(samples, 'chronicle_events_appended_total')).toBe(42);
-    expect(total(samples, 'chronicle_relay_lag_events')).toBe(3);
-    expect(total(samples, 'chronicle_nothing')).toBeNull();
-    expect([...buckets(samples, 'chronicle_command_duration_seconds')]).toEqual([[0.01, 5], [0.05, 8], [Infinity, 10]]);
-  });
-
-  it('takes quantiles of what was observed between two scrapes, interpolating within a bucket as PromQL does', () => {
-    const before = buckets(scrape({ '0.01': 100, '0.05': 100, '+Inf': 100 }, 0), 'chronicle_command_duration_seconds');
-    // 100 more observations: 50 at or below 10 ms, 50 between 10 and 50 ms.
-    const after = buckets(scrape({ '0.01': 150, '0.05': 200, '+Inf': 200 }, 0), 'chronicle_command_duration_seconds');
-    expect(quantileBetween(before, after, 0.5)).toBeCloseTo(0.01, 6);
-    expect(quantileBetween(before, after, 0.75)).toBeCloseTo(0.03, 6);
-    expect(quantileBetween(before, before, 0.5)).toBeNull();
-    // Beyond the last finite bucket: its bound, never Infinity.
-    const slow = buckets(scrape({ '0.01': 100, '0.05': 100, '+Inf': 110 }, 0), 'chronicle_command_duration_seconds');
-    expect(quantileBetween(before, slow, 0.99)).toBe(0.05);
   });
 });

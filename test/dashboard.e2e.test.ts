@@ -30,6 +30,26 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 
 if (REQUIRED && !existsSync(CHROMIUM)) throw new Error(`Chromium is required (CHRONICLE_REQUIRE_SERVICES=1) but ${CHROMIUM} does not exist: apt-get install chromium`);
 
+/** The static export, built unless it already matches the sources (scripts/build-dashboard.mjs). */
+const buildDashboard = () => execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-dashboard.mjs')], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+
+/**
+ * The tabs of `context` start signed in with the admin key. It lives in each tab's sessionStorage, and a tab
+ * opened from a signed-in one gets a copy (browsers copy sessionStorage to a tab opened from another).
+ */
+const signIn = (context: BrowserContext) => context.addInitScript((key) => window.sessionStorage.setItem('chronicle.apiKey', key), CLI_ADMIN_KEY);
+
+/** The proof panel's text; while the event is not sealed yet (about a second), asks again. */
+async function proofStatus(page: Page): Promise<string | null> {
+  const text = await page.getByTestId('proof-status').textContent();
+  if (text?.includes('not sealed yet')) await page.getByTestId('verify-proof').click();
+  return text;
+}
+
+/** The health table as `component:status`, sorted. */
+const healthRows = (page: Page) => page.locator('[data-testid=health-row]')
+  .evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-component')}:${r.getAttribute('data-status')}`).sort());
+
 const freePort = () => new Promise<number>((resolve, reject) => {
   const server = createServer().listen(0, '127.0.0.1', () => {
     const { port } = server.address() as { port: number };
@@ -65,8 +85,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
   };
 
   beforeAll(async () => {
-    // The static export, built unless it already matches the sources (scripts/build-dashboard.mjs).
-    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-dashboard.mjs')], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    buildDashboard();
     mkdirSync(SHOTS, { recursive: true });
     dataDir = mkdtempSync(join(tmpdir(), 'chronicle-dashboard-'));
     const [port, dashboardPort] = [await freePort(), await freePort()];
@@ -99,9 +118,8 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     expect(page.url()).toBe(`${dashboard}/`);
     expect(await page.evaluate(() => window.sessionStorage.getItem('chronicle.apiKey'))).toBe(CLI_ADMIN_KEY);
     await page.close();
-    // The key lives in each tab's sessionStorage; the tests' other tabs start signed in, as a tab opened
-    // from a signed-in one does (browsers copy sessionStorage to a tab opened from another).
-    await context.addInitScript((key) => window.sessionStorage.setItem('chronicle.apiKey', key), CLI_ADMIN_KEY);
+    // The tests' other tabs start signed in.
+    await signIn(context);
   });
 
   it('opens two accounts, deposits and transfers from the forms, with read-your-writes; the timeline shows each event live', async () => {
@@ -241,7 +259,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
   it('metrics and health: every component up, live rates, latency quantiles and lag charted', async () => {
     const page = await newPage();
     await page.goto(`${dashboard}/metrics/`);
-    await expect.poll(() => page.locator('[data-testid=health-row]').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-component')}:${r.getAttribute('data-status')}`).sort()))
+    await expect.poll(() => healthRows(page))
       .toEqual(['bus:up', 'eventStore:up', 'readProcessor:up', 'readStore:up', 'relay:up', 'sealer:up']);
     // Some load while the page scrapes, so the charts have something to show.
     const load = (async () => {
@@ -276,11 +294,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await expect.poll(() => page.getByTestId('checkpoint-signature').textContent(), { timeout: 10_000 }).toContain('valid Ed25519 signature');
     await page.getByRole('button', { name: 'Latest event' }).click();
     const proof = page.getByTestId('proof-status');
-    await expect.poll(async () => {
-      const text = await proof.textContent();
-      if (text?.includes('not sealed yet')) await page.getByTestId('verify-proof').click();
-      return text;
-    }, { timeout: 15_000 }).toContain('proof verified');
+    await expect.poll(() => proofStatus(page), { timeout: 15_000 }).toContain('proof verified');
     await page.getByTestId('full-verify').click();
     await expect.poll(() => page.getByTestId('full-result').getAttribute('data-ok'), { timeout: 30_000 }).toBe('true');
     await shot(page, 'audit');
@@ -311,11 +325,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
       await route.fulfill({ response, json: body });
     });
     await page.getByRole('button', { name: 'Latest event' }).click();
-    await expect.poll(async () => {
-      const text = await proof.textContent();
-      if (text?.includes('not sealed yet')) await page.getByTestId('verify-proof').click();
-      return text;
-    }, { timeout: 15_000 }).toContain('proof FAILED');
+    await expect.poll(() => proofStatus(page), { timeout: 15_000 }).toContain('proof FAILED');
     expect(await proof.textContent()).toContain('✗ audit path');
     await page.close();
   });
@@ -324,11 +334,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     const row = timeline.locator('[data-testid=timeline-row][data-type=TransferSent]').first();
     await row.click();
     await expect.poll(() => timeline.getByTestId('event-json').textContent()).toContain('"transferId"');
-    await expect.poll(async () => {
-      const text = await timeline.getByTestId('proof-status').textContent();
-      if (text?.includes('not sealed yet')) await timeline.getByTestId('verify-proof').click();
-      return text;
-    }, { timeout: 15_000 }).toContain('proof verified');
+    await expect.poll(() => proofStatus(timeline), { timeout: 15_000 }).toContain('proof verified');
     await timeline.evaluate(() => window.scrollTo(0, 0));
     await shot(timeline, 'timeline');
 
@@ -362,7 +368,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
 
   it('fits a phone-width window: no page scrolls sideways', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
-    await phone.addInitScript((key) => window.sessionStorage.setItem('chronicle.apiKey', key), CLI_ADMIN_KEY);
+    await signIn(phone);
     const page = await newPage(phone);
     await page.goto(`${dashboard}/`);
     await page.getByTestId('timeline').waitFor();
@@ -419,7 +425,7 @@ describe.skipIf(!servicesUp)('dashboard against `chronicle start` on PostgreSQL 
   let dashboard: string;
 
   beforeAll(async () => {
-    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-dashboard.mjs')], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    buildDashboard();
     db = await createTestDatabase();
     const [port, dashboardPort] = [await freePort(), await freePort()];
     ledger = spawnCli('start', port, {
@@ -445,7 +451,7 @@ describe.skipIf(!servicesUp)('dashboard against `chronicle start` on PostgreSQL 
 
   it('shows commands live on the timeline, the read model catching up through JetStream, and the real components up', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    await context.addInitScript((key) => window.sessionStorage.setItem('chronicle.apiKey', key), CLI_ADMIN_KEY);
+    await signIn(context);
     const timeline = await context.newPage();
     const errors: string[] = [];
     timeline.on('pageerror', (error) => errors.push(error.message));
@@ -467,7 +473,7 @@ describe.skipIf(!servicesUp)('dashboard against `chronicle start` on PostgreSQL 
     await expect.poll(() => timeline.locator('[data-testid=timeline-row][data-type=MoneyDeposited]').count(), { timeout: 10_000 }).toBe(1);
 
     await page.goto(`${dashboard}/metrics/`);
-    await expect.poll(() => page.locator('[data-testid=health-row]').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-component')}:${r.getAttribute('data-status')}`).sort()))
+    await expect.poll(() => healthRows(page))
       .toEqual(['bus:up', 'eventStore:up', 'readProcessor:up', 'readStore:up', 'relay:up', 'sealer:up']);
     const kinds = await page.locator('[data-testid=health-row]').allTextContents();
     expect(kinds.join(' ')).toMatch(/eventStore.*kind: postgres/);

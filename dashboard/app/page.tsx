@@ -5,7 +5,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import Link from 'next/link';
 import { api } from '@/lib/api';
 import { subscribe } from '@/lib/sse';
-import { ACCOUNT_EVENT_TYPES, accountIdOf, amountOf, describe, typeTone } from '@/lib/events';
+import { ACCOUNT_EVENT_TYPES, accountIdOf, amountOf, describe, isAccountStream, typeTone } from '@/lib/events';
 import { formatInstant } from '@/lib/money';
 import type { RecordedEvent } from '@/lib/types';
 import { Badge, Card, Empty, ErrorNote, Loading, PageHeader } from '@/components/ui';
@@ -105,7 +105,7 @@ export default function TimelinePage() {
                           <td className="num mono">{e.globalPosition}</td>
                           <td><Badge tone={typeTone(e.type)}>{e.type}</Badge></td>
                           <td>
-                            {accountId && e.streamId.startsWith('account-')
+                            {accountId && isAccountStream(e.streamId)
                               ? <Link href={`/account?id=${encodeURIComponent(accountId)}`} onClick={(ev) => ev.stopPropagation()}>{accountId}</Link>
                               : <span className="mono">{e.streamId}</span>}
                             <span className="muted small"> v{e.streamVersion} {describe(e)}</span>

@@ -1,11 +1,16 @@
 // How an event reads to a person: what happened, to which account, for how much.
+import { ACCOUNT_STREAM_PREFIX } from '@ledger/domain/account/events';
 import { formatMoney } from './money';
 import type { RecordedEvent } from './types';
 
-export const ACCOUNT_EVENT_TYPES = ['AccountCreated', 'MoneyDeposited', 'MoneyWithdrawn', 'TransferSent', 'TransferReceived'] as const;
+export { ACCOUNT_EVENT_TYPES } from '@ledger/domain/account/events';
+
+/** Whether the event belongs to one of the ledger's own account streams. */
+export const isAccountStream = (streamId: string): boolean => streamId.startsWith(ACCOUNT_STREAM_PREFIX);
 
 export const accountIdOf = (event: RecordedEvent): string | null =>
-  typeof event.data['accountId'] === 'string' ? (event.data['accountId'] as string) : event.streamId.startsWith('account-') ? event.streamId.slice(8) : null;
+  typeof event.data['accountId'] === 'string' ? (event.data['accountId'] as string)
+    : isAccountStream(event.streamId) ? event.streamId.slice(ACCOUNT_STREAM_PREFIX.length) : null;
 
 export function amountOf(event: RecordedEvent): { text: string; sign: 'in' | 'out' | null } | null {
   const amount = event.data['amount'];

@@ -92,7 +92,9 @@ export default function DemoPage() {
   };
 
   if (!may('writer')) return <div className="note info">The demo sends commands: it needs a writer key (or admin).</div>;
-  const expectedSucceeded = result ? Number(result.startMinor / result.amountMinor < BigInt(result.fired) ? result.startMinor / result.amountMinor : BigInt(result.fired)) : 0;
+  // As many withdrawals as the starting balance covers, at most as many as were fired.
+  const covered = result ? result.startMinor / result.amountMinor : 0n;
+  const expectedSucceeded = result ? Number(covered < BigInt(result.fired) ? covered : BigInt(result.fired)) : 0;
   const neverNegative = result?.lowestBalance !== null && result?.lowestBalance !== undefined && BigInt(result.lowestBalance) >= 0n;
   return (
     <>

@@ -1,12 +1,13 @@
 'use client';
 // Live metrics from the API's Prometheus page (scraped every 2 s, derived here: rates from counter deltas,
-// latency quantiles from histogram bucket deltas over the last 10 s) and the health of every component.
+// latency quantiles from histogram bucket deltas over the last 10 s, with the same reader as `npm run bench`:
+// src/adapters/metrics/prometheus-text.ts) and the health of every component.
 import { useEffect, useRef, useState } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { health, metricsText } from '@/lib/api';
 import { usePolling } from '@/lib/hooks';
 import { formatCount } from '@/lib/money';
-import { buckets, parseMetrics, quantileBetween, total, type Sample } from '@/lib/prom';
+import { histogramDelta, histogramOf, histogramQuantile, metricValue, parseMetrics, type MetricSample } from '@ledger/adapters/metrics/prometheus-text';
 import { Badge, Card, ErrorNote, Loading, PageHeader, Stat } from '@/components/ui';
 
 const SCRAPE_MS = 2_000;
@@ -27,7 +28,7 @@ interface Point {
   unsigned: number | null;
 }
 
-interface Scrape { t: number; samples: Sample[] }
+interface Scrape { t: number; samples: MetricSample[] }
 
 function derive(history: Scrape[]): Point | null {
   const now = history.at(-1);
@@ -37,27 +38,28 @@ function derive(history: Scrape[]): Point | null {
   const seconds = prev ? (now.t - prev.t) / 1000 : 0;
   const rate = (name: string) => {
     if (!prev || seconds <= 0) return null;
-    const a = total(prev.samples, name);
-    const b = total(now.samples, name);
-    return a === null || b === null ? null : Math.max(0, (b - a) / seconds);
+    const a = metricValue(prev.samples, name);
+    const b = metricValue(now.samples, name);
+    return a === undefined || b === undefined ? null : Math.max(0, (b - a) / seconds);
   };
   const latency = (q: number) => {
     if (old === now) return null;
-    const v = quantileBetween(buckets(old.samples, 'chronicle_command_duration_seconds'), buckets(now.samples, 'chronicle_command_duration_seconds'), q);
-    return v === null ? null : Math.round(v * 10_000) / 10;
+    const delta = histogramDelta(histogramOf(old.samples, 'chronicle_command_duration_seconds'), histogramOf(now.samples, 'chronicle_command_duration_seconds'));
+    const v = delta ? histogramQuantile(delta, q) : null;
+    return v === null ? null : Math.round(v.value * 10_000) / 10;
   };
-  const lagSeconds = total(now.samples, 'chronicle_projection_lag_seconds');
-  const logSize = total(now.samples, 'chronicle_merkle_unsigned_leaves');
+  const gauge = (name: string) => metricValue(now.samples, name) ?? null;
+  const lagSeconds = gauge('chronicle_projection_lag_seconds');
   return {
     t: now.t,
     eventsPerSecond: rate('chronicle_events_appended_total'),
     commandsPerSecond: rate('chronicle_commands_total'),
     p50: latency(0.5), p95: latency(0.95), p99: latency(0.99),
-    relayLag: total(now.samples, 'chronicle_relay_lag_events'),
-    projectionLag: total(now.samples, 'chronicle_projection_lag_events'),
+    relayLag: gauge('chronicle_relay_lag_events'),
+    projectionLag: gauge('chronicle_projection_lag_events'),
     projectionLagMs: lagSeconds === null ? null : Math.round(lagSeconds * 1000),
-    deadLetters: total(now.samples, 'chronicle_projection_dead_letters_total'),
-    unsigned: logSize,
+    deadLetters: gauge('chronicle_projection_dead_letters_total'),
+    unsigned: gauge('chronicle_merkle_unsigned_leaves'),
   };
 }
 

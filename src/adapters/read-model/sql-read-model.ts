@@ -212,10 +212,10 @@ export class SqlReadModel {
     return { account: row.found ? toBalance(row) : null, checkpoint: row.name ? toCheckpoint(row as CheckpointColumns) : null };
   }
 
-  /** Accounts in id (byte) order after `after`, with the checkpoint, in one snapshot. */
   /**
-   * Accounts in id order after `after`; with `search`, only those whose id or owner contains it (any case).
-   * The search is a scan of the read model, bounded by `limit` matches: for people looking, not for batch jobs.
+   * Accounts in id (byte) order after `after`, with the checkpoint, in one snapshot; with `search`, only those
+   * whose id or owner contains it (any case). The search is a scan of the read model, bounded by `limit`
+   * matches: for people looking, not for batch jobs.
    */
   async listWithCheckpoint(projection: string, after: string | undefined, limit: number, search?: string): Promise<{ accounts: BalanceRow[]; checkpoint: Checkpoint | null }> {
     // LIKE's own metacharacters in the search are matched literally (escaped with \, LIKE's default escape).
