@@ -2,15 +2,16 @@
 // model is, when it last moved, how far behind the event store it is; and read-your-writes.
 //
 // Read-your-writes. A command's response carries the global position of its last event. A query with
-// `minPosition=N` waits (bounded) until the model has applied the event at N, then answers. "Applied" is
-// not "checkpoint >= N": positions are not increasing in commit order (see docs/architecture.md), so:
-// - the event at N is looked up in the event store (once: an event never changes), giving its commit-order
-//   key (transaction id, N), and the model has passed it when that key is at or below the checkpoint's
-//   (the projection moves its checkpoint only forward in commit order);
-// - and, for an account event, the account's row must hold that event's stream version: an event that was
-//   dead-lettered was passed but not applied, and does not count.
+// `minPosition=N` waits (bounded) until the model has applied the event at N, then answers:
+// - the checkpoint has reached N (positions are in commit order, event store migration 7, and the
+//   projection moves its checkpoint only forward);
+// - and, for an account event, the account's row holds that event's stream version: an event that was
+//   dead-lettered was passed but not applied, and does not count. (The event is looked up once: it never
+//   changes.)
 // Because the processor applies in commit order, reaching N also means reaching every event that committed
-// before N's transaction began: a client's earlier writes, whatever account they touched.
+// before it: a client's earlier writes, whatever account they touched. (For events stored before migration 7
+// whose positions were not in commit order, the account check above still holds; a non-account event among
+// them may be reported reached a little early while a rebuild replays them.)
 //
 // Lag is measured by a monitor, not per request (counting the store on every read would cost more than the
 // read): every `intervalMs` it compares the checkpoint with the event store.
@@ -54,7 +55,6 @@ export class PositionUnknownError extends Error {
 }
 
 interface EventKey {
-  transactionId: bigint;
   position: number;
   accountId: string | null;
   streamVersion: number;
@@ -185,8 +185,7 @@ export class ReadModelQueries {
   /** Whether the model has applied the event `target` (see the header). */
   private async reached(target: EventKey, checkpoint: Checkpoint | null, row: BalanceRow | null | undefined): Promise<boolean> {
     if (!checkpoint) return false;
-    const at = BigInt(checkpoint.transactionId);
-    if (target.transactionId > at || (target.transactionId === at && target.position > checkpoint.position)) return false;
+    if (target.position > checkpoint.position) return false;
     if (target.accountId === null) return true;
     const account = row === undefined ? await this.deps.model.balance(target.accountId) : row;
     return account !== null && account.version >= target.streamVersion;
@@ -197,7 +196,7 @@ export class ReadModelQueries {
     if (cached) return cached;
     const event: RecordedEvent | null = await this.deps.store.readEventAt(position);
     if (!event) throw new PositionUnknownError(position);
-    const key = { transactionId: BigInt(event.transactionId), position, accountId: accountOf(event), streamVersion: event.streamVersion };
+    const key = { position, accountId: accountOf(event), streamVersion: event.streamVersion };
     if (this.keys.size >= this.keyCacheMax) this.keys.delete(this.keys.keys().next().value!);
     this.keys.set(position, key);
     return key;

@@ -4,8 +4,8 @@
 // order (JetStream: each message names the sequence it must follow), else one at a time.
 //
 // Why nothing is lost and nothing shows twice, whenever the process dies:
-// - `$all` is read with followAll (src/application/subscription.ts): commit order, never past a
-//   transaction still in flight, so no late commit is skipped.
+// - `$all` is read with followAll (src/application/subscription.ts): commit order, positions handed out
+//   gap-free in that order, so no late commit is skipped.
 // - The checkpoint (the global position of the last event the bus acknowledged) is saved only after the
 //   acknowledgement, every `checkpointEveryEvents` events or `checkpointIntervalMs`, whichever comes first,
 //   and publishing stops while a due save fails: at most checkpointEveryEvents events are ever published

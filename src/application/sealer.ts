@@ -2,7 +2,7 @@
 // Asynchronous by design: a command's response never waits for it; an event is sealed a page read after it
 // commits, and covered by a signed checkpoint within `checkpointIntervalMs`.
 //
-// - It follows `$all` like the relay (followAllPages: commit order, never past a transaction still in flight),
+// - It follows `$all` like the relay (followAllPages: commit order, positions gap-free in that order),
 //   so leaf order is final: no late commit can ever need a leaf before one already sealed.
 // - Each page is one transaction: its leaves, the subtrees they complete, and a checkpoint when one is due.
 //   A crash loses at most the page in flight, sealed again on restart from the last stored leaf.

@@ -117,8 +117,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
   }, async (request) => {
     const count = pageLimit(request.query.count, 'count');
     if (request.query.direction === 'backward') {
-      // Only the latest page: a page before it could still change order behind the reader (commit order is
-      // final only below the horizon), so paging backwards through history is what `from` forward is for.
+      // Only the latest page: paging backwards through history is what `from` forward is for.
       if (request.query.from !== undefined) {
         throw new ApiError('validation_failed', 'direction=backward reads the latest events; it takes no `from`', [
           { path: '/querystring/from', message: 'not allowed with direction=backward' },

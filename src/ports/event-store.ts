@@ -127,12 +127,13 @@ export interface EventStore {
   readStream(streamId: string, options: ReadStreamOptions): Promise<StreamSlice>;
   /**
    * Events in commit order after the event at `afterPosition` (0: from the start). Only events every one of
-   * whose predecessors in that order has committed are returned, so a follower never skips a late commit.
-   * Returns null when `afterPosition` names no event.
+   * whose predecessors in that order has committed are returned, so a follower never skips a late commit
+   * (the SQL store: positions are handed out in commit order, gap-free). Returns null when `afterPosition`
+   * names no event.
    */
   readAll(afterPosition: number, count: number): Promise<AllSlice | null>;
   /**
-   * The last `count` events of `$all` in commit order, newest first, below the same horizon as readAll: a
+   * The last `count` events of `$all` in commit order, newest first, of the same prefix readAll reads: a
    * follower that starts after the first of them (readAll(events[0].globalPosition, …)) misses nothing.
    */
   readLatest(count: number): Promise<RecordedEvent[]>;

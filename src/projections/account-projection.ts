@@ -22,11 +22,10 @@
 // UPDATE), applyBatch() folds a whole page in memory with every touched row locked and writes the result
 // set-wise (the rebuild's fast path). Same rule, so the two cannot disagree.
 //
-// The checkpoint is the commit-order key (transaction id, global position) of the last event applied, plus
-// a counter. Global positions alone are unique but not always increasing in commit order (see
-// docs/architecture.md), so the key, not the position, orders them: the checkpoint only moves forward in
-// commit order (a redelivered old event never pulls it back), and "has the model reached position N" is
-// "is N's key at or below the checkpoint's" (src/application/read-model-queries.ts).
+// The checkpoint is the global position of the last event applied (with its transaction id, for display),
+// plus a counter. Positions are handed out in commit order (event store migration 7), so the checkpoint only
+// moves forward (a redelivered old event never pulls it back), and "has the model reached position N" is
+// "is N at or below the checkpoint" (src/application/read-model-queries.ts).
 //
 // The projection also checks each money event against the row it lands on: the previous balance plus or
 // minus the amount must equal the event's balanceAfter. The write side guarantees it; a read model that
@@ -263,10 +262,8 @@ export class AccountProjection {
          INSERT INTO projection_checkpoints AS c (name, transaction_id, position, events_applied, updated_at)
          SELECT $24::text, $25::bigint, $26::bigint, $27::bigint, now() WHERE $25::bigint IS NOT NULL
          ON CONFLICT (name) DO UPDATE SET
-           transaction_id = CASE WHEN (c.transaction_id, c.position) < (EXCLUDED.transaction_id, EXCLUDED.position)
-                                 THEN EXCLUDED.transaction_id ELSE c.transaction_id END,
-           position       = CASE WHEN (c.transaction_id, c.position) < (EXCLUDED.transaction_id, EXCLUDED.position)
-                                 THEN EXCLUDED.position ELSE c.position END,
+           transaction_id = CASE WHEN c.position < EXCLUDED.position THEN EXCLUDED.transaction_id ELSE c.transaction_id END,
+           position       = GREATEST(c.position, EXCLUDED.position),
            events_applied = c.events_applied + EXCLUDED.events_applied,
            updated_at     = EXCLUDED.updated_at
          RETURNING 1

@@ -5,7 +5,7 @@ import type { SignedCheckpoint } from '../../domain/audit/checkpoint.js';
 import type { LogItem, VerifiableEvent } from '../../domain/audit/verify.js';
 import type { VerifySource } from '../../application/verify-log.js';
 import type { SqlClient } from '../event-store/sql/sql-client.js';
-import { toSafeNumber } from '../event-store/sql/sql-event-store.js';
+import { legacyThroughOf, readAllRows, toSafeNumber } from '../event-store/sql/sql-event-store.js';
 
 const PAGE = 5_000;
 
@@ -72,23 +72,21 @@ export function sqlVerifySource(db: SqlClient): VerifySource {
       }
     },
     async *unsealed(): AsyncGenerator<VerifiableEvent> {
-      // Commit order after the last leaf, like $all (but without stopping at transactions in flight: a dump
-      // has none, and a live store's late commits are only unsealed a moment longer).
-      let after = lastLeafPosition === null ? null : await db.query<{ tx: string }>(
-        'SELECT transaction_id::text AS tx FROM events WHERE global_position = $1', [lastLeafPosition],
-      ).then((rows) => rows[0] ? { tx: rows[0].tx, position: lastLeafPosition! } : null);
-      if (lastLeafPosition !== null && after === null) return; // the last leaf's event is gone: reported already
-      after ??= { tx: '0', position: 0 };
+      // $all's order after the last leaf (readAllRows), read straight from the events: event_log_head is not
+      // trusted here, a tampered head must not hide an event from the verifier.
+      const legacyThrough = await legacyThroughOf(db).catch(() => 0);
+      let after = lastLeafPosition ?? 0;
+      if (lastLeafPosition !== null && after <= legacyThrough) {
+        const found = await db.query('SELECT 1 FROM events WHERE global_position = $1', [after]);
+        if (found.length === 0) return; // the last leaf's event is gone: reported already
+      }
       for (;;) {
-        const rows: (Row & { tx: string })[] = await db.query<Row & { tx: string }>(
-          `SELECT ${EVENT('e')}, e.transaction_id::text AS tx FROM events e
-            WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
-            ORDER BY e.transaction_id, e.global_position LIMIT $3`, [after.tx, after.position, PAGE],
-        );
+        const rows: Row[] = after <= legacyThrough && legacyThrough > 0
+          ? (await readAllRows<Row>(db, legacyThrough, after, PAGE, EVENT('e'), 'chronicle_verify_unsealed')) ?? []
+          : await db.query<Row>(`SELECT ${EVENT('e')} FROM events e WHERE e.global_position > $1 ORDER BY e.global_position LIMIT $2`, [after, PAGE]);
         for (const r of rows) yield toEvent(r);
         if (rows.length < PAGE) return;
-        const last: Row & { tx: string } = rows.at(-1)!;
-        after = { tx: last.tx, position: toSafeNumber(last.global_position) };
+        after = toSafeNumber(rows.at(-1)!.global_position);
       }
     },
   };

@@ -2,7 +2,7 @@
 // one row per relay name. Kept beside the events so a backup of the store carries the relay's position.
 // The table is migration 3 of the event store (src/adapters/event-store/sql/migrations.ts).
 import type { SqlClient } from '../../event-store/sql/sql-client.js';
-import { toSafeNumber } from '../../event-store/sql/sql-event-store.js';
+import { legacyThroughOf, readAllRows, toSafeNumber } from '../../event-store/sql/sql-event-store.js';
 import type { RelayCheckpointStore } from '../../../application/relay.js';
 
 export class SqlRelayCheckpoints implements RelayCheckpointStore {
@@ -31,19 +31,18 @@ export class SqlRelayCheckpoints implements RelayCheckpointStore {
 
 /**
  * Counts the events of `$all` after a position (at most `max`), as readAll would list them, without
- * reading them: the relay's lag for metrics. Uses the commit-order index (transaction_id, global_position).
+ * reading them: the relay's and the read model's lag for metrics. Positions are dense and in commit order
+ * (migration 7), so past the legacy events it is the head's distance, one row read.
  */
 export function sqlCountEventsAfter(db: SqlClient): (position: number, max: number) => Promise<number> {
+  let legacy: Promise<number> | undefined;
   return async (position, max) => {
-    const rows = await db.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM (
-         SELECT 1 FROM events e
-          WHERE (e.transaction_id, e.global_position) >
-                (COALESCE((SELECT transaction_id FROM events WHERE global_position = $1), '0'::xid8), $1::bigint)
-            AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          LIMIT $2) behind`,
-      [position, max], 'chronicle_relay_count_after',
-    );
-    return Number(rows[0]?.n ?? 0);
+    legacy ??= legacyThroughOf(db);
+    const legacyThrough = await legacy;
+    if (legacyThrough === 0 || position > legacyThrough) {
+      const rows = await db.query<{ head: string }>('SELECT position::text AS head FROM event_log_head', [], 'chronicle_log_head');
+      return Math.min(max, Math.max(0, toSafeNumber(rows[0]?.head ?? '0') - position));
+    }
+    return (await readAllRows(db, legacyThrough, position, max, 'e.global_position', 'chronicle_count_after'))?.length ?? 0;
   };
 }

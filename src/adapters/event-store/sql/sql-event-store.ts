@@ -65,7 +65,9 @@ const toEvent = (row: EventRow): RecordedEvent => ({
 // holds each account's lock) as one statement, one transaction, one WAL flush. It costs PostgreSQL about a third of the PL/pgSQL
 // chronicle_append (measured: 0.27 against 0.7 ms of server CPU). Anything else, and any surprise (a
 // version mismatch, an event id already stored), goes to chronicle_append, which gives the exact answer.
-// Rows are locked in stream id order first (the order chronicle_append and exclusive() use).
+// Rows are locked in stream id order first (the order chronicle_append and exclusive() use). The positions
+// come last, from event_log_head (migration 7): its row lock is taken only once every stream was locked and
+// updated (head's WHERE needs ok, which needs upd) and is held until COMMIT, so positions commit in order.
 const FAST_APPEND = `
 WITH input AS (
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS i(stream_id, expected, n, aggregate_type)
@@ -87,10 +89,15 @@ WITH input AS (
   RETURNING s.stream_id
 ), ok AS MATERIALIZED (
   SELECT chronicle_all_or_none((SELECT count(*) FROM upd), cardinality($1::text[])) AS all_updated
+), head AS MATERIALIZED (
+  UPDATE event_log_head SET position = position + cardinality($5::uuid[])
+   WHERE singleton AND (SELECT all_updated FROM ok)
+  RETURNING position - cardinality($5::uuid[]) AS base
 ), ins AS (
-  INSERT INTO events (event_id, stream_id, stream_version, aggregate_type, event_type, event_data,
+  INSERT INTO events (global_position, event_id, stream_id, stream_version, aggregate_type, event_type, event_data,
                       event_schema_version, recorded_at, created_by, metadata, prev_hash, content_hash, event_hash)
-  SELECT e.event_id, e.stream_id, i.expected + e.ord, i.aggregate_type, e.event_type, e.event_data,
+  SELECT (SELECT base FROM head) + row_number() OVER (ORDER BY e.stream_id COLLATE "C", e.ord),
+         e.event_id, e.stream_id, i.expected + e.ord, i.aggregate_type, e.event_type, e.event_data,
          e.schema_version, (SELECT t FROM ts), e.created_by, e.metadata, c.prev_hash, decode(e.content_hash, 'hex'), c.event_hash
     FROM ev e
     JOIN input i ON i.stream_id = e.stream_id
@@ -122,14 +129,19 @@ export class SqlEventStore implements EventStore {
   /** Each new event's content hash, computed once even when the fast path falls back to chronicle_append. */
   private readonly contentHashes = new WeakMap<NewEvent, string>();
 
-  private constructor(private readonly db: SqlClient, groupCommit: GroupCommitOptions | false) {
+  private constructor(
+    private readonly db: SqlClient,
+    groupCommit: GroupCommitOptions | false,
+    /** event_log_head.legacy_through: fixed by migration 7, so read once. */
+    private readonly legacyThrough: number,
+  ) {
     this.groupCommit = groupCommit === false ? undefined : new GroupCommit((batch) => this.fastAppend(batch), groupCommit);
   }
 
   /** Runs the migrations, then serves. */
   static async open(db: SqlClient, options: { groupCommit?: GroupCommitOptions | false } = {}): Promise<SqlEventStore> {
     await migrate(db);
-    return new SqlEventStore(db, options.groupCommit ?? GROUP_COMMIT_DEFAULTS);
+    return new SqlEventStore(db, options.groupCommit ?? GROUP_COMMIT_DEFAULTS, await legacyThroughOf(db));
   }
 
   async append(request: AppendRequest, attempt = 1): Promise<AppendResult> {
@@ -257,38 +269,27 @@ export class SqlEventStore implements EventStore {
   }
 
   async readAll(afterPosition: number, count: number): Promise<AllSlice | null> {
-    let afterTransaction = '0';
-    if (afterPosition > 0) {
-      const found = await this.db.query<{ tx: string }>(
-        'SELECT transaction_id::text AS tx FROM events WHERE global_position = $1', [afterPosition], 'chronicle_position_tx',
-      );
-      if (found.length === 0) return null;
-      afterTransaction = found[0]!.tx;
-    }
-    // Commit order is (transaction_id, global_position). Stopping below the snapshot's xmin means every
-    // transaction that could still commit an event before the cursor has ended: the page can never grow
-    // behind the reader's back. See test/event-store-commit-order.int.test.ts.
-    const rows = await this.db.query<EventRow>(
-      `SELECT ${eventColumns('e')} FROM events e
-        WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
-          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY e.transaction_id, e.global_position LIMIT $3`,
-      [afterTransaction, afterPosition, count],
-      'chronicle_read_all',
-    );
+    const rows = await readAllRows<EventRow>(this.db, this.legacyThrough, afterPosition, count, eventColumns('e'), 'chronicle_read_all');
+    if (rows === null) return null;
     const events = rows.map(toEvent);
     return { events, lastPosition: events.at(-1)?.globalPosition ?? afterPosition };
   }
 
   async readLatest(count: number): Promise<RecordedEvent[]> {
-    // The mirror of readAll: the same horizon, so nothing newer in commit order can still appear behind it.
+    // Positions are in commit order (migration 7), and whatever is visible is a gap-free prefix of them:
+    // following on from the newest of these skips nothing. Legacy events (see readAllRows) come before all.
     const rows = await this.db.query<EventRow>(
-      `SELECT ${eventColumns('e')} FROM events e
-        WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT $1`,
-      [count],
-      'chronicle_read_latest',
+      `SELECT ${eventColumns('e')} FROM events e WHERE e.global_position > $2
+        ORDER BY e.global_position DESC LIMIT $1`,
+      [count, this.legacyThrough], 'chronicle_read_latest',
     );
+    if (rows.length < count && this.legacyThrough > 0) {
+      rows.push(...await this.db.query<EventRow>(
+        `SELECT ${eventColumns('e')} FROM events e WHERE e.global_position <= $2
+          ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT $1`,
+        [count - rows.length, this.legacyThrough], 'chronicle_read_latest_legacy',
+      ));
+    }
     return rows.map(toEvent);
   }
 
@@ -385,7 +386,7 @@ export class SqlEventStore implements EventStore {
     return this.db.transaction(async (tx) => {
       // Row locks in id order, the same order chronicle_append takes them in: no deadlock between the two.
       await tx.query('SELECT 1 FROM streams WHERE stream_id = ANY ($1::text[]) ORDER BY stream_id FOR UPDATE', [streamIds]);
-      return fn(new SqlEventStore(inTransaction(tx, this.db.dialect), false));
+      return fn(new SqlEventStore(inTransaction(tx, this.db.dialect), false, this.legacyThrough));
     });
   }
 
@@ -401,6 +402,52 @@ export class SqlEventStore implements EventStore {
   async close(): Promise<void> {
     await this.db.close();
   }
+}
+
+/** The last position stored before migration 7 whose events keep their older order; 0 when there is none. */
+export async function legacyThroughOf(db: SqlQueryable): Promise<number> {
+  const rows = await db.query<{ legacy_through: string }>('SELECT legacy_through::text AS legacy_through FROM event_log_head');
+  return toSafeNumber(rows[0]?.legacy_through ?? '0');
+}
+
+/**
+ * One page of `$all` after `afterPosition`, with the given columns (of events aliased `e`); null when that
+ * position names no event. Since migration 7 positions are handed out in commit order and committed
+ * gap-free, so a page is "position > n": whatever a snapshot sees is a prefix of the log, and no event can
+ * commit later below the reader's cursor. Events stored before migration 7 whose positions were not in
+ * commit order (legacyThrough > 0) keep their order, (transaction_id, global_position), and all come first.
+ */
+export async function readAllRows<Row>(
+  db: SqlQueryable, legacyThrough: number, afterPosition: number, count: number, columns: string, statementName: string,
+): Promise<Row[] | null> {
+  if (legacyThrough === 0 || afterPosition > legacyThrough) {
+    // The head, read in the same snapshot, tells a position not yet written (null) from one at the end.
+    const rows = await db.query<Row & { head: string; in_page: boolean | null }>(
+      `SELECT h.position::text AS head, p.* FROM event_log_head h LEFT JOIN LATERAL (
+         SELECT ${columns}, true AS in_page FROM events e WHERE e.global_position > $1 ORDER BY e.global_position LIMIT $2) p ON true`,
+      [afterPosition, count], statementName,
+    );
+    if (afterPosition > toSafeNumber(rows[0]?.head ?? '0')) return null;
+    return rows.filter((r) => r.in_page === true);
+  }
+  let afterTransaction = '0';
+  if (afterPosition > 0) {
+    const found = await db.query<{ tx: string }>('SELECT transaction_id::text AS tx FROM events WHERE global_position = $1', [afterPosition]);
+    if (found.length === 0) return null;
+    afterTransaction = found[0]!.tx;
+  }
+  const legacy = await db.query<Row>(
+    `SELECT ${columns} FROM events e
+      WHERE e.global_position <= $4 AND (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+      ORDER BY e.transaction_id, e.global_position LIMIT $3`,
+    [afterTransaction, afterPosition, count, legacyThrough], `${statementName}_legacy`,
+  );
+  if (legacy.length === count) return legacy;
+  const rest = await db.query<Row>(
+    `SELECT ${columns} FROM events e WHERE e.global_position > $1 ORDER BY e.global_position LIMIT $2`,
+    [legacyThrough, count - legacy.length], `${statementName}_after_legacy`,
+  );
+  return [...legacy, ...rest];
 }
 
 /** Byte order, as COLLATE "C" and the lock order in SQL. */
