@@ -26,6 +26,8 @@ export interface Config {
   readonly accountQueueMax: number;
   /** Longest a read-your-writes query (?minPosition=) waits for the read model (READ_WAIT_MAX_MS). */
   readonly readWaitMaxMs: number;
+  /** PostgreSQL: a transaction holding the event log head longer than this is reported (APPEND_STALL_WARN_MS). */
+  readonly appendStallWarnMs: number;
   /** nats://… (NATS_URL): the bus between relay and read processor; unset: in-process (one process). */
   readonly natsUrl: string | undefined;
   /** JetStream stream the relay feeds (NATS_STREAM). */
@@ -144,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     aggregateCacheMax: integer(env, 'AGGREGATE_CACHE_MAX', 100_000, 0, 10_000_000),
     accountQueueMax: integer(env, 'ACCOUNT_QUEUE_MAX', 10_000, 1, 1_000_000),
     readWaitMaxMs: integer(env, 'READ_WAIT_MAX_MS', 5_000, 0, 60_000),
+    appendStallWarnMs: integer(env, 'APPEND_STALL_WARN_MS', 5_000, 100, 3_600_000),
     natsUrl,
     natsStream,
     natsSubjectPrefix,

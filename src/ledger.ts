@@ -10,6 +10,7 @@
 // - read-processor: bus → read model (src/application/read-processor.ts)
 // Every process serves /health and /metrics. The in-process bus lives in memory, so it needs the relay
 // and the read processor in the same process; NATS JetStream lets each run anywhere.
+import { APPEND_STALL_DEFAULTS, AppendStallMonitor, type AppendStallMonitorOptions } from './application/append-stall-monitor.js';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { InProcessEventBus } from './adapters/event-bus/in-process/in-process-event-bus.js';
@@ -80,6 +81,8 @@ export interface LedgerOptions {
   corsOrigins?: readonly string[];
   /** Bound on a read-your-writes wait (?minPosition=). Default 5 s. */
   readWaitMaxMs?: number;
+  /** PostgreSQL: how a transaction holding the event log head too long is noticed (defaults: APPEND_STALL_DEFAULTS). */
+  appendStall?: Partial<AppendStallMonitorOptions>;
   /** How often projection lag is measured. Default 1 s. */
   lagIntervalMs?: number;
   logger?: FastifyServerOptions['logger'];
@@ -170,6 +173,20 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
     });
     const queries = new AccountQueries(store);
     const components: Record<string, HealthCheck> = {};
+    if (options.store.kind === 'postgres') {
+      const stalls = new AppendStallMonitor(() => store.appendBlocker(), log.child({ component: 'append-stall-monitor' }), {
+        ...APPEND_STALL_DEFAULTS, ...options.appendStall,
+      });
+      stalls.start();
+      cleanup.push(() => stalls.close());
+      metrics.watchAppendStall(() => stalls.current());
+      components['appendLock'] = async () => {
+        const stalled = stalls.stalled();
+        return stalled
+          ? { status: 'degraded', blockingPid: stalled.pid, heldMs: stalled.ageMs, applicationName: stalled.applicationName }
+          : { heldMs: stalls.current()?.ageMs ?? 0 };
+      };
+    }
 
     let bus: EventBus | null = null;
     if (has('relay') || has('read-processor')) {

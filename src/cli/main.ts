@@ -32,7 +32,7 @@ ${KEYS_USAGE}
 Every long-running command serves /health and /metrics on PORT. The API needs an API key
 (Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
 environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
-             AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
+             AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
              NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE),
              CHRONICLE_CHECKPOINT_INTERVAL_MS, CHRONICLE_BOOTSTRAP_KEY, CHRONICLE_AUTH_DISABLED_INSECURE,
              RATE_LIMIT_PER_MINUTE, DASHBOARD, DASHBOARD_PORT, DASHBOARD_API_URL, DASHBOARD_DIR (see README)`;
@@ -111,6 +111,7 @@ async function open(config: Config, command: string, roles: readonly Role[], log
       aggregateCacheMax: config.aggregateCacheMax,
       accountQueueMax: config.accountQueueMax,
       readWaitMaxMs: config.readWaitMaxMs,
+      appendStall: { warnMs: config.appendStallWarnMs },
       // `start` serves the dashboard, whose pages call this API from another port: allow them.
       corsOrigins: command === 'start' && config.dashboard ? [...new Set([...config.corsOrigins, ...dashboardOrigins(config)])] : config.corsOrigins,
       logger: { level: config.logLevel },

@@ -180,7 +180,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Open: load balancers and orchestrators probe it without credentials. It names components, not data.
   app.get('/health', {
     config: { access: 'public' },
-    schema: { summary: 'Each component this process uses (event store, read store, event bus, ...): up or down. 503 when one is down.', tags: ['operations'] },
+    schema: { summary: 'Each component this process uses (event store, read store, event bus, ...): up, degraded or down. 503 when one is down.', tags: ['operations'] },
   }, async (_request, reply) => {
     reply.header('cache-control', 'no-store');
     const names = Object.keys(checks);
@@ -193,7 +193,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     const down = names.filter((name) => components[name]!['status'] === 'down');
     if (down.length > 0) throw new ApiError('store_unavailable', `unavailable: ${down.join(', ')}`, { status: 'down', store: deps.storeKind, components });
-    return { status: 'ok', store: deps.storeKind, components };
+    // Degraded: working, but something needs an operator (e.g. appends stalled behind a held log head).
+    const degraded = names.some((name) => components[name]!['status'] === 'degraded');
+    return { status: degraded ? 'degraded' : 'ok', store: deps.storeKind, components };
   });
 
   // Any valid key: who the caller is and what its key may do, so a client (the dashboard) can show only what

@@ -122,6 +122,16 @@ export interface StreamInfo {
   updatedAt: string;
 }
 
+/** A transaction holding the log head (every append waits for it): who, and for how long. */
+export interface AppendBlocker {
+  pid: number;
+  applicationName: string;
+  /** pg_stat_activity.state: 'active', 'idle in transaction', … */
+  state: string;
+  /** Age of its transaction. */
+  ageMs: number;
+}
+
 export interface EventStore {
   append(request: AppendRequest): Promise<AppendResult>;
   readStream(streamId: string, options: ReadStreamOptions): Promise<StreamSlice>;

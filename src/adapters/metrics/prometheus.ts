@@ -111,6 +111,16 @@ export class LedgerMetrics {
     gauge('chronicle_sealer_checkpoints_total', 'Checkpoints signed by this process.', (s) => s.checkpointsTotal);
   }
 
+  /** The age of the transaction holding the event log head (0: none): src/application/append-stall-monitor.ts. */
+  watchAppendStall(current: () => { ageMs: number } | null): void {
+    new Gauge({
+      name: 'chronicle_log_head_held_seconds',
+      help: 'How long the transaction holding the event log head (every append waits for it) has been open; 0 when none. Normally milliseconds.',
+      registers: [this.registry],
+      collect() { this.set((current()?.ageMs ?? 0) / 1000); },
+    });
+  }
+
   relayPublishedEvent(): void {
     this.relayPublished.inc();
   }

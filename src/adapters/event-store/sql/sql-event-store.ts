@@ -2,7 +2,7 @@
 // Appends are one call of the chronicle_append() PL/pgSQL function (one round trip, one transaction);
 // everything read comes back as text for bigint, xid8 and time, so both drivers parse it identically.
 import type {
-  AllSlice, AppendedEvent, AppendRequest, NewEvent, AppendResult, AppendSuccess, EventStore, ReadStreamOptions, RecordedEvent, Snapshot,
+  AllSlice, AppendBlocker, AppendedEvent, AppendRequest, NewEvent, AppendResult, AppendSuccess, EventStore, ReadStreamOptions, RecordedEvent, Snapshot,
   StoredIdempotency, StreamInfo, StreamSlice,
 } from '../../../ports/event-store.js';
 import { createHash } from 'node:crypto';
@@ -393,6 +393,23 @@ export class SqlEventStore implements EventStore {
   /** The store's own connection(s), for tables that live beside the events (relay checkpoints). */
   get sql(): SqlClient {
     return this.db;
+  }
+
+  /**
+   * The backend whose transaction holds the log head's row lock right now, if any (PostgreSQL; PGlite has one
+   * connection, so nothing else can hold it). The row's xmax names the locking transaction while it runs.
+   */
+  async appendBlocker(): Promise<AppendBlocker | null> {
+    if (this.db.dialect !== 'postgres') return null;
+    const rows = await this.db.query<{ pid: number; application_name: string; state: string; age_ms: string }>(
+      `SELECT a.pid, a.application_name, COALESCE(a.state, '') AS state,
+              (extract(epoch FROM clock_timestamp() - a.xact_start) * 1000)::bigint::text AS age_ms
+         FROM event_log_head h JOIN pg_stat_activity a ON a.backend_xid = h.xmax
+        WHERE h.xmax <> '0'::xid AND a.pid <> pg_backend_pid()`,
+      [], 'chronicle_append_blocker',
+    );
+    const r = rows[0];
+    return r ? { pid: Number(r.pid), applicationName: r.application_name, state: r.state, ageMs: Number(r.age_ms) } : null;
   }
 
   async ping(): Promise<void> {
