@@ -4,9 +4,8 @@ import type { BalanceRow, ReadModelContents, TransactionRow } from '../../src/ad
 import type { EventStore, RecordedEvent } from '../../src/ports/event-store.js';
 
 /**
- * Every committed event, once $all shows them all: $all stops below the oldest transaction open anywhere in
- * the PostgreSQL cluster (other test files, other work on the machine), so right after a write it may show
- * a prefix. Polls until it lists as many events as the table holds.
+ * Every committed event: $all and the table agree at any instant (positions are in commit order), so this
+ * polls only in case a write lands between reading the pages and counting the table.
  */
 export async function allEvents(store: EventStore & { sql?: { query<R>(text: string): Promise<R[]> } }, timeoutMs = 10_000): Promise<RecordedEvent[]> {
   const end = Date.now() + timeoutMs;
@@ -19,7 +18,7 @@ export async function allEvents(store: EventStore & { sql?: { query<R>(text: str
   }
 }
 
-/** $all as it reads right now (may be a prefix of what has committed; see allEvents). */
+/** $all as it reads right now, page by page. */
 export async function allEventsNow(store: EventStore): Promise<RecordedEvent[]> {
   const out: RecordedEvent[] = [];
   let position = 0;
