@@ -13,6 +13,7 @@ import Fastify from 'fastify';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/application/api-keys.js';
+import { feedDetachments } from '../src/application/live-feed.js';
 import { activeFollowers } from '../src/application/subscription.js';
 import { handleError } from '../src/http/errors.js';
 import { subscriptionRoutes } from '../src/http/subscription-routes.js';
@@ -242,6 +243,7 @@ describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, p
       if (address === null || typeof address === 'string') throw new Error('no port');
       const url = `http://127.0.0.1:${address.port}`;
       const from = await head();
+      const detachedBefore = feedDetachments();
       // The slow one: fetch, and do not read the body (undici stops reading the socket once its buffer is full).
       const slow = await fetch(`${url}/subscribe/$all?from=${from}`, { signal: (() => { const c = new AbortController(); controllers.push(c); return c.signal; })() });
       expect(slow.status).toBe(200);
@@ -256,6 +258,7 @@ describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, p
       // 8 MB the slow client has not read: the fast one gets all of it meanwhile.
       await fast.take(expected.length, 15_000);
       expect(fast.events().map((m) => key(m.body))).toEqual(expected);
+      expect(feedDetachments()).toBeGreaterThan(detachedBefore); // the slow one was left to catch up on its own
       const late = new SseReader(slow);
       await late.take(expected.length, 15_000);
       expect(late.events().map((m) => key(m.body))).toEqual(expected);

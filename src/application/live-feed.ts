@@ -49,6 +49,10 @@ export interface LiveFeedOptions {
   bufferEventsMax: number;
 }
 
+/** Members detached for being too slow, in this process: for tests and metrics (as activeFollowers()). */
+let detachments = 0;
+export const feedDetachments = (): number => detachments;
+
 /** One subscriber as the feed sees it: a bounded queue the feed fills, and a wake-up for its consumer. */
 export class FeedMember {
   readonly queue: RecordedEvent[] = [];
@@ -64,8 +68,10 @@ export class FeedMember {
   /** Queues events (already filtered); false when they do not fit: the member is then detached. */
   offer(events: readonly RecordedEvent[]): boolean {
     if (events.length === 0) return true;
-    if (this.queue.length + events.length > this.bufferEventsMax) this.detached = true;
-    else for (const event of events) this.queue.push(event);
+    if (this.queue.length + events.length > this.bufferEventsMax) {
+      this.detached = true;
+      detachments += 1;
+    } else for (const event of events) this.queue.push(event);
     this.waiter?.();
     return !this.detached;
   }
