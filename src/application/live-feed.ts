@@ -114,6 +114,7 @@ export class LiveFeed {
   private readonly streamMembers = new Map<string, Set<FeedMember>>();
   private memberCount = 0;
   private loop: Promise<void> | null = null;
+  private moving: Promise<void> | null = null;
   private readonly stop = new AbortController();
   private readonly closing = new ChangeSignal();
   /** Notified after each read that returned events (members waiting for the feed to pass them). */
@@ -162,10 +163,18 @@ export class LiveFeed {
     const streamId = member.streamId;
     if (streamId === null) throw new Error('joinStream: a member of $all');
     if (this.memberCount === 0) {
-      const epoch = ++this.epoch;
-      const [latest] = await this.store.readLatest(1);
-      // Someone else moved the feed or joined meanwhile: the feed is then current for this member too.
-      if (epoch === this.epoch && this.memberCount === 0) this.moveTo(latest?.globalPosition ?? 0);
+      // Joiners of an idle feed share one look at the head.
+      this.moving ??= (async () => {
+        const epoch = ++this.epoch;
+        try {
+          const [latest] = await this.store.readLatest(1);
+          // Someone else moved the feed or joined meanwhile: the feed is then current for this member too.
+          if (epoch === this.epoch && this.memberCount === 0) this.moveTo(latest?.globalPosition ?? 0);
+        } finally {
+          this.moving = null;
+        }
+      })();
+      await this.moving;
     }
     let members = this.streamMembers.get(streamId);
     if (members === undefined) this.streamMembers.set(streamId, members = new Set());
