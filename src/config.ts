@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chosenKeyProblem } from './application/api-keys.js';
+import { SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT } from './domain/limits.js';
 import { RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
 
 export interface Config {
@@ -60,6 +61,8 @@ export interface Config {
   readonly authDisabledInsecure: boolean;
   /** Requests per minute per API key, or per client address without a valid key (RATE_LIMIT_PER_MINUTE). */
   readonly rateLimitPerMinute: number;
+  /** Subscriptions (/subscribe/…) open at once per API key (SUBSCRIPTIONS_PER_KEY_MAX); beyond, 429. */
+  readonly subscriptionsPerKeyMax: number;
   /** Whether `chronicle start` serves the dashboard (DASHBOARD=on|off). */
   readonly dashboard: boolean;
   /** The dashboard's HTTP port (DASHBOARD_PORT). */
@@ -160,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootstrapKey,
     authDisabledInsecure,
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', RATE_LIMIT_PER_MINUTE_DEFAULT, 1, 1_000_000_000),
+    subscriptionsPerKeyMax: integer(env, 'SUBSCRIPTIONS_PER_KEY_MAX', SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT, 1, SUBSCRIPTIONS_MAX),
     dashboard,
     dashboardPort,
     dashboardApiUrl,

@@ -64,6 +64,8 @@ export interface AuthOptions {
   rateLimitPerMinute?: number;
   /** How long a verified key is trusted without asking the database: the revocation latency. Default 2 s. */
   keyCacheTtlMs?: number;
+  /** Subscriptions open at once per key (SUBSCRIPTIONS_PER_KEY_MAX). Default SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT. */
+  subscriptionsPerKeyMax?: number;
 }
 
 export interface LedgerOptions {
@@ -386,8 +388,11 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
 
     const readWaitMaxMs = options.readWaitMaxMs ?? 5_000;
     const app = await buildApp({
-      store, ids, metrics, storeKind: options.store.kind, loggerInstance: log, components,
-      ...(keys ? { auth: { keys, rateLimitPerMinute: options.auth!.rateLimitPerMinute ?? RATE_LIMIT_PER_MINUTE_DEFAULT } } : {}),
+      store, ids, metrics, storeKind: options.store.kind, loggerInstance: log, components, appended,
+      ...(keys ? { auth: {
+        keys, rateLimitPerMinute: options.auth!.rateLimitPerMinute ?? RATE_LIMIT_PER_MINUTE_DEFAULT,
+        ...(options.auth!.subscriptionsPerKeyMax === undefined ? {} : { subscriptionsPerKeyMax: options.auth!.subscriptionsPerKeyMax }),
+      } } : {}),
       ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
       ...(has('ledger-api') ? { commands, audit: { store, log: merkleLog, signer, sealer } } : {}),
       ...(has('query-api') && readQueries && processor && readModel ? {

@@ -83,10 +83,12 @@ export interface ApiKeysOptions {
 export class ApiKeys {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly loading = new Map<string, Promise<void>>();
-  private readonly cacheTtlMs: number;
+  /** How long a verified key is trusted without asking the store: the revocation latency across processes. */
+  readonly cacheTtlMs: number;
   private readonly now: () => number;
   /** Bumped by every revocation here, so a lookup that began before it cannot cache the key as valid. */
   private revocations = 0;
+  private readonly revokedListeners = new Set<(id: string) => void>();
 
   constructor(private readonly store: ApiKeyStore, options: ApiKeysOptions = {}) {
     this.cacheTtlMs = options.cacheTtlMs ?? KEY_CACHE_TTL_MS;
@@ -110,15 +112,38 @@ export class ApiKeys {
     const cached = this.cached(key);
     if (cached !== undefined) return cached;
     const id = keyIdOf(key)!;
-    // Concurrent requests with one uncached key share one query.
+    await this.loadShared(id);
+    const entry = this.cache.get(id);
+    return entry === undefined ? null : verify(entry, key);
+  }
+
+  /**
+   * Whether the key `id` is still valid (stored and not revoked), from a cache entry at most `maxAgeMs` old,
+   * else from the store. For what outlives its request (a subscription): it re-checks its key with this, so
+   * a revocation by another process ends it within `maxAgeMs` plus the caller's check interval. Undecided (a
+   * revocation here raced the lookup): true, and the next check decides.
+   */
+  async stillValid(id: string, maxAgeMs: number = this.cacheTtlMs): Promise<boolean> {
+    const entry = this.cache.get(id);
+    if (entry === undefined || this.now() - (entry.expiresAtMs - this.cacheTtlMs) >= maxAgeMs) await this.loadShared(id);
+    const fresh = this.cache.get(id);
+    return fresh === undefined || fresh.principal !== null;
+  }
+
+  /** Calls `listener` with the id of every key revoked through this object, once revoked; returns the unsubscribe. */
+  onRevoked(listener: (id: string) => void): () => void {
+    this.revokedListeners.add(listener);
+    return () => this.revokedListeners.delete(listener);
+  }
+
+  /** Concurrent lookups of one key share one query. */
+  private async loadShared(id: string): Promise<void> {
     let load = this.loading.get(id);
     if (load === undefined) {
       load = this.load(id).finally(() => this.loading.delete(id));
       this.loading.set(id, load);
     }
     await load;
-    const entry = this.cache.get(id);
-    return entry === undefined ? null : verify(entry, key);
   }
 
   private async load(id: string): Promise<void> {
@@ -155,6 +180,7 @@ export class ApiKeys {
     this.revocations += 1;
     const record = await this.store.revoke(id);
     this.cache.delete(id);
+    if (record) for (const listener of this.revokedListeners) listener(id);
     return record ? infoOf(record) : null;
   }
 

@@ -1,16 +1,21 @@
-// Followers of the event store for subscriptions (spec 003): catch up from a cursor, then keep polling for
-// what is committed next, until an AbortSignal says stop. Pure of HTTP: the SSE routes
-// (src/http/subscription-routes.ts) are one consumer; a projection could be another.
+// Followers of the event store (spec 003): catch up from a cursor, then follow what is committed next, until an
+// AbortSignal says stop. Pure of HTTP.
+// - followAllPages: a follower that polls `$all` on its own, page by page: the relay and the sealer (one each
+//   per process).
+// - subscribeAll / subscribeStream: subscribers, as many as there are clients (src/http/subscription-routes.ts).
+//   They read their own pages only to catch up, then take their events from the process's one shared feed
+//   (src/application/live-feed.ts), so an idle subscriber costs no query at all.
 //
 // Ordering is not re-implemented here. `$all` is `EventStore.readAll`, which only returns events every
-// predecessor of which (in commit order) has committed, so a poller that always continues from the last
+// predecessor of which (in commit order) has committed, so a reader that always continues from the last
 // position it was given can never skip a late commit nor see one twice. A single stream is read by version:
 // versions are assigned under the stream's row lock, so version N+1 never becomes visible before N.
 //
-// Everything is bounded: one page (at most `pageSize` events) is held at a time, and the consumer pulls the
-// next event only when it is ready for it (for await), so a slow consumer slows the reads, never buffers.
+// Everything is bounded: a catch-up page (at most `pageSize` events) is pulled only when the consumer is ready
+// for it (for await); a live subscriber's queue is bounded by the feed (bufferEventsMax).
 import { abortableSleep } from './abortable-sleep.js';
 import type { ChangeSignal } from './change-signal.js';
+import type { FeedMember, LiveFeed } from './live-feed.js';
 import { READ_PAGE_MAX } from '../domain/limits.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 
@@ -37,58 +42,169 @@ export interface FollowOptions {
 let running = 0;
 export const activeFollowers = (): number => running;
 
-/**
- * Follows `$all` after `afterPosition` (exclusive; 0: from the beginning). The first page is read before
- * this resolves, so an unknown position is found while the caller can still answer with an error: null.
- */
-export async function followAll(store: EventStore, afterPosition: number, options: FollowOptions): Promise<AsyncGenerator<RecordedEvent, void, undefined> | null> {
-  const pageSize = boundedPageSize(options.pageSize);
-  const first = await store.readAll(afterPosition, pageSize);
-  if (!first) return null;
-  return follow(options, first.events, pageSize, allAfter(store, afterPosition, pageSize));
-}
-
-/** followAll, a page at a time (each as read from the store, at most pageSize events). */
+/** `$all` after `afterPosition`, a page at a time (each as read, at most pageSize events): the relay's and the sealer's follower. */
 export async function followAllPages(store: EventStore, afterPosition: number, options: FollowOptions): Promise<AsyncGenerator<RecordedEvent[], void, undefined> | null> {
   const pageSize = boundedPageSize(options.pageSize);
   const first = await store.readAll(afterPosition, pageSize);
   if (!first) return null;
-  return followPages(options, first.events, pageSize, allAfter(store, afterPosition, pageSize));
+  return followPages(options, first.events, pageSize, (last) => readAllAfter(store, last?.globalPosition ?? afterPosition, pageSize));
 }
 
-function allAfter(store: EventStore, afterPosition: number, pageSize: number) {
-  return async (last: RecordedEvent | undefined) => {
-    const position = last?.globalPosition ?? afterPosition;
-    const page = await store.readAll(position, pageSize);
-    // A position once found stays found (events are never deleted); anything else is a broken store.
-    if (!page) throw new Error(`global position ${position} disappeared from the event store`);
-    return page.events;
-  };
+async function readAllAfter(store: EventStore, position: number, pageSize: number): Promise<RecordedEvent[]> {
+  const page = await store.readAll(position, pageSize);
+  // A position once found stays found (events are never deleted); anything else is a broken store.
+  if (!page) throw new Error(`global position ${position} disappeared from the event store`);
+  return page.events;
+}
+
+// ---- subscribers: their own catch-up pages, then the process's shared feed (src/application/live-feed.ts) ----
+
+export interface SubscribeOptions {
+  /** Ends the subscriber: it returns at its next step and leaves the feed. */
+  signal: AbortSignal;
+  pageSize?: number;
+  /** How long a `$all` subscriber the feed has not reached yet waits before it looks again. */
+  pollIntervalMs?: number;
 }
 
 /**
- * Follows one stream from `fromVersion` (inclusive, at least 1). A stream that does not exist yet is
- * followed all the same: its events are delivered when they are written.
+ * One subscriber of `$all` after `afterPosition` (exclusive; 0: from the beginning). The first page is read
+ * before this resolves, so an unknown position is found while the caller can still answer with an error: null.
  */
-export async function followStream(store: EventStore, streamId: string, fromVersion: number, options: FollowOptions): Promise<AsyncGenerator<RecordedEvent, void, undefined>> {
+export async function subscribeAll(feed: LiveFeed, store: EventStore, afterPosition: number, options: SubscribeOptions): Promise<AsyncGenerator<RecordedEvent, void, undefined> | null> {
   const pageSize = boundedPageSize(options.pageSize);
-  const start = Math.max(1, fromVersion);
-  const read = async (version: number) => (await store.readStream(streamId, { fromVersion: version, count: pageSize, direction: 'forward' })).events;
-  const first = await read(start);
-  return follow(options, first, pageSize, (last) => read(last ? last.streamVersion + 1 : start));
+  const first = await store.readAll(afterPosition, pageSize);
+  if (!first) return null;
+  return allSubscriber(feed, store, afterPosition, first.events, pageSize, options);
 }
 
-async function* follow(
-  options: FollowOptions,
-  firstPage: RecordedEvent[],
-  pageSize: number,
-  readAfter: (last: RecordedEvent | undefined) => Promise<RecordedEvent[]>,
+async function* allSubscriber(
+  feed: LiveFeed, store: EventStore, afterPosition: number, firstPage: RecordedEvent[], pageSize: number, options: SubscribeOptions,
 ): AsyncGenerator<RecordedEvent, void, undefined> {
-  for await (const page of followPages(options, firstPage, pageSize, readAfter)) {
-    for (const event of page) {
-      if (options.signal.aborted) return;
-      yield event;
+  const { signal } = options;
+  const pollIntervalMs = boundedPollInterval(options.pollIntervalMs);
+  const member = feed.member(null);
+  const leave = () => feed.leave(member);
+  signal.addEventListener('abort', leave, { once: true });
+  running += 1;
+  try {
+    let position = afterPosition;
+    let page: RecordedEvent[] | null = firstPage;
+    for (;;) {
+      // Catching up on its own pages, pulled one at a time as the consumer is ready for them.
+      while (page !== null) {
+        for (const event of page) {
+          if (signal.aborted) return;
+          yield event;
+          position = event.globalPosition;
+        }
+        if (signal.aborted) return;
+        page = page.length < pageSize ? null : await readAllAfter(store, position, pageSize);
+      }
+      // Caught up: join the feed where this subscriber stands. The feed behind it (or past what it keeps):
+      // wait for the feed's next read, try again, else read another page and try after that.
+      member.reset();
+      if (!feed.joinAll(member, position)) {
+        await Promise.race([feed.advanced.next(pollIntervalMs), abortableSleep(pollIntervalMs, signal)]);
+        if (signal.aborted) return;
+        if (!feed.joinAll(member, position)) {
+          page = await readAllAfter(store, position, pageSize);
+          continue;
+        }
+      }
+      // Live: what the feed hands over, in its order. Detached (too slow): drain, then catch up again.
+      for (;;) {
+        if (signal.aborted) return;
+        const event = member.queue.shift();
+        if (event !== undefined) {
+          yield event;
+          position = event.globalPosition;
+          continue;
+        }
+        if (member.failure !== undefined) throw member.failure;
+        if (member.detached) break;
+        await member.wait(signal);
+      }
+      page = await readAllAfter(store, position, pageSize);
     }
+  } finally {
+    running -= 1;
+    signal.removeEventListener('abort', leave);
+    leave();
+  }
+}
+
+/**
+ * One subscriber of a stream from `fromVersion` (inclusive, at least 1). A stream that does not exist yet is
+ * followed all the same: its events are delivered when they are written. It joins the feed before its first
+ * read (see live-feed.ts for why that order loses nothing) and takes from the feed exactly the next version
+ * each time.
+ */
+export async function subscribeStream(feed: LiveFeed, store: EventStore, streamId: string, fromVersion: number, options: SubscribeOptions): Promise<AsyncGenerator<RecordedEvent, void, undefined>> {
+  const pageSize = boundedPageSize(options.pageSize);
+  const member = feed.member(streamId);
+  const leave = () => feed.leave(member);
+  options.signal.addEventListener('abort', leave, { once: true });
+  const start = Math.max(1, fromVersion);
+  try {
+    await feed.joinStream(member);
+    const first = await readStreamFrom(store, streamId, start, pageSize);
+    return streamSubscriber(feed, store, member, start, first, pageSize, options.signal, leave);
+  } catch (error) {
+    options.signal.removeEventListener('abort', leave);
+    leave();
+    throw error;
+  }
+}
+
+async function readStreamFrom(store: EventStore, streamId: string, version: number, pageSize: number): Promise<RecordedEvent[]> {
+  return (await store.readStream(streamId, { fromVersion: version, count: pageSize, direction: 'forward' })).events;
+}
+
+async function* streamSubscriber(
+  feed: LiveFeed, store: EventStore, member: FeedMember, start: number, firstPage: RecordedEvent[], pageSize: number,
+  signal: AbortSignal, leave: () => void,
+): AsyncGenerator<RecordedEvent, void, undefined> {
+  const streamId = member.streamId!;
+  running += 1;
+  try {
+    let next = start;
+    let page: RecordedEvent[] | null = firstPage;
+    for (;;) {
+      while (page !== null) {
+        for (const event of page) {
+          if (signal.aborted) return;
+          yield event;
+          next = event.streamVersion + 1;
+        }
+        if (signal.aborted) return;
+        page = page.length < pageSize ? null : await readStreamFrom(store, streamId, next, pageSize);
+      }
+      for (;;) {
+        if (signal.aborted) return;
+        const event = member.queue.shift();
+        if (event !== undefined) {
+          if (event.streamVersion < next) continue; // read on its own already
+          if (event.streamVersion > next) break; // cannot happen (versions are dense): read rather than skip
+          yield event;
+          next += 1;
+          continue;
+        }
+        if (member.failure !== undefined) throw member.failure;
+        if (member.detached) break;
+        await member.wait(signal);
+      }
+      // Detached (too slow), or a gap: join again, then read what was missed.
+      leave();
+      member.reset();
+      await feed.joinStream(member);
+      if (signal.aborted) return;
+      page = await readStreamFrom(store, streamId, next, pageSize);
+    }
+  } finally {
+    running -= 1;
+    signal.removeEventListener('abort', leave);
+    leave();
   }
 }
 
@@ -101,7 +217,7 @@ async function* followPages(
   readAfter: (last: RecordedEvent | undefined) => Promise<RecordedEvent[]>,
 ): AsyncGenerator<RecordedEvent[], void, undefined> {
   const { signal } = options;
-  const pollIntervalMs = Math.min(Math.max(options.pollIntervalMs ?? SUBSCRIPTION_POLL_INTERVAL_MS, 1), 10_000);
+  const pollIntervalMs = boundedPollInterval(options.pollIntervalMs);
   running += 1;
   try {
     let page = firstPage;
@@ -132,6 +248,10 @@ async function* followPages(
   } finally {
     running -= 1;
   }
+}
+
+function boundedPollInterval(pollIntervalMs: number | undefined): number {
+  return Math.min(Math.max(pollIntervalMs ?? SUBSCRIPTION_POLL_INTERVAL_MS, 1), 10_000);
 }
 
 function boundedPageSize(pageSize: number | undefined): number {

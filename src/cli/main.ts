@@ -124,6 +124,7 @@ async function open(config: Config, command: string, roles: readonly Role[], log
           bootstrap: roles.includes('ledger-api') || roles.includes('query-api'),
           onKeyGenerated: (key: string) => printGeneratedKey(key, command === 'start' && config.dashboard ? dashboardOrigins(config)[0] : undefined),
           rateLimitPerMinute: config.rateLimitPerMinute,
+          subscriptionsPerKeyMax: config.subscriptionsPerKeyMax,
         },
       } : {}),
     });

@@ -16,6 +16,20 @@ export const APPEND_EVENTS_MAX = 100;
 export const READ_PAGE_DEFAULT = 100;
 export const READ_PAGE_MAX = 1_000;
 
+/**
+ * Subscriptions (SSE) open at once in one process (beyond: 503 overloaded), and per API key (the default of
+ * SUBSCRIPTIONS_PER_KEY_MAX; beyond: 429 too_many_subscriptions), so that one key cannot take every place.
+ */
+export const SUBSCRIPTIONS_MAX = 1_000;
+export const SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT = 100;
+/**
+ * The shared `$all` feed of subscriptions (src/application/live-feed.ts): the last events it read, kept for
+ * subscribers that join it, and the events queued for one live subscriber before it is left to catch up on
+ * its own (a slow client). The second must be at least the first.
+ */
+export const SUBSCRIPTION_FEED_RING_EVENTS_MAX = 1_000;
+export const SUBSCRIPTION_BUFFER_EVENTS_MAX = 2_000;
+
 /** Optimistic-concurrency retries of one command after a version conflict (another process wrote). */
 export const COMMAND_CONFLICT_RETRIES_MAX = 8;
 

@@ -4,6 +4,7 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { ApiKeys } from '../application/api-keys.js';
+import type { ChangeSignal } from '../application/change-signal.js';
 import type { CommandHandler } from '../application/command-handler.js';
 import { BODY_BYTES_MAX } from '../domain/limits.js';
 import type { EventStore } from '../ports/event-store.js';
@@ -61,7 +62,9 @@ export interface AppDeps {
    * API keys (src/http/access-control.ts): every route then needs a key of its declared role, and /keys
    * manages them. Absent: no authentication at all (the library's default; the CLI turns it on).
    */
-  auth?: { keys: ApiKeys; rateLimitPerMinute: number };
+  auth?: { keys: ApiKeys; rateLimitPerMinute: number; subscriptionsPerKeyMax?: number };
+  /** Notified of every append in this process: subscriptions' shared feed then reads at once. */
+  appended?: ChangeSignal;
 }
 
 const CORRELATION_ID = /^[\x21-\x7e]{1,128}$/;
@@ -161,8 +164,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   if (deps.commands) {
     await app.register(commandRoutes, { commands: deps.commands, ids: deps.ids });
-    await app.register(streamRoutes, { store: deps.store, ids: deps.ids });
-    await app.register(subscriptionRoutes, { store: deps.store });
+    const appended = deps.appended;
+    await app.register(streamRoutes, { store: deps.store, ids: deps.ids, ...(appended ? { onAppended: () => appended.notify() } : {}) });
+    await app.register(subscriptionRoutes, {
+      store: deps.store, ...(appended ? { wake: appended } : {}),
+      ...(deps.auth ? { keys: deps.auth.keys, ...(deps.auth.subscriptionsPerKeyMax === undefined ? {} : { subscriptionsPerKeyMax: deps.auth.subscriptionsPerKeyMax }) } : {}),
+    });
   }
   if (deps.audit) await app.register(auditRoutes, deps.audit);
   if (deps.accounts) await app.register(accountRoutes, deps.accounts);

@@ -48,6 +48,7 @@ const HTTP_STATUS = {
   uri_too_long: 414,
   unsupported_media_type: 415,
   rate_limited: 429,
+  too_many_subscriptions: 429,
   overloaded: 503,
   store_unavailable: 503,
   internal_error: 500,

@@ -31,7 +31,7 @@ const readSchema = {
   additionalProperties: true,
 } as const;
 
-export async function streamRoutes(app: FastifyInstance, deps: { store: EventStore; ids: IdGenerator }) {
+export async function streamRoutes(app: FastifyInstance, deps: { store: EventStore; ids: IdGenerator; onAppended?: () => void }) {
   app.post<{ Params: { streamId: string }; Body: { eventId?: string; type: string; data: Record<string, unknown>; metadata?: Record<string, unknown> }[] }>(
     '/streams/:streamId/events', {
       config: { access: 'writer' },
@@ -93,6 +93,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
         throw new Error(`unexpected append failure ${result.reason}`);
       }
       if (result.replayed) reply.header('idempotent-replayed', 'true');
+      else deps.onAppended?.(); // subscriptions' shared feed reads at once
       return reply.status(201).send({
         streamId,
         version: result.streams[0]!.version,
