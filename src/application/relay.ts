@@ -4,7 +4,7 @@
 // order (JetStream: each message names the sequence it must follow), else one at a time.
 //
 // Why nothing is lost and nothing shows twice, whenever the process dies:
-// - `$all` is read with followAll (src/application/subscription.ts): commit order, positions handed out
+// - `$all` is read with followAllPages (src/application/subscription.ts): commit order, positions handed out
 //   gap-free in that order, so no late commit is skipped.
 // - The checkpoint (the global position of the last event the bus acknowledged) is saved only after the
 //   acknowledgement, every `checkpointEveryEvents` events or `checkpointIntervalMs`, whichever comes first,
