@@ -1,7 +1,7 @@
 // A PostgreSQL server of a test's own, to stop and restart under load: never the shared one on 5432. Made
 // with initdb in a temporary directory owned by the `postgres` user (PostgreSQL refuses to run as root, and
 // tests here run as root: every pg_ctl call goes through `runuser -u postgres --`), listening on loopback
-// on a port of the test's choosing, with fsync off (a test's data need not survive a power cut; a restart
+// on a port of the test's choosing, with fsync off (a test's data need not survive a power cut, only a server crash: so synchronous_commit stays on, or -m immediate would lose acknowledged commits; a restart
 // with -m immediate still runs crash recovery). Only ever signals its own postmaster (pg_ctl -D <its dir>).
 //
 // Missing binaries skip the tests that need it, unless CHRONICLE_REQUIRE_SERVICES=1: then they fail.
@@ -52,7 +52,7 @@ export async function startPrivatePostgres(port: number): Promise<PrivatePostgre
     const result = spawnSync(RUNUSER, ['-u', 'postgres', '--', join(PG_BIN_DIR, bin), ...args], { encoding: 'utf8', timeout: 60_000 });
     if (result.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${result.status ?? result.signal}): ${result.stderr}${result.stdout}`);
   };
-  const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=200`;
+  const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
   asPostgres('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
   const start = () => asPostgres('pg_ctl', ['-D', data, '-l', logFile, '-o', serverOptions, '-w', '-t', '60', 'start']);
   start();

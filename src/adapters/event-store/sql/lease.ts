@@ -114,6 +114,7 @@ export async function keepLease(db: SqlClient, name: string, options: KeepLeaseO
       if (options.signal.aborted) return;
       if (!(error instanceof LeaseLostError) && !isUnavailableError(error)) throw error;
       options.onLost?.(error);
+      told.standby = false; // a standby again after this is news: say so
       await abortableSleep(delayMs, options.signal);
       delayMs = Math.min(delayMs * 2, OUTAGE_RETRY_MAX_MS);
     }
