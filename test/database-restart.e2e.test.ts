@@ -136,11 +136,16 @@ describe.skipIf(!available)('every role survives PostgreSQL and NATS restarts un
       }
     };
     const load = Promise.all(Array.from({ length: CLIENTS }, (_, n) => client(n)));
+    load.catch(() => {}); // awaited below; a failure before that is reported by the step that saw it
     const acceptsAgain = async (what: string) => {
       const before = acceptedTotal;
       const end = Date.now() + 30_000;
       while (acceptedTotal < before + 3 * CLIENTS) {
-        if (Date.now() > end) throw new Error(`commands were not accepted again within 30 s after ${what}`);
+        if (Date.now() > end) {
+          const dead = Object.entries(procs).filter(([, p]) => !p.running()).map(([name, p]) => `${name} exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.output().slice(-1_500)}`);
+          stopping = true;
+          throw new Error(`commands were not accepted again within 30 s after ${what}${dead.length > 0 ? `\n${dead.join('\n')}` : ''}`);
+        }
         await sleep(50);
       }
     };
