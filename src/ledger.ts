@@ -18,7 +18,7 @@ import { connectNatsEventBus } from './adapters/event-bus/nats/nats-event-bus.js
 import { SqlApiKeyStore } from './adapters/api-keys/sql-api-key-store.js';
 import { SqlRelayCheckpoints, sqlCountEventsAfter } from './adapters/event-bus/relay-checkpoints/sql-relay-checkpoints.js';
 import { openEventStore, openSqlClient, type StoreTarget } from './adapters/event-store/open-store.js';
-import { withLease } from './adapters/event-store/sql/lease.js';
+import { keepLease } from './adapters/event-store/sql/lease.js';
 import type { SqlClient } from './adapters/event-store/sql/sql-client.js';
 import type { SqlEventStore } from './adapters/event-store/sql/sql-event-store.js';
 import { randomIds } from './adapters/ids/random-ids.js';
@@ -41,6 +41,9 @@ import { RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { EventStore, RecordedEvent } from './ports/event-store.js';
 import type { IdGenerator } from './ports/ids.js';
+import { isUnavailableError } from './ports/unavailable.js';
+import { abortableSleep } from './application/abortable-sleep.js';
+import { OUTAGE_RETRY_MAX_MS, OUTAGE_RETRY_MIN_MS } from './domain/limits.js';
 
 export const ROLES = ['ledger-api', 'query-api', 'relay', 'read-processor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -259,21 +262,36 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       if (has('read-processor')) {
         const started = processor;
         if (busTarget.kind === 'nats') {
-          // One consumer per projection: a second read-processor process waits as a hot standby.
+          // One consumer per projection: a second read-processor process waits as a hot standby. The lease is
+          // kept through database restarts: lost with its connection, it is competed for again.
           const stop = new AbortController();
-          const stopped = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
           const leaseDb = readModel.db;
-          let standby = false;
-          const held = withLease(leaseDb, `read-processor:${name}`, { signal: stop.signal, onStandby: () => {
-            standby = true;
-            plog.info('another process runs this projection: standing by');
-          } }, async () => {
-            standby = false;
-            await started.start();
-            await stopped;
+          let lease: LeaseState = 'starting';
+          const held = keepLease(leaseDb, `read-processor:${name}`, {
+            signal: stop.signal,
+            onStandby: () => {
+              lease = 'standby';
+              plog.info('another process runs this projection: standing by');
+            },
+            onAcquired: () => {
+              lease = 'held';
+              plog.info('holding the projection lease: consuming');
+            },
+            onLost: (error) => {
+              lease = 'lost';
+              plog.warn({ err: error }, 'projection lease lost or not reachable: competing again');
+            },
+          }, async (leaseHeld) => {
+            // Starting needs the read store and JetStream: retried while either is down, until the lease goes.
+            if (!(await retryUnavailable(leaseHeld, () => started.start(), (error) => plog.warn({ err: error }, 'read processor not started: retrying')))) return;
+            await untilAborted(leaseHeld);
             await started.stop(); // before the lease goes: a standby must not start while this one still applies
           }).catch((error: unknown) => plog.fatal({ err: error }, 'read processor stopped'));
-          components['readProcessor'] = async () => ({ state: standby ? 'standby' : (await started.status()).running ? 'running' : 'starting' });
+          components['readProcessor'] = async () => {
+            if (lease === 'standby') return { state: 'standby' };
+            if (lease === 'lost') throw new Error('its lease was lost with the database connection: taking it again');
+            return { state: (await started.status()).running ? 'running' : 'starting' };
+          };
           cleanup.push(async () => {
             stop.abort();
             await held;
@@ -317,17 +335,26 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       const running = relay;
       metrics.watchRelay(() => running.lag());
       const stop = new AbortController();
-      let standby = false;
-      // One relay per JetStream stream: a second relay process waits as a hot standby. (The in-process bus
-      // belongs to this process alone, so its relay needs no lease.)
+      let lease: LeaseState = 'starting';
+      // One relay per JetStream stream: a second relay process waits as a hot standby, and a relay whose lease
+      // went with its connection (a database restart) stops and competes again. (The in-process bus belongs
+      // to this process alone, so its relay needs no lease.)
       const run = busTarget.kind === 'nats'
-        ? withLease(store.sql, `relay:nats:${busTarget.stream}`, { signal: stop.signal, onStandby: () => {
-          standby = true;
-          rlog.info('another process relays this stream: standing by');
-        } }, () => {
-          standby = false;
-          return running.run(stop.signal);
-        })
+        ? keepLease(store.sql, `relay:nats:${busTarget.stream}`, {
+          signal: stop.signal,
+          onStandby: () => {
+            lease = 'standby';
+            rlog.info('another process relays this stream: standing by');
+          },
+          onAcquired: () => {
+            lease = 'held';
+            rlog.info('holding the relay lease: relaying');
+          },
+          onLost: (error) => {
+            lease = 'lost';
+            rlog.warn({ err: error }, 'relay lease lost or not reachable: competing again');
+          },
+        }, (held) => running.run(held))
         : running.run(stop.signal);
       const done = run.catch((error: unknown) => rlog.fatal({ err: error }, 'relay stopped'));
       cleanup.push(async () => {
@@ -335,7 +362,8 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
         await done;
       });
       components['relay'] = async () => {
-        if (standby) return { state: 'standby' };
+        if (lease === 'standby') return { state: 'standby' };
+        if (lease === 'lost') throw new Error('its lease was lost with the database connection: taking it again');
         const lag = await running.lag();
         if (lag.state === 'stopped') throw new Error(`relay stopped: ${lag.lastError ?? 'unknown'}`);
         return { state: lag.state, eventsBehind: lag.eventsBehind, lagMs: lag.lagMs };
@@ -355,20 +383,29 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       sealer = running;
       metrics.watchSealer(() => running.status());
       const stop = new AbortController();
-      let standby = false;
-      const done = withLease(store.sql, 'sealer', { signal: stop.signal, onStandby: () => {
-        standby = true;
-        slog.info('another process seals this store: standing by');
-      } }, () => {
-        standby = false;
-        return running.run(stop.signal);
-      }).catch((error: unknown) => slog.fatal({ err: error }, 'sealer stopped'));
+      let lease: LeaseState = 'starting';
+      const done = keepLease(store.sql, 'sealer', {
+        signal: stop.signal,
+        onStandby: () => {
+          lease = 'standby';
+          slog.info('another process seals this store: standing by');
+        },
+        onAcquired: () => {
+          lease = 'held';
+          slog.info('holding the sealer lease: sealing');
+        },
+        onLost: (error) => {
+          lease = 'lost';
+          slog.warn({ err: error }, 'sealer lease lost or not reachable: competing again');
+        },
+      }, (held) => running.run(held)).catch((error: unknown) => slog.fatal({ err: error }, 'sealer stopped'));
       cleanup.push(async () => {
         stop.abort();
         await done;
       });
       components['sealer'] = async () => {
-        if (standby) return { state: 'standby' };
+        if (lease === 'standby') return { state: 'standby' };
+        if (lease === 'lost') throw new Error('its lease was lost with the database connection: taking it again');
         const status = running.status();
         if (status.state === 'stopped') throw new Error(`sealer stopped: ${status.lastError ?? 'unknown'}`);
         return { state: status.state, size: status.size, checkpointSize: status.checkpointSize, keyId: signer.keyId };
@@ -413,6 +450,35 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
     await closeAll();
     throw error;
   }
+}
+
+/** Where a lease-holding role stands: asking for the first time, waiting behind another holder, holding, or lost with its connection. */
+type LeaseState = 'starting' | 'standby' | 'held' | 'lost';
+
+/** Resolves when the signal aborts. */
+const untilAborted = (signal: AbortSignal) => new Promise<void>((resolve) => {
+  if (signal.aborted) resolve();
+  else signal.addEventListener('abort', () => resolve(), { once: true });
+});
+
+/**
+ * Runs fn until it succeeds (true) or the signal aborts (false), retrying outages of the database or the bus
+ * (src/ports/unavailable.ts) with backoff; any other error is thrown.
+ */
+async function retryUnavailable(signal: AbortSignal, fn: () => Promise<void>, onError: (error: unknown) => void): Promise<boolean> {
+  let delayMs = OUTAGE_RETRY_MIN_MS;
+  while (!signal.aborted) {
+    try {
+      await fn();
+      return true;
+    } catch (error) {
+      if (!isUnavailableError(error)) throw error;
+      onError(error);
+      await abortableSleep(delayMs, signal);
+      delayMs = Math.min(delayMs * 2, OUTAGE_RETRY_MAX_MS);
+    }
+  }
+  return false;
 }
 
 async function bootstrapKeys(keys: ApiKeys, auth: AuthOptions, log: Logger): Promise<void> {

@@ -20,6 +20,9 @@ import { PROJECTION_LOCK_KEY, type DeadLetter, type SqlReadModel } from '../adap
 import type { Delivery, EventSubscriber, EventSubscription, SubscribeOptions } from '../ports/event-bus.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 import { AccountProjection, type ApplyOutcome } from '../projections/account-projection.js';
+import { OUTAGE_RETRY_MAX_MS, OUTAGE_RETRY_MIN_MS } from '../domain/limits.js';
+import { isUnavailableError } from '../ports/unavailable.js';
+import { abortableSleep } from './abortable-sleep.js';
 
 export interface ReadProcessorDeps {
   /** Null: this process only rebuilds and replays dead letters (a query API); start() refuses. */
@@ -116,6 +119,8 @@ export class ReadProcessor {
   private queue: Queued[] = [];
   private flushing: Promise<void> | null = null;
   private lastRebuild: RebuildReport | null = null;
+  /** Aborted by stop(): handlers waiting out an outage give up, so that stop() does not wait for the database. */
+  private stopping: AbortController | null = null;
 
   constructor(private readonly deps: ReadProcessorDeps, options: ReadProcessorOptions = {}) {
     this.options = { ...READ_PROCESSOR_DEFAULTS, ...options };
@@ -156,6 +161,8 @@ export class ReadProcessor {
       ...(o.onError ? { onError: o.onError } : {}),
     };
     if (!this.deps.bus) throw new Error(`read processor ${o.name} has no event bus to consume`);
+    const stopping = new AbortController();
+    this.stopping = stopping;
     this.subscription = await this.deps.bus.subscribe(o.name, async (event, delivery) => {
       o.onDelivered?.(event, delivery);
       if (o.beforeApply) await o.beforeApply(event, delivery);
@@ -163,12 +170,32 @@ export class ReadProcessor {
       const working = delivery.working ? setInterval(delivery.working, WORKING_INTERVAL_MS) : undefined;
       let outcome: ApplyOutcome;
       try {
-        outcome = await this.enqueue(event);
+        outcome = await this.applyThroughOutages(event, stopping.signal);
       } finally {
         clearInterval(working);
       }
       o.onHandled?.(event, outcome, delivery);
     }, subscribeOptions);
+  }
+
+  /**
+   * Applies the event, waiting out an outage of the read store (src/ports/unavailable.ts): retried here with
+   * backoff, the delivery kept alive, instead of failing the delivery, which would count towards maxDeliver
+   * and dead-letter a good event after a database restart. Any other failure, or a stop, fails it.
+   */
+  private async applyThroughOutages(event: RecordedEvent, stopping: AbortSignal): Promise<ApplyOutcome> {
+    let delayMs = OUTAGE_RETRY_MIN_MS;
+    for (;;) {
+      try {
+        return await this.enqueue(event);
+      } catch (error) {
+        if (!isUnavailableError(error) || stopping.aborted) throw error;
+        this.options.onError?.(error);
+        await abortableSleep(delayMs, stopping);
+        if (stopping.aborted) throw error;
+        delayMs = Math.min(delayMs * 2, OUTAGE_RETRY_MAX_MS);
+      }
+    }
   }
 
   /** Resolves once the event is applied (or found a duplicate) in the next batch; rejects if it cannot be. */
@@ -213,6 +240,8 @@ export class ReadProcessor {
 
   /** Finishes the event in hand, acknowledges it, and stops consuming. */
   async stop(): Promise<void> {
+    this.stopping?.abort();
+    this.stopping = null;
     const subscription = this.subscription;
     this.subscription = null;
     await subscription?.stop();

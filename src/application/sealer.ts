@@ -113,6 +113,8 @@ export class Sealer {
   async run(signal: AbortSignal): Promise<void> {
     if (this.state !== 'idle' && this.state !== 'stopped') throw new Error('the sealer is already running');
     this.state = 'starting';
+    // Run again after its lease was lost: another process may have sealed meanwhile, so start from storage.
+    this.frontier = undefined;
     const timer = setInterval(() => {
       if (this.frontier && this.frontier.size > (this.latest?.treeSize ?? 0) && this.checkpointDue()) {
         this.write(() => this.storeCheckpoint()).catch((error: unknown) => this.failed(error));

@@ -60,3 +60,20 @@ export function jsonDepthExceeds(value: unknown, max: number): boolean {
   }
   return false;
 }
+
+/**
+ * Outages of the database or the bus (src/ports/unavailable.ts). A connection attempt gives up after
+ * CONNECT_TIMEOUT_MS (a server that accepts no connection must not hold a request forever); a refused
+ * request tells its client to come back after RETRY_AFTER_S (503 `unavailable`, Retry-After).
+ */
+export const DB_CONNECT_TIMEOUT_MS = 5_000;
+export const UNAVAILABLE_RETRY_AFTER_S = 1;
+/**
+ * Leases (src/adapters/event-store/sql/lease.ts): how often a holder checks that its lease's connection is
+ * alive, and how long that check may take before the lease counts as lost. The backoff (doubling from MIN to
+ * MAX) between attempts after a connection error: taking a lease again, starting a role, applying an event.
+ */
+export const LEASE_CHECK_INTERVAL_MS = 1_000;
+export const LEASE_CHECK_TIMEOUT_MS = 5_000;
+export const OUTAGE_RETRY_MIN_MS = 100;
+export const OUTAGE_RETRY_MAX_MS = 5_000;

@@ -61,7 +61,7 @@ const CHALLENGE_INVALID = 'Bearer realm="chronicle", error="invalid_token"';
 const CHALLENGE_SCOPE = 'Bearer realm="chronicle", error="insufficient_scope"';
 
 /** The token of an `Authorization: Bearer <token>` header (the scheme is case-insensitive); else undefined. */
-function bearerToken(header: string | undefined): string | undefined {
+export function bearerToken(header: string | undefined): string | undefined {
   if (header === undefined || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
   return header.slice(7).trim();
 }

@@ -10,7 +10,7 @@ import { BODY_BYTES_MAX } from '../domain/limits.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { KEY_ROLES, type KeyRole } from '../ports/api-key-store.js';
-import { accessControl, mayUse, type DeclaredRoute } from './access-control.js';
+import { accessControl, bearerToken, mayUse, type DeclaredRoute } from './access-control.js';
 import { accountRoutes, type AccountRouteDeps } from './account-routes.js';
 import { auditRoutes, type AuditRouteDeps } from './audit-routes.js';
 import { commandRoutes } from './command-routes.js';
@@ -184,19 +184,43 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     ...deps.components,
   };
-  // Open: load balancers and orchestrators probe it without credentials. It names components, not data.
+  // Open: load balancers and orchestrators probe it without credentials, and get each component's status
+  // (up, down, degraded) and nothing else. Error text (addresses, the server's own messages) and details
+  // (positions, lag, key ids) are for callers with a valid key of any role, or for everyone with
+  // authentication off.
+  const detailed = async (authorization: string | undefined): Promise<boolean> => {
+    if (!deps.auth) return true;
+    const token = bearerToken(authorization);
+    if (token === undefined) return false;
+    const cached = deps.auth.keys.cached(token);
+    if (cached !== undefined) return cached !== null;
+    // The key store may be the component that is down: then the caller is anonymous, and /health still answers.
+    return withTimeout(deps.auth.keys.authenticate(token), HEALTH_CHECK_TIMEOUT_MS).then((p) => p !== null, () => false);
+  };
   app.get('/health', {
     config: { access: 'public' },
-    schema: { summary: 'Each component this process uses (event store, read store, event bus, ...): up, degraded or down. 503 when one is down.', tags: ['operations'] },
-  }, async (_request, reply) => {
+    schema: { summary: 'Each component this process uses (event store, read store, event bus, ...): up, degraded or down. 503 when one is down. Details and errors with a valid API key only.', tags: ['operations'] },
+  }, async (request, reply) => {
     reply.header('cache-control', 'no-store');
     const names = Object.keys(checks);
-    const results = await Promise.allSettled(names.map((name) => withTimeout(checks[name]!(), HEALTH_CHECK_TIMEOUT_MS)));
+    const [results, withDetails] = await Promise.all([
+      Promise.allSettled(names.map((name) => withTimeout(checks[name]!(), HEALTH_CHECK_TIMEOUT_MS))),
+      detailed(request.headers.authorization),
+    ]);
     const components: Record<string, Record<string, unknown>> = {};
     results.forEach((result, i) => {
-      components[names[i]!] = result.status === 'fulfilled'
-        ? { status: 'up', ...result.value }
-        : { status: 'down', error: (result.reason as Error)?.message ?? String(result.reason) };
+      if (result.status === 'rejected') {
+        if (result.reason !== undefined) request.log.warn({ err: result.reason, component: names[i] }, 'health: component down');
+        components[names[i]!] = withDetails
+          ? { status: 'down', error: (result.reason as Error)?.message ?? String(result.reason) }
+          : { status: 'down' };
+        return;
+      }
+      // Up but retrying (a relay or sealer whose last attempt failed), or saying so itself (appends stalled
+      // behind a held log head): degraded.
+      const value = result.value as { state?: unknown; status?: unknown } | undefined;
+      const status = value?.state === 'retrying' || value?.status === 'degraded' ? 'degraded' : 'up';
+      components[names[i]!] = withDetails ? { ...result.value, status } : { status };
     });
     const down = names.filter((name) => components[name]!['status'] === 'down');
     if (down.length > 0) throw new ApiError('store_unavailable', `unavailable: ${down.join(', ')}`, { status: 'down', store: deps.storeKind, components });

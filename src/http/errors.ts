@@ -4,6 +4,8 @@
 import { CanonicalEncodingError } from '../domain/audit/canonical.js';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { REJECTION_CODES, type Rejection, type RejectionCode } from '../domain/rejections.js';
+import { UNAVAILABLE_RETRY_AFTER_S } from '../domain/limits.js';
+import { CommitOutcomeUnknownError, isUnavailableError } from '../ports/unavailable.js';
 
 const REJECTION_STATUS: Record<RejectionCode, number> = {
   amount_invalid: 400,
@@ -51,6 +53,7 @@ const HTTP_STATUS = {
   too_many_subscriptions: 429,
   overloaded: 503,
   store_unavailable: 503,
+  unavailable: 503,
   internal_error: 500,
 } as const;
 
@@ -118,6 +121,19 @@ export function handleError(error: FastifyError | ApiError | Error, request: Fas
   }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return reply.status(fastifyError.statusCode).send(errorBody('bad_request', error.message));
+  }
+  // The database or the bus is down or restarting (src/ports/unavailable.ts): an outage, not a bug. No
+  // driver text (addresses, server messages) goes out; the log has it.
+  if (isUnavailableError(error)) {
+    request.log.warn({ err: error }, 'a dependency is unavailable');
+    reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
+    // A write cut off mid-way may or may not have landed (a lost COMMIT above all): only the same
+    // Idempotency-Key makes its retry safe. A read is simply retried.
+    const write = request.method !== 'GET' && request.method !== 'HEAD';
+    const unknown = error instanceof CommitOutcomeUnknownError || write;
+    return reply.status(503).send(errorBody('unavailable', unknown
+      ? 'the database is unavailable; the request may or may not have been applied: retry it with the same Idempotency-Key'
+      : 'the database is unavailable; retry later', { retryable: true, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S, ...(write ? { outcome: 'unknown' } : {}) }));
   }
   request.log.error({ err: error }, 'unhandled error');
   return reply.status(500).send(errorBody('internal_error', 'internal error; the request may be retried with the same Idempotency-Key'));

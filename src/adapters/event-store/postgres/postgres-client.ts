@@ -1,5 +1,7 @@
 import pg from 'pg';
-import type { SqlClient, SqlQueryable } from '../sql/sql-client.js';
+import { DB_CONNECT_TIMEOUT_MS } from '../../../domain/limits.js';
+import { CommitOutcomeUnknownError, isUnavailableError } from '../../../ports/unavailable.js';
+import type { SqlClient, SqlQueryable, SqlSession } from '../sql/sql-client.js';
 
 export interface PostgresClientOptions {
   connectionString: string;
@@ -9,16 +11,26 @@ export interface PostgresClientOptions {
   applicationName?: string;
 }
 
+const ignore = () => {};
+
 /** node-postgres behind the SqlClient shape: a pool for statements, one checked-out client per transaction. */
 export function createPostgresClient(options: PostgresClientOptions): SqlClient {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.poolMax,
     application_name: options.applicationName ?? 'chronicle-ledger',
+    // A server that accepts the socket but never answers must not hold a request (or a lease keeper) forever.
+    connectionTimeoutMillis: DB_CONNECT_TIMEOUT_MS,
+    keepAlive: true,
   });
   // An idle client that loses its connection emits 'error' on the pool; without a listener Node would crash.
   // The next query gets a fresh connection, so there is nothing to do but not die.
-  pool.on('error', () => {});
+  pool.on('error', ignore);
+  // pg-pool listens for errors only while a client is idle: a client held by transaction() or session()
+  // emits 'error' on itself when the server goes away (a restart: 57P01, 'Connection terminated
+  // unexpectedly'), and with no listener that kills the process. This one is on every client for its whole
+  // life; the statement in flight is rejected anyway, and the client is discarded when released (below).
+  pool.on('connect', (client) => client.on('error', ignore));
 
   const queryable = (runner: pg.Pool | pg.PoolClient): SqlQueryable => ({
     async query<Row>(text: string, params?: readonly unknown[], name?: string) {
@@ -30,36 +42,67 @@ export function createPostgresClient(options: PostgresClientOptions): SqlClient 
     },
   });
 
+  /** A client checked out with a record of whether its connection broke while held. */
+  const checkOut = async () => {
+    const client = await pool.connect();
+    const lost = new AbortController();
+    const onLost = (error?: Error) => lost.abort(error ?? new Error('Connection terminated unexpectedly'));
+    client.on('error', onLost);
+    client.on('end', onLost);
+    return {
+      client,
+      lost: lost.signal,
+      /** Back to the pool, or destroyed when it broke (a broken client must never serve the next user). */
+      release(error?: Error) {
+        client.removeListener('error', onLost);
+        client.removeListener('end', onLost);
+        client.release(error ?? (lost.signal.aborted ? (lost.signal.reason as Error) : undefined));
+      },
+    };
+  };
+
   return {
     dialect: 'postgres',
     ...queryable(pool),
     async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const result = await fn(queryable(client));
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw error;
-      } finally {
-        client.release();
-      }
-    },
-    async session<T>(fn: (connection: SqlQueryable) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      const held = await checkOut();
       let broken: Error | undefined;
       try {
-        return await fn(queryable(client));
+        await held.client.query('BEGIN');
+        const result = await fn(queryable(held.client));
+        try {
+          await held.client.query('COMMIT');
+        } catch (error) {
+          // The connection went while COMMIT was on its way: the server may have committed or not, and
+          // nothing here can tell. Never retried blindly: said so, for the caller to look it up or report.
+          if (isUnavailableError(error)) {
+            broken = error as Error;
+            throw new CommitOutcomeUnknownError(`the connection was lost during COMMIT: the transaction may or may not have committed (${(error as Error).message})`, { cause: error });
+          }
+          throw error;
+        }
+        return result;
+      } catch (error) {
+        if (broken === undefined && isUnavailableError(error)) broken = error as Error;
+        if (broken === undefined && !held.lost.aborted) await held.client.query('ROLLBACK').catch((e: Error) => { broken = e; });
+        throw error;
+      } finally {
+        held.release(broken);
+      }
+    },
+    async session<T>(fn: (connection: SqlSession) => Promise<T>): Promise<T> {
+      const held = await checkOut();
+      let broken: Error | undefined;
+      try {
+        return await fn({ ...queryable(held.client), lost: held.lost });
       } catch (error) {
         broken = error as Error;
         throw error;
       } finally {
         // Session state (advisory locks) must not leak to the pool's next user: a failed session's
         // connection is discarded, a good one has its locks released first.
-        if (broken === undefined) await client.query('SELECT pg_advisory_unlock_all()').catch((error: Error) => { broken = error; });
-        client.release(broken);
+        if (broken === undefined && !held.lost.aborted) await held.client.query('SELECT pg_advisory_unlock_all()').catch((error: Error) => { broken = error; });
+        held.release(broken);
       }
     },
     async close() {

@@ -12,6 +12,16 @@ export interface SqlQueryable {
   exec(sql: string): Promise<void>;
 }
 
+/** A connection held by session(). */
+export interface SqlSession extends SqlQueryable {
+  /**
+   * Aborts when the connection is lost (the server restarted, the socket was cut): everything tied to the
+   * session, such as a session-level advisory lock, is gone with it. Absent: the connection cannot be lost
+   * on its own (PGlite, in process).
+   */
+  readonly lost?: AbortSignal;
+}
+
 export interface SqlClient extends SqlQueryable {
   readonly dialect: 'postgres' | 'pglite';
   transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
@@ -19,7 +29,7 @@ export interface SqlClient extends SqlQueryable {
    * Runs fn on one connection held for its whole run, outside any transaction: for session-level advisory
    * locks that must outlive several transactions (a projection rebuild). PGlite has one connection anyway.
    */
-  session<T>(fn: (connection: SqlQueryable) => Promise<T>): Promise<T>;
+  session<T>(fn: (connection: SqlSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
