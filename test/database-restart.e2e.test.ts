@@ -23,10 +23,13 @@
 // - the read model caught up: each balance read on query-api (and on `start`) with ?minPosition=<the last
 //   position> is 'reached' and equals the accepted deposits;
 // - leases were taken again, once each: for every lease (sealer, relay, read processor) pg_locks shows
-//   exactly one granted holder on each database, and exactly one of the two ledger APIs says it seals.
+//   exactly one granted holder on each database, and exactly one of the two ledger APIs says it seals;
+// - `chronicle verify` with the public key alone reports no finding on either database.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_AUTHORIZATION, spawnCli, type CliProcess } from './support/cli-process.js';
@@ -239,5 +242,16 @@ describe.skipIf(!available)('every role survives PostgreSQL and NATS restarts un
     }
     const sealerStates = await Promise.all([procs.api1, procs.api2].map(async (p) => (await call(p.base, 'GET', '/health')).json().components.sealer.state as string));
     expect(sealerStates.filter((s) => s !== 'standby'), sealerStates.join(', ')).toHaveLength(1);
+
+    // Two writer processes and three restarts left a log that verifies with the public key alone: every
+    // stream in order in $all, every chain, leaf and signed checkpoint (no false tamper alarm).
+    for (const [url, proc] of [[mainUrl, procs.api1], [startUrl, procs.all]] as const) {
+      const { publicKey } = (await call(proc.base, 'GET', '/audit/public-key')).json() as { publicKey: string };
+      const run = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify', '--public-key', publicKey], {
+        env: { ...process.env, DATABASE_URL: url, CHRONICLE_DATA_DIR: join(dataDir, 'verifier'), LOG_LEVEL: 'warn' }, timeout: 60_000,
+      }).then(({ stdout }) => ({ code: 0, output: stdout }), (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: `${error.stdout}${error.stderr}` }));
+      expect(run.code, run.output).toBe(0);
+      expect(run.output).toMatch(/\bOK\b/);
+    }
   }, 240_000);
 });
