@@ -35,7 +35,7 @@ import { CommandHandler } from './application/command-handler.js';
 import { ReadModelQueries } from './application/read-model-queries.js';
 import { ReadProcessor, type ReadProcessorOptions } from './application/read-processor.js';
 import { MemoryRelayCheckpoints, OutboxRelay, type RelayOptions } from './application/relay.js';
-import { buildApp, type HealthCheck } from './http/build-app.js';
+import { buildApp, type HealthCheck, type HttpTimeouts } from './http/build-app.js';
 import { RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { EventStore, RecordedEvent } from './ports/event-store.js';
@@ -63,6 +63,8 @@ export interface AuthOptions {
   rateLimitPerMinute?: number;
   /** How long a verified key is trusted without asking the database: the revocation latency. Default 2 s. */
   keyCacheTtlMs?: number;
+  /** Failed authentications per client address a minute (AUTH_FAILURES_PER_MINUTE). Default AUTH_FAILURES_PER_MINUTE_DEFAULT. */
+  authFailuresPerMinute?: number;
 }
 
 export interface LedgerOptions {
@@ -100,6 +102,8 @@ export interface LedgerOptions {
   auth?: AuthOptions;
   /** Acknowledges running without authentication on purpose (CHRONICLE_AUTH_DISABLED_INSECURE): warned at start. */
   insecureNoAuth?: boolean;
+  /** How long a client may take to send a request, and stay silent (src/http/build-app.ts). Default HTTP_TIMEOUTS_DEFAULT. */
+  httpTimeouts?: HttpTimeouts;
 }
 
 export interface Ledger {
@@ -370,7 +374,11 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
     const readWaitMaxMs = options.readWaitMaxMs ?? 5_000;
     const app = await buildApp({
       store, ids, metrics, storeKind: options.store.kind, loggerInstance: log, components,
-      ...(keys ? { auth: { keys, rateLimitPerMinute: options.auth!.rateLimitPerMinute ?? RATE_LIMIT_PER_MINUTE_DEFAULT } } : {}),
+      ...(keys ? { auth: {
+        keys, rateLimitPerMinute: options.auth!.rateLimitPerMinute ?? RATE_LIMIT_PER_MINUTE_DEFAULT,
+        ...(options.auth!.authFailuresPerMinute === undefined ? {} : { authFailuresPerMinute: options.auth!.authFailuresPerMinute }),
+      } } : {}),
+      ...(options.httpTimeouts ? { timeouts: options.httpTimeouts } : {}),
       ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
       ...(has('ledger-api') ? { commands, audit: { store, log: merkleLog, signer, sealer } } : {}),
       ...(has('query-api') && readQueries && processor && readModel ? {
