@@ -3,8 +3,8 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chosenKeyProblem } from './application/api-keys.js';
-import { SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT } from './domain/limits.js';
-import { RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
+import { HTTP_CONNECTION_TIMEOUT_MS_DEFAULT, HTTP_HEADERS_TIMEOUT_MS_DEFAULT, HTTP_REQUEST_TIMEOUT_MS_DEFAULT, SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT } from './domain/limits.js';
+import { AUTH_FAILURES_PER_MINUTE_DEFAULT, RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
 
 export interface Config {
   /** HTTP port (PORT). */
@@ -63,6 +63,16 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   /** Subscriptions (/subscribe/…) open at once per API key (SUBSCRIPTIONS_PER_KEY_MAX); beyond, 429. */
   readonly subscriptionsPerKeyMax: number;
+  /** Failed authentications per client address a minute (AUTH_FAILURES_PER_MINUTE); then 429, no query. */
+  readonly authFailuresPerMinute: number;
+  /** The whole request, headers and body, must arrive within this (REQUEST_TIMEOUT_MS); else 408 and closed. */
+  readonly requestTimeoutMs: number;
+  /** The request headers must arrive within this (HEADERS_TIMEOUT_MS, at most REQUEST_TIMEOUT_MS). */
+  readonly headersTimeoutMs: number;
+  /** A connection silent both ways this long is closed (CONNECTION_TIMEOUT_MS; above the SSE heartbeat, 15 s). */
+  readonly connectionTimeoutMs: number;
+  /** SIGTERM/SIGINT: a shutdown not finished within this exits anyway, with status 1 (SHUTDOWN_TIMEOUT_MS). */
+  readonly shutdownTimeoutMs: number;
   /** Whether `chronicle start` serves the dashboard (DASHBOARD=on|off). */
   readonly dashboard: boolean;
   /** The dashboard's HTTP port (DASHBOARD_PORT). */
@@ -138,6 +148,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = integer(env, 'PORT', 4000, 0, 65_535);
   const dashboardPort = integer(env, 'DASHBOARD_PORT', 3000, 1, 65_535);
   const dashboard = onOff(env, 'DASHBOARD', true);
+  const requestTimeoutMs = integer(env, 'REQUEST_TIMEOUT_MS', HTTP_REQUEST_TIMEOUT_MS_DEFAULT, 100, 3_600_000);
+  const headersTimeoutMs = integer(env, 'HEADERS_TIMEOUT_MS', Math.min(HTTP_HEADERS_TIMEOUT_MS_DEFAULT, requestTimeoutMs), 100, 3_600_000);
+  // Node refuses a headers bound above the request's (ERR_OUT_OF_RANGE); say so at start, by name.
+  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError(`HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
   return Object.freeze({
     port,
     host: env['HOST'] || '127.0.0.1',
@@ -164,6 +178,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authDisabledInsecure,
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', RATE_LIMIT_PER_MINUTE_DEFAULT, 1, 1_000_000_000),
     subscriptionsPerKeyMax: integer(env, 'SUBSCRIPTIONS_PER_KEY_MAX', SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT, 1, SUBSCRIPTIONS_MAX),
+    authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', AUTH_FAILURES_PER_MINUTE_DEFAULT, 1, 1_000_000_000),
+    requestTimeoutMs,
+    headersTimeoutMs,
+    // Above the SSE heartbeat (15 s), or idle subscriptions would be cut.
+    connectionTimeoutMs: integer(env, 'CONNECTION_TIMEOUT_MS', HTTP_CONNECTION_TIMEOUT_MS_DEFAULT, 20_000, 3_600_000),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     dashboard,
     dashboardPort,
     dashboardApiUrl,

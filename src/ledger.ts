@@ -36,7 +36,7 @@ import { CommandHandler } from './application/command-handler.js';
 import { ReadModelQueries } from './application/read-model-queries.js';
 import { ReadProcessor, type ReadProcessorOptions } from './application/read-processor.js';
 import { MemoryRelayCheckpoints, OutboxRelay, type RelayOptions } from './application/relay.js';
-import { buildApp, type HealthCheck } from './http/build-app.js';
+import { buildApp, type HealthCheck, type HttpTimeouts } from './http/build-app.js';
 import { RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { EventStore, RecordedEvent } from './ports/event-store.js';
@@ -69,6 +69,8 @@ export interface AuthOptions {
   keyCacheTtlMs?: number;
   /** Subscriptions open at once per key (SUBSCRIPTIONS_PER_KEY_MAX). Default SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT. */
   subscriptionsPerKeyMax?: number;
+  /** Failed authentications per client address a minute (AUTH_FAILURES_PER_MINUTE). Default AUTH_FAILURES_PER_MINUTE_DEFAULT. */
+  authFailuresPerMinute?: number;
 }
 
 export interface LedgerOptions {
@@ -108,6 +110,8 @@ export interface LedgerOptions {
   auth?: AuthOptions;
   /** Acknowledges running without authentication on purpose (CHRONICLE_AUTH_DISABLED_INSECURE): warned at start. */
   insecureNoAuth?: boolean;
+  /** How long a client may take to send a request, and stay silent (src/http/build-app.ts). Default HTTP_TIMEOUTS_DEFAULT. */
+  httpTimeouts?: HttpTimeouts;
 }
 
 export interface Ledger {
@@ -429,7 +433,9 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
       ...(keys ? { auth: {
         keys, rateLimitPerMinute: options.auth!.rateLimitPerMinute ?? RATE_LIMIT_PER_MINUTE_DEFAULT,
         ...(options.auth!.subscriptionsPerKeyMax === undefined ? {} : { subscriptionsPerKeyMax: options.auth!.subscriptionsPerKeyMax }),
+        ...(options.auth!.authFailuresPerMinute === undefined ? {} : { authFailuresPerMinute: options.auth!.authFailuresPerMinute }),
       } } : {}),
+      ...(options.httpTimeouts ? { timeouts: options.httpTimeouts } : {}),
       ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
       ...(has('ledger-api') ? { commands, audit: { store, log: merkleLog, signer, sealer } } : {}),
       ...(has('query-api') && readQueries && processor && readModel ? {

@@ -55,6 +55,7 @@ const HEADERS = fc.dictionary(
     fc.constantFrom('Bearer', 'Bearer ', 'Basic YTpi', `Bearer ${'chr_0123456789abcdef_'.padEnd(64, 'A')}`, 'Bearer chr_zz_zz', `bearer ${'x'.repeat(2_000)}`),
     fc.constantFrom('application/json', 'text/plain', 'application/json; charset=latin1', 'multipart/form-data; boundary=x', 'gzip', '-5', 'no-stream', 'x'.repeat(300)),
     fc.string({ maxLength: 30 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+    fc.constantFrom('k\u0000', '\u0000', 'any\u0000'), // NUL in Idempotency-Key, Expected-Version, ...
   ),
   { maxKeys: 3 },
 );
@@ -68,7 +69,12 @@ const BODY = fc.oneof(
   fc.constantFrom(
     deep(10_000), `[{"type":"Deep","data":${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}}]`, '{"amount": 1e999}', '{"amount": 123456789012345678901234567890}',
     '[{"type":"T","data":{"n":1e400}}]', '{"accountId":"H1","amount":"1"', '\u0000', '', 'null', '[]', '{}',
+    // U+0000, which PostgreSQL cannot store (issue 10): in values, keys, metadata and command fields.
+    '[{"type":"T","data":{"a":"\\u0000"}}]', '[{"type":"T","data":{"\\u0000":1}}]', '[{"type":"T","data":{},"metadata":{"m":["x\\u0000"]}}]',
+    '{"accountId":"H1","owner":"a\\u0000","currency":"EUR"}', '{"accountId":"H1\\u0000","amount":"1"}', '{"name":"\\u0000","role":"reader"}',
   ),
+  // Any JSON with a NUL spliced into its strings and keys.
+  fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify([{ type: 'T', data: { v }, metadata: { note: 'n' } }]).replace(/"([^"]*)"/g, '"$1\\u0000"')),
   fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)), // not UTF-8 at all, mostly
   fc.constant(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d])), // {"a":"<invalid UTF-8>"}
 );
@@ -139,6 +145,23 @@ describe('hostile input at every endpoint', () => {
     // The generator reached past the router and the validators, not only the 404 handler.
     expect([...statuses]).toEqual(expect.arrayContaining([200, 400, 401, 404, 415]));
   }, 240_000);
+
+  it('U+0000 anywhere in an event or a command is refused by name (400 nul_character), never stored', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.jsonValue({ maxDepth: 3 }), fc.string({ maxLength: 8 }), fc.boolean(), fc.constantFrom('data', 'metadata', 'key'),
+      async (value, text, command, where) => {
+        const nul = `${text}\u0000${text}`;
+        const payload = command
+          ? { accountId: 'H1', owner: nul, currency: 'EUR' }
+          : [{ type: 'T', data: where === 'key' ? { [nul]: value } : where === 'data' ? { v: value, s: nul } : { v: value }, ...(where === 'metadata' ? { metadata: { m: [value, nul] } } : {}) }];
+        const before = await eventCount();
+        const response = await inject({ method: 'POST', url: command ? '/commands/create-account' : '/streams/nul-1/events', payload });
+        expect(response.statusCode, response.body).toBe(400);
+        expect(response.json().error.code).toBe('nul_character');
+        expect(await eventCount()).toBe(before);
+      },
+    ), { numRuns: 100 });
+  }, 60_000);
 
   it('deep nesting is refused by name, at any depth the body limit allows', async () => {
     const before = await eventCount();

@@ -10,12 +10,22 @@
 // Verified keys are cached in memory for cacheTtlMs (default KEY_CACHE_TTL_MS): a request then costs one
 // Map lookup and one SHA-256, no query. A revocation by another process (or by the CLI) therefore takes
 // effect here within cacheTtlMs; one made through this object takes effect at once.
+//
+// Ids that are unknown (or revoked) are remembered too, apart, for at most cacheTtlMs and at most
+// KEY_NEGATIVE_CACHE_ENTRIES_MAX of them: a client repeating an unknown key costs one query per TTL, and a
+// flood of random ids cannot push the valid keys out of their cache. What that can shadow: a key created
+// under an id someone presented just before (only a chosen key, CHRONICLE_BOOTSTRAP_KEY, can have a known
+// id) is refused for at most cacheTtlMs, then works; one created through this object works at once. A
+// negative entry never makes a key valid. Floods of distinct random ids are bounded by the failed
+// authentications allowed per client address (src/http/access-control.ts), not by this cache.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyRecord, ApiKeyStore, KeyRole } from '../ports/api-key-store.js';
 
 export const KEY_CACHE_TTL_MS = 2_000;
-/** Keys (and unknown ids) remembered at once; past it the oldest entry goes. */
+/** Keys remembered at once; past it the oldest entry goes. */
 export const KEY_CACHE_ENTRIES_MAX = 10_000;
+/** Unknown or revoked ids remembered at once (apart from the keys); past it the oldest goes. */
+export const KEY_NEGATIVE_CACHE_ENTRIES_MAX = 10_000;
 /** GET /keys and `chronicle keys list` show at most this many. */
 export const KEYS_LIST_MAX = 10_000;
 export const KEY_NAME_LENGTH_MAX = 100;
@@ -64,9 +74,8 @@ export function chosenKeyProblem(key: string): string | null {
 
 interface CacheEntry {
   expiresAtMs: number;
-  /** null: no such key, or revoked. */
-  principal: Principal | null;
-  hash: Buffer | null;
+  principal: Principal;
+  hash: Buffer;
 }
 
 export type BootstrapOutcome =
@@ -82,6 +91,8 @@ export interface ApiKeysOptions {
 
 export class ApiKeys {
   private readonly cache = new Map<string, CacheEntry>();
+  /** Unknown or revoked ids: when each entry expires. */
+  private readonly unknown = new Map<string, number>();
   private readonly loading = new Map<string, Promise<void>>();
   /** How long a verified key is trusted without asking the store: the revocation latency across processes. */
   readonly cacheTtlMs: number;
@@ -102,9 +113,22 @@ export class ApiKeys {
   cached(key: string): Principal | null | undefined {
     const id = keyIdOf(key);
     if (id === null) return null;
+    const nowMs = this.now();
     const entry = this.cache.get(id);
-    if (entry === undefined || entry.expiresAtMs <= this.now()) return undefined;
-    return verify(entry, key);
+    if (entry !== undefined && entry.expiresAtMs > nowMs) return verify(entry, key);
+    const unknownUntilMs = this.unknown.get(id);
+    if (unknownUntilMs !== undefined && unknownUntilMs > nowMs) return null;
+    return undefined;
+  }
+
+  /**
+   * Whether `key` was valid when last looked up (its cache entry may have expired): asking again is then
+   * a refresh, not a guess, and is never refused for the address's failed authentications.
+   */
+  wasValid(key: string): boolean {
+    const id = keyIdOf(key);
+    const entry = id === null ? undefined : this.cache.get(id);
+    return entry !== undefined && verify(entry, key) !== null;
   }
 
   /** The principal of a presented key, reading the store when the cache cannot say. */
@@ -126,8 +150,8 @@ export class ApiKeys {
   async stillValid(id: string, maxAgeMs: number = this.cacheTtlMs): Promise<boolean> {
     const entry = this.cache.get(id);
     if (entry === undefined || this.now() - (entry.expiresAtMs - this.cacheTtlMs) >= maxAgeMs) await this.loadShared(id);
-    const fresh = this.cache.get(id);
-    return fresh === undefined || fresh.principal !== null;
+    // Unknown or revoked: known to be invalid. Otherwise valid, or undecided (a revocation here raced the lookup).
+    return this.cache.has(id) || !this.unknown.has(id);
   }
 
   /** Calls `listener` with the id of every key revoked through this object, once revoked; returns the unsubscribe. */
@@ -150,24 +174,21 @@ export class ApiKeys {
     const revocations = this.revocations;
     const record = await this.store.find(id);
     if (revocations !== this.revocations) return; // revoked meanwhile: ask again next time
-    const valid = record !== null && record.revokedAt === null;
-    this.remember(id, {
-      expiresAtMs: this.now() + this.cacheTtlMs,
-      principal: valid ? principalOf(record) : null,
-      hash: valid ? Buffer.from(record.keyHash, 'hex') : null,
-    });
-  }
-
-  private remember(id: string, entry: CacheEntry): void {
-    this.cache.delete(id); // re-inserted last: the Map's order is the eviction order
-    if (this.cache.size >= KEY_CACHE_ENTRIES_MAX) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(id, entry);
+    const expiresAtMs = this.now() + this.cacheTtlMs;
+    if (record === null || record.revokedAt !== null) {
+      this.cache.delete(id);
+      remember(this.unknown, id, expiresAtMs, KEY_NEGATIVE_CACHE_ENTRIES_MAX);
+      return;
+    }
+    this.unknown.delete(id);
+    remember(this.cache, id, { expiresAtMs, principal: principalOf(record), hash: Buffer.from(record.keyHash, 'hex') }, KEY_CACHE_ENTRIES_MAX);
   }
 
   /** A new key; the plaintext is in the answer and nowhere else, ever. */
   async create(input: { name: string; role: KeyRole; createdBy: string }): Promise<{ info: ApiKeyInfo; key: string }> {
     const { id, key } = generateApiKey();
     const record = await this.store.insert({ id, name: input.name, role: input.role, keyHash: hashApiKey(key), createdBy: input.createdBy });
+    this.unknown.delete(id); // works here at once, whatever was presented under its id before
     return { info: infoOf(record), key };
   }
 
@@ -180,6 +201,7 @@ export class ApiKeys {
     this.revocations += 1;
     const record = await this.store.revoke(id);
     this.cache.delete(id);
+    if (record) remember(this.unknown, id, this.now() + this.cacheTtlMs, KEY_NEGATIVE_CACHE_ENTRIES_MAX);
     if (record) for (const listener of this.revokedListeners) listener(id);
     return record ? infoOf(record) : null;
   }
@@ -207,8 +229,14 @@ export class ApiKeys {
   }
 }
 
+/** Sets `id` in `map` as its newest entry (the Map's order is the eviction order), dropping the oldest past `max`. */
+function remember<T>(map: Map<string, T>, id: string, value: T, max: number): void {
+  map.delete(id);
+  if (map.size >= max) map.delete(map.keys().next().value!);
+  map.set(id, value);
+}
+
 function verify(entry: CacheEntry, key: string): Principal | null {
-  if (entry.principal === null || entry.hash === null) return null;
   const presented = createHash('sha256').update(key).digest();
   return timingSafeEqual(presented, entry.hash) ? entry.principal : null;
 }

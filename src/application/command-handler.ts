@@ -21,7 +21,7 @@ import { KeyedLock } from './keyed-lock.js';
 export interface CommandContext {
   correlationId: string;
   clientAddress?: string;
-  /** Who issued it; unauthenticated until access control lands. */
+  /** Who issued it: the API key's principal (`key:<id>`), `anonymous` without authentication. Scopes idempotencyKey. */
   actor: string;
   idempotencyKey?: string;
 }
@@ -73,8 +73,8 @@ export class CommandHandler {
     const key = context.idempotencyKey;
     const requestHash = key === undefined ? undefined : fingerprint(command);
     if (key !== undefined) {
-      const stored = await this.deps.store.findIdempotencyKey(key);
-      if (stored) return replay(stored, requestHash!);
+      const stored = await this.findKey(key, context.actor);
+      if (stored) return replay(stored, requestHash!, key);
     }
     const accountIds = accountsOf(command);
     const streamIds = accountIds.map(accountStreamId);
@@ -90,9 +90,9 @@ export class CommandHandler {
       }
       if (attempt.kind === 'key_taken') {
         // The same key committed concurrently (ours rolled back): answer as that request did.
-        const stored = await this.deps.store.findIdempotencyKey(context.idempotencyKey!);
-        if (!stored) throw new Error(`idempotency key ${context.idempotencyKey} reported as existing but not found`);
-        return replay(stored, requestHash!);
+        const stored = await this.deps.store.findIdempotencyKey(scopedIdempotencyKey(context.actor, key!));
+        if (!stored) throw new Error(`idempotency key ${key} reported as existing but not found`);
+        return replay(stored, requestHash!, key!);
       }
       return attempt;
     });
@@ -148,7 +148,7 @@ export class CommandHandler {
     const result = await store.append({
       streams,
       createdBy: context.actor,
-      ...(key === undefined ? {} : { idempotency: { key, requestHash: requestHash!, result: commandPart } }),
+      ...(key === undefined ? {} : { idempotency: { key: scopedIdempotencyKey(context.actor, key), requestHash: requestHash!, result: commandPart } }),
     });
     if (result.ok) {
       for (const [streamId, events] of decision.events) {
@@ -166,6 +166,22 @@ export class CommandHandler {
     }
     if (result.reason === 'idempotency_key_exists') return { kind: 'key_taken' };
     throw new Error(`freshly generated event ids already stored (${optimistic ? 'optimistic' : 'locked'}): ${result.eventIds.join(', ')}`);
+  }
+
+  /**
+   * The caller's stored key: the principal-scoped one, else a key stored before keys were scoped (bare,
+   * shared by every principal) if its events were written by this same principal. A bare key of another
+   * principal is not the caller's: its command runs (and is stored scoped), and nothing of the other's leaks.
+   */
+  private async findKey(key: string, actor: string): Promise<StoredIdempotency | null> {
+    const scoped = await this.deps.store.findIdempotencyKey(scopedIdempotencyKey(actor, key));
+    if (scoped) return scoped;
+    const legacy = await this.deps.store.findIdempotencyKey(key);
+    if (!legacy) return null;
+    const first = legacy.result.append.events[0];
+    if (first === undefined) return null;
+    const slice = await this.deps.store.readStream(first.streamId, { fromVersion: first.streamVersion, count: 1, direction: 'forward' });
+    return slice.events[0]?.createdBy === actor ? legacy : null;
   }
 
   private async loadAll(accountIds: string[], from: EventStore, bypassCache: boolean): Promise<Map<string, LoadedAccount>> {
@@ -203,8 +219,16 @@ function receiptOf(
   };
 }
 
-function replay(stored: StoredIdempotency, requestHash: string): CommandOutcome {
-  if (stored.requestHash !== requestHash) return { kind: 'idempotency_key_reused', key: stored.key };
+/**
+ * How an Idempotency-Key is stored: qualified by the principal that sent it (`key:<id>`, or `anonymous` with
+ * authentication off), so one principal's key never answers, or reveals, another's. A space separates them:
+ * keys are printable ASCII without spaces (src/http/schemas.ts), so no bare key stored before scoping
+ * (issue 10) can equal a scoped one. Composed here rather than in a column: no schema migration.
+ */
+export const scopedIdempotencyKey = (actor: string, key: string): string => `${actor} ${key}`;
+
+function replay(stored: StoredIdempotency, requestHash: string, key: string): CommandOutcome {
+  if (stored.requestHash !== requestHash) return { kind: 'idempotency_key_reused', key };
   const command = stored.result.command as { commandId: string; commandType: LedgerCommand['type']; balances: Record<string, string> };
   return { kind: 'accepted', receipt: receiptOf(command, stored.result.append), replayed: true };
 }

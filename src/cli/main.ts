@@ -10,6 +10,7 @@ import { keysCommand, KEYS_USAGE } from './keys-command.js';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildDashboardServer, DashboardNotBuiltError } from '../http/dashboard-server.js';
+import { stdoutDestination } from './stdout-destination.js';
 
 const USAGE = `usage: chronicle <command>
 
@@ -35,7 +36,9 @@ environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, CHRONICLE_DATA_DIR, PG
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
              NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE),
              CHRONICLE_CHECKPOINT_INTERVAL_MS, CHRONICLE_BOOTSTRAP_KEY, CHRONICLE_AUTH_DISABLED_INSECURE,
-             RATE_LIMIT_PER_MINUTE, DASHBOARD, DASHBOARD_PORT, DASHBOARD_API_URL, DASHBOARD_DIR (see README)`;
+             RATE_LIMIT_PER_MINUTE, AUTH_FAILURES_PER_MINUTE, REQUEST_TIMEOUT_MS, HEADERS_TIMEOUT_MS,
+             CONNECTION_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, DASHBOARD, DASHBOARD_PORT, DASHBOARD_API_URL, DASHBOARD_DIR
+             (see README)`;
 
 const SERVER_ROLES: Record<string, readonly Role[]> = {
   start: ['ledger-api', 'query-api', 'relay', 'read-processor'],
@@ -56,7 +59,7 @@ function dashboardOrigins(config: Config): string[] {
 }
 
 /** The generated first admin key: on stdout, plainly, whatever LOG_LEVEL says (it is never shown again). */
-function printGeneratedKey(key: string, dashboardUrl?: string): void {
+function printGeneratedKey(out: { write(text: string): void }, key: string, dashboardUrl?: string): void {
   // The key rides in the URL's fragment, which browsers never send to a server; the page moves it into its
   // session storage and drops it from the address bar.
   const dashboard = dashboardUrl === undefined ? '' : `
@@ -64,7 +67,7 @@ Open the dashboard signed in with it:
 
     ${dashboardUrl}/#key=${key}
 `;
-  process.stdout.write(`
+  out.write(`
 ================================================================================
 No API key existed, so ChronicleLedger generated an admin key. It is shown
 this once (only its hash is stored); keep it now:
@@ -83,7 +86,7 @@ ${dashboard}====================================================================
  * `serving`: the process listens, so its API is guarded by keys (unless CHRONICLE_AUTH_DISABLED_INSECURE);
  * one-shots (migrate, projections) only call their own app in-process.
  */
-async function open(config: Config, command: string, roles: readonly Role[], logTo?: NodeJS.WritableStream, serving = false): Promise<Opened> {
+async function open(config: Config, command: string, roles: readonly Role[], logTo?: { write(line: string): void }, serving = false): Promise<Opened> {
   const single = command === 'start' || command === 'migrate' || command === 'projections';
   if (config.databaseUrl === undefined && !single) {
     throw new ConfigError(`${command} needs DATABASE_URL: the embedded PGlite store belongs to one process (use chronicle start)`);
@@ -122,11 +125,13 @@ async function open(config: Config, command: string, roles: readonly Role[], log
           ...(config.bootstrapKey === undefined ? {} : { bootstrapKey: config.bootstrapKey }),
           // Processes that serve the API store the first key; a relay or read processor serves none.
           bootstrap: roles.includes('ledger-api') || roles.includes('query-api'),
-          onKeyGenerated: (key: string) => printGeneratedKey(key, command === 'start' && config.dashboard ? dashboardOrigins(config)[0] : undefined),
+          onKeyGenerated: (key: string) => printGeneratedKey(logTo ?? process.stdout, key, command === 'start' && config.dashboard ? dashboardOrigins(config)[0] : undefined),
           rateLimitPerMinute: config.rateLimitPerMinute,
           subscriptionsPerKeyMax: config.subscriptionsPerKeyMax,
+          authFailuresPerMinute: config.authFailuresPerMinute,
         },
       } : {}),
+      httpTimeouts: { requestTimeoutMs: config.requestTimeoutMs, headersTimeoutMs: config.headersTimeoutMs, connectionTimeoutMs: config.connectionTimeoutMs },
     });
     if (roles.includes('ledger-api')) ledger.log.info({ keyId: signer.keyId, source }, 'checkpoint signing key');
     return { ledger, release };
@@ -162,13 +167,25 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'start' && config.dashboard && config.dashboardPort === config.port) {
     throw new ConfigError(`DASHBOARD_PORT and PORT are both ${config.port}: give the dashboard a port of its own (or DASHBOARD=off)`);
   }
-  const { ledger, release } = await open(config, command, roles, undefined, true);
+  // Logs to stdout that never block the event loop (a stalled or closed stdout pipe cannot stop a SIGTERM).
+  const out = stdoutDestination();
+  const { ledger, release } = await open(config, command, roles, out, true);
   let dashboard: FastifyInstance | null = null;
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: the operator will not wait.
+      ledger.log.warn({ signal }, 'stopping now, before the shutdown finished');
+      process.exit(1);
+    }
     stopping = true;
-    ledger.log.info({ signal }, 'stopping');
+    ledger.log.info({ signal, shutdownTimeoutMs: config.shutdownTimeoutMs }, 'stopping');
+    // Bounded: a request that never completes (a client dripping its body), a hung database call or
+    // anything else that holds close() up cannot keep the process alive past SHUTDOWN_TIMEOUT_MS.
+    setTimeout(() => {
+      ledger.log.error({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'shutdown did not finish in time: exiting anyway');
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
     await dashboard?.close();
     await ledger.close();
     release();
@@ -216,9 +233,12 @@ async function dashboardOnly(config: Config): Promise<number> {
   if (config.dashboardApiUrl === undefined) {
     throw new ConfigError('dashboard needs DASHBOARD_API_URL: the origin of the ledger API its pages call (e.g. http://localhost:4000)');
   }
-  const log = pino({ level: config.logLevel });
+  const log = pino({ level: config.logLevel }, stdoutDestination());
   const server = await buildDashboardServer({ dir: config.dashboardDir, apiPort: config.port, apiUrl: config.dashboardApiUrl, logger: log });
-  const stop = () => void server.close().then(() => process.exit(0));
+  const stop = () => {
+    setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
+    void server.close().then(() => process.exit(0));
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   await server.listen({ port: config.dashboardPort, host: config.host });

@@ -49,6 +49,15 @@ export const APPEND_BODY_BYTES_MAX = 1024 * 1024;
 /** Every other body (key management, anything new): Fastify's default of 1 MiB is more than any needs. */
 export const BODY_BYTES_MAX = 64 * 1024;
 
+/**
+ * How long an HTTP client may take (defaults of REQUEST_TIMEOUT_MS, HEADERS_TIMEOUT_MS, CONNECTION_TIMEOUT_MS;
+ * src/http/build-app.ts): the whole request (headers and body) from its first byte, its headers, and a
+ * connection silent both ways. A commands' body is 16 KiB; 30 s is ample for anything but a dripping client.
+ */
+export const HTTP_REQUEST_TIMEOUT_MS_DEFAULT = 30_000;
+export const HTTP_HEADERS_TIMEOUT_MS_DEFAULT = 10_000;
+export const HTTP_CONNECTION_TIMEOUT_MS_DEFAULT = 120_000;
+
 /** The nesting depth of a JSON value (a scalar is 0), counted without recursion; stops past `max`. */
 export function jsonDepthExceeds(value: unknown, max: number): boolean {
   const stack: [unknown, number][] = [[value, 0]];

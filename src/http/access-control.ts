@@ -14,8 +14,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
 import type { ApiKeys, Principal } from '../application/api-keys.js';
 import type { KeyRole } from '../ports/api-key-store.js';
-import { ApiError } from './errors.js';
-import type { RateLimiter } from './rate-limit.js';
+import { ApiError, type ErrorCode } from './errors.js';
+import { AUTH_FAILURES_PER_MINUTE_DEFAULT, RateLimiter } from './rate-limit.js';
 
 /** `any`: every valid key, whatever its role (`GET /whoami`: a client learns what its key may do). */
 export type RouteAccess = KeyRole | 'public' | 'any' | ((request: FastifyRequest) => KeyRole);
@@ -44,6 +44,31 @@ const GRANTS: Readonly<Record<KeyRole, ReadonlySet<KeyRole>>> = {
 
 export const mayUse = (role: KeyRole, needed: KeyRole): boolean => GRANTS[role].has(needed);
 
+/**
+ * What a refusal may tell each role (issue 10): a refusal must not disclose what the caller's role may not
+ * read. For each error code that carries such a thing, the role that may read it, the details withheld
+ * from other roles and, where the message itself names it, a message in its place. The code stays: it is
+ * the outcome of the caller's own request.
+ */
+const WITHHELD: Partial<Record<ErrorCode, { readableBy: KeyRole; details: readonly string[]; message?: string }>> = {
+  // The balance (reader: balances now).
+  insufficient_funds: { readableBy: 'reader', details: ['balance'] },
+  // Each account's currency (reader: the account list); the message names them too.
+  currency_mismatch: { readableBy: 'reader', details: ['fromCurrency', 'toCurrency'], message: 'the two accounts hold different currencies' },
+  // A raw stream's version (auditor: raw stream reads).
+  version_conflict: { readableBy: 'auditor', details: ['actualVersion'] },
+};
+
+/** `error` as `principal` may see it (null: authentication off, or no key; everything is shown). */
+export function disclosedTo(principal: Principal | null, error: ApiError): ApiError {
+  const rule = WITHHELD[error.code];
+  if (principal === null || rule === undefined || mayUse(principal.role, rule.readableBy)) return error;
+  const details = typeof error.details === 'object' && error.details !== null
+    ? Object.fromEntries(Object.entries(error.details).filter(([name]) => !rule.details.includes(name)))
+    : error.details;
+  return new ApiError(error.code, rule.message ?? error.message, details);
+}
+
 export interface DeclaredRoute {
   method: string;
   url: string;
@@ -53,6 +78,12 @@ export interface DeclaredRoute {
 export interface AccessControlOptions {
   keys: ApiKeys;
   limiter: RateLimiter;
+  /**
+   * Failed authentications per client address (AUTH_FAILURES_PER_MINUTE). Past it, the address's requests
+   * with a key the cache does not know get 429 before any query, and further failures get 429, not 401.
+   * Absent: AUTH_FAILURES_PER_MINUTE_DEFAULT.
+   */
+  failures?: RateLimiter;
 }
 
 // RFC 6750: a missing credential gets the bare challenge; a bad one says so.
@@ -72,36 +103,55 @@ export function bearerToken(header: string | undefined): string | undefined {
  */
 export function accessControl(app: FastifyInstance, declared: DeclaredRoute[], options: AccessControlOptions | null): void {
   app.decorateRequest('principal', null);
+  // One failure limiter for every route.
+  const checked: Required<AccessControlOptions> | null = options === null ? null : { ...options, failures: options.failures ?? new RateLimiter(AUTH_FAILURES_PER_MINUTE_DEFAULT) };
   app.addHook('onRoute', (route: RouteOptions) => {
     // @fastify/cors registers OPTIONS * (so that preflights are routed at all) with no way to give it a config,
     // and answers preflights in its own onRequest hook: browsers send them without credentials.
     const access = route.config?.access ?? (route.method === 'OPTIONS' && route.url === '*' ? 'public' : undefined);
     for (const method of [route.method].flat()) declared.push({ method, url: route.url, access });
-    if (options === null) return;
+    if (checked === null) return;
     if (access === 'public') {
       // The OpenAPI document says so (its global `security` asks for a key everywhere else).
       route.schema = { ...route.schema, security: [] } as RouteOptions['schema'];
       return;
     }
     const existing = route.onRequest === undefined ? [] : [route.onRequest].flat();
-    route.onRequest = [guard(access, options), ...existing];
+    route.onRequest = [guard(access, checked), ...existing];
   });
 }
 
-function guard(access: Exclude<RouteAccess, 'public'> | undefined, { keys, limiter }: AccessControlOptions): onRequestHookHandler {
+function rateLimited(reply: FastifyReply, retryAfterSeconds: number, what: string): ApiError {
+  reply.header('retry-after', String(retryAfterSeconds));
+  return new ApiError('rate_limited', `${what}; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+}
+
+function guard(access: Exclude<RouteAccess, 'public'> | undefined, { keys, limiter, failures }: Required<AccessControlOptions>): onRequestHookHandler {
   return async function checkAccess(request: FastifyRequest, reply: FastifyReply) {
     const token = bearerToken(request.headers.authorization);
     let principal: Principal | null = null;
     if (token !== undefined) {
+      // Every failed authentication costs the address a token of `failures`. A key the cache cannot vouch
+      // for costs one up front, before its query, and gets it back if it proves valid: so an address past
+      // its allowance causes no query at all, and concurrent guesses cannot overrun it. A key that was
+      // valid (its cache entry expired) is a refresh, not a guess: never refused for its address's failures.
+      const address = `ip:${request.ip}`;
       const cached = keys.cached(token);
+      const charged = cached === undefined && !keys.wasValid(token);
+      if (charged) {
+        const wait = failures.take(address);
+        if (wait > 0) throw rateLimited(reply, wait, 'too many failed authentications from this address');
+      }
       principal = cached === undefined ? await keys.authenticate(token) : cached;
+      if (principal !== null && charged) failures.giveBack(address);
+      if (principal === null && !charged) {
+        const wait = failures.take(address);
+        if (wait > 0) throw rateLimited(reply, wait, 'too many failed authentications from this address');
+      }
     }
     // Limited before the 401: a flood of bad keys is limited by its address.
     const retryAfterSeconds = limiter.take(principal === null ? `ip:${request.ip}` : principal.id);
-    if (retryAfterSeconds > 0) {
-      reply.header('retry-after', String(retryAfterSeconds));
-      throw new ApiError('rate_limited', `too many requests; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
-    }
+    if (retryAfterSeconds > 0) throw rateLimited(reply, retryAfterSeconds, 'too many requests');
     if (principal === null) {
       reply.header('www-authenticate', token === undefined ? CHALLENGE : CHALLENGE_INVALID);
       throw new ApiError('unauthorized', token === undefined

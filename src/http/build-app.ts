@@ -6,16 +6,19 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { ApiKeys } from '../application/api-keys.js';
 import type { ChangeSignal } from '../application/change-signal.js';
 import type { CommandHandler } from '../application/command-handler.js';
-import { BODY_BYTES_MAX } from '../domain/limits.js';
+import {
+  BODY_BYTES_MAX, HTTP_CONNECTION_TIMEOUT_MS_DEFAULT, HTTP_HEADERS_TIMEOUT_MS_DEFAULT, HTTP_REQUEST_TIMEOUT_MS_DEFAULT,
+} from '../domain/limits.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { KEY_ROLES, type KeyRole } from '../ports/api-key-store.js';
-import { accessControl, bearerToken, mayUse, type DeclaredRoute } from './access-control.js';
+import { accessControl, bearerToken, disclosedTo, mayUse, type DeclaredRoute } from './access-control.js';
 import { accountRoutes, type AccountRouteDeps } from './account-routes.js';
 import { auditRoutes, type AuditRouteDeps } from './audit-routes.js';
 import { commandRoutes } from './command-routes.js';
-import { ApiError, ERROR_SCHEMA, errorBody, handleError } from './errors.js';
+import { ApiError, clientErrorResponse, ERROR_SCHEMA, errorBody, handleError } from './errors.js';
 import { keyRoutes } from './key-routes.js';
+import { refuseNul } from './nul-guard.js';
 import { projectionRoutes, type ProjectionRouteDeps } from './projection-routes.js';
 import { RateLimiter } from './rate-limit.js';
 import { streamRoutes } from './stream-routes.js';
@@ -62,10 +65,33 @@ export interface AppDeps {
    * API keys (src/http/access-control.ts): every route then needs a key of its declared role, and /keys
    * manages them. Absent: no authentication at all (the library's default; the CLI turns it on).
    */
-  auth?: { keys: ApiKeys; rateLimitPerMinute: number; subscriptionsPerKeyMax?: number };
+  auth?: { keys: ApiKeys; rateLimitPerMinute: number; subscriptionsPerKeyMax?: number; authFailuresPerMinute?: number };
   /** Notified of every append in this process: subscriptions' shared feed then reads at once. */
   appended?: ChangeSignal;
+  /** Bounds on a client's time (src/config.ts: REQUEST_TIMEOUT_MS, ...); default HTTP_TIMEOUTS_DEFAULT. */
+  timeouts?: HttpTimeouts;
 }
+
+/**
+ * How long a client may take, so that slow or silent connections cannot pile up (issue 10: 64 connections
+ * dripping chunked bodies stayed open past 40 s). Node checks the first two every
+ * connectionsCheckingInterval, set here to a quarter of the smaller (at most 1 s), so they hold to within that.
+ */
+export interface HttpTimeouts {
+  /** The whole request, headers and body, from its first byte (Node's requestTimeout; answered 408). */
+  requestTimeoutMs: number;
+  /** The request's headers (Node's headersTimeout, <= requestTimeoutMs; answered 408). */
+  headersTimeoutMs: number;
+  /**
+   * A connection with no byte in either direction (the socket timeout, Fastify's connectionTimeout): closed.
+   * Above the SSE heartbeat (15 s) and any wait a handler makes (READ_WAIT_MAX_MS, a rebuild with ?wait=true).
+   */
+  connectionTimeoutMs: number;
+}
+
+export const HTTP_TIMEOUTS_DEFAULT: Readonly<HttpTimeouts> = Object.freeze({
+  requestTimeoutMs: HTTP_REQUEST_TIMEOUT_MS_DEFAULT, headersTimeoutMs: HTTP_HEADERS_TIMEOUT_MS_DEFAULT, connectionTimeoutMs: HTTP_CONNECTION_TIMEOUT_MS_DEFAULT,
+});
 
 const CORRELATION_ID = /^[\x21-\x7e]{1,128}$/;
 const HEALTH_CHECK_TIMEOUT_MS = 2_000;
@@ -89,7 +115,17 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const timeouts = deps.timeouts ?? HTTP_TIMEOUTS_DEFAULT;
   const app = Fastify({
+    requestTimeout: timeouts.requestTimeoutMs,
+    connectionTimeout: timeouts.connectionTimeoutMs,
+    http: {
+      requestTimeout: timeouts.requestTimeoutMs,
+      headersTimeout: timeouts.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(Math.min(timeouts.requestTimeoutMs, timeouts.headersTimeoutMs) / 4))),
+    },
+    // 431 (headers too large), 408 (too slow) and unparsable HTTP in the one error shape (src/http/errors.ts).
+    clientErrorHandler: clientErrorResponse,
     ...(deps.loggerInstance ? { loggerInstance: deps.loggerInstance } : { logger: deps.logger ?? false }),
     genReqId: () => randomUUID(),
     // Strict input: no type coercion (a number is not a string), no silent removal of unknown fields.
@@ -114,7 +150,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Before any route is registered: every route's declaration is recorded, and with auth, enforced.
   const declaredRoutes: DeclaredRoute[] = [];
   app.decorate('declaredRoutes', declaredRoutes);
-  accessControl(app, declaredRoutes, deps.auth ? { keys: deps.auth.keys, limiter: new RateLimiter(deps.auth.rateLimitPerMinute) } : null);
+  accessControl(app, declaredRoutes, deps.auth ? {
+    keys: deps.auth.keys, limiter: new RateLimiter(deps.auth.rateLimitPerMinute),
+    ...(deps.auth.authFailuresPerMinute === undefined ? {} : { failures: new RateLimiter(deps.auth.authFailuresPerMinute) }),
+  } : null);
 
   // JSON only: a text/plain body is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
@@ -126,7 +165,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Every log line of this request carries it, as every event it writes does.
     if (request.correlationId !== request.id) request.log = reply.log = request.log.child({ correlationId: request.correlationId });
   });
-  app.setErrorHandler(handleError);
+  // A refusal tells the caller only what its role may read (src/http/access-control.ts, disclosedTo).
+  // Before validation, so a NUL gets its own code wherever it is (src/http/nul-guard.ts).
+  app.addHook('preValidation', refuseNul);
+  app.setErrorHandler((error: Error, request, reply) => handleError(error instanceof ApiError ? disclosedTo(request.principal, error) : error, request, reply));
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send(errorBody('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
   });

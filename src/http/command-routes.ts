@@ -9,6 +9,7 @@ import { COMMAND_BODY_BYTES_MAX, OWNER_LENGTH_MAX } from '../domain/limits.js';
 import { parseAmount, type AmountMinor } from '../domain/money.js';
 import { isRejection, reject } from '../domain/rejections.js';
 import type { IdGenerator } from '../ports/ids.js';
+import { mayUse } from './access-control.js';
 import { ApiError, ERROR_SCHEMA, rejectionError } from './errors.js';
 import { ACCOUNT_ID, AMOUNT, COMMAND_HEADERS, RECEIPT } from './schemas.js';
 import { parseStrictJson } from './strict-json.js';
@@ -73,9 +74,17 @@ export async function commandRoutes(app: FastifyInstance, deps: CommandRoutesDep
       throw error;
     }
     switch (outcome.kind) {
-      case 'accepted':
+      case 'accepted': {
         if (outcome.replayed) reply.header('idempotent-replayed', 'true');
+        // Balances are for roles that may read them (reader and up): a writer learns that its command
+        // applied, not what the accounts now hold.
+        const principal = request.principal;
+        if (principal !== null && !mayUse(principal.role, 'reader')) {
+          const { balances: _withheld, ...receipt } = outcome.receipt;
+          return reply.status(201).send(receipt);
+        }
         return reply.status(201).send(outcome.receipt);
+      }
       case 'rejected':
         throw rejectionError(outcome.rejection);
       case 'idempotency_key_reused':

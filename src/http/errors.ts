@@ -29,6 +29,7 @@ const HTTP_STATUS = {
   validation_failed: 400,
   instant_invalid: 400,
   bad_request: 400,
+  nul_character: 400,
   unauthorized: 401,
   forbidden: 403,
   stream_reserved: 403,
@@ -49,8 +50,10 @@ const HTTP_STATUS = {
   body_too_large: 413,
   uri_too_long: 414,
   unsupported_media_type: 415,
+  request_timeout: 408,
   rate_limited: 429,
   too_many_subscriptions: 429,
+  headers_too_large: 431,
   overloaded: 503,
   store_unavailable: 503,
   unavailable: 503,
@@ -138,3 +141,30 @@ export function handleError(error: FastifyError | ApiError | Error, request: Fas
   request.log.error({ err: error }, 'unhandled error');
   return reply.status(500).send(errorBody('internal_error', 'internal error; the request may be retried with the same Idempotency-Key'));
 }
+
+/**
+ * Errors Node's HTTP parser raises on a connection before Fastify has a request (headers too large, a
+ * request not received within requestTimeout/headersTimeout, bytes that are not HTTP), answered in the one
+ * error shape: Fastify's `clientErrorHandler`. It works on the raw socket, so it writes the response itself,
+ * once, and only if no answer is under way on that socket (one cannot be followed by another); then the
+ * connection is closed.
+ */
+export function clientErrorResponse(error: Error & { code?: string }, socket: import('node:net').Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [code, message]: [HttpErrorCode, string] =
+    error.code === 'HPE_HEADER_OVERFLOW' ? ['headers_too_large', 'the request headers are larger than the server accepts']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? ['request_timeout', 'the request was not received in time (headers or body too slow)']
+        : ['bad_request', 'the request is not valid HTTP'];
+  const status = ERROR_STATUS[code];
+  const body = JSON.stringify(errorBody(code, message));
+  // As Node itself decides (lib/_http_server.js, socketOnError): no response in flight on this socket, or
+  // one whose head is not sent yet.
+  const inFlight = (socket as unknown as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && (!inFlight || !inFlight.headersSent)) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json; charset=utf-8\r\n`
+      + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };

@@ -12,6 +12,12 @@
 
 /** RATE_LIMIT_PER_MINUTE's default: 1,000 requests a second per key, far above one client's honest use. */
 export const RATE_LIMIT_PER_MINUTE_DEFAULT = 60_000;
+/**
+ * AUTH_FAILURES_PER_MINUTE's default: failed authentications (a key presented that is malformed, unknown or
+ * revoked) per client address. Each unknown key can cost a query, so this bounds what guessing costs the
+ * database; an honest client with a wrong key needs a handful.
+ */
+export const AUTH_FAILURES_PER_MINUTE_DEFAULT = 60;
 /** Clients remembered at once; past it idle (full) buckets are dropped, then the oldest. */
 export const RATE_LIMIT_BUCKETS_MAX = 100_000;
 
@@ -46,6 +52,12 @@ export class RateLimiter {
       return 0;
     }
     return Math.max(1, Math.ceil((1 - bucket.tokens) / this.tokensPerMs / 1_000));
+  }
+
+  /** Returns a token `take` took (it turned out not to count), up to the bucket's size. */
+  giveBack(client: string): void {
+    const bucket = this.buckets.get(client);
+    if (bucket !== undefined) bucket.tokens = Math.min(this.perMinute, bucket.tokens + 1);
   }
 
   private evict(nowMs: number): void {
