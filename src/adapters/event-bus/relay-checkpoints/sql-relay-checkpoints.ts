@@ -35,10 +35,10 @@ export class SqlRelayCheckpoints implements RelayCheckpointStore {
  * (migration 7), so past the legacy events it is the head's distance, one row read.
  */
 export function sqlCountEventsAfter(db: SqlClient): (position: number, max: number) => Promise<number> {
-  let legacy: Promise<number> | undefined;
+  let legacy: number | undefined; // fixed by migration 7: read once it has been read successfully
   return async (position, max) => {
-    legacy ??= legacyThroughOf(db);
-    const legacyThrough = await legacy;
+    legacy ??= await legacyThroughOf(db);
+    const legacyThrough = legacy;
     if (legacyThrough === 0 || position > legacyThrough) {
       const rows = await db.query<{ head: string }>('SELECT position::text AS head FROM event_log_head', [], 'chronicle_log_head');
       return Math.min(max, Math.max(0, toSafeNumber(rows[0]?.head ?? '0') - position));
