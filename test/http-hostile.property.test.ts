@@ -148,7 +148,10 @@ describe('hostile input at every endpoint', () => {
 
   it('U+0000 anywhere in an event or a command is refused by name (400 nul_character), never stored', async () => {
     await fc.assert(fc.asyncProperty(
-      fc.jsonValue({ maxDepth: 3 }), fc.string({ maxLength: 8 }), fc.boolean(), fc.constantFrom('data', 'metadata', 'key'),
+      // Without __proto__ / constructor keys: the JSON parser refuses those first (400 malformed_json), a
+      // refusal of its own that the fuzz above covers.
+      fc.jsonValue({ maxDepth: 3 }).filter((v) => !/"(__proto__|constructor)"/.test(JSON.stringify(v))),
+      fc.string({ maxLength: 8 }).filter((t) => !/__proto__|constructor/.test(t)), fc.boolean(), fc.constantFrom('data', 'metadata', 'key'),
       async (value, text, command, where) => {
         const nul = `${text}\u0000${text}`;
         const payload = command
