@@ -29,10 +29,11 @@ import { Sealer, type SealerOptions } from './application/sealer.js';
 import { LedgerMetrics } from './adapters/metrics/prometheus.js';
 import { SqlReadModel } from './adapters/read-model/sql-read-model.js';
 import { AccountQueries } from './application/account-queries.js';
-import { AccountRepository } from './application/account-repository.js';
+import { AggregateRepository } from './application/aggregate-repository.js';
 import { ApiKeys } from './application/api-keys.js';
 import { ChangeSignal } from './application/change-signal.js';
 import { CommandHandler } from './application/command-handler.js';
+import { accountAggregate } from './domain/account/aggregate.js';
 import { ReadModelQueries } from './application/read-model-queries.js';
 import { ReadProcessor, type ReadProcessorOptions } from './application/read-processor.js';
 import { MemoryRelayCheckpoints, OutboxRelay, type RelayOptions } from './application/relay.js';
@@ -167,14 +168,14 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
     const store = await openEventStore(options.store, { onGroupCommitFlush: (n) => metrics.groupCommitFlush(n) });
     cleanup.push(() => store.close());
     const ids = options.ids ?? randomIds;
-    const accounts = new AccountRepository(store, {
+    const repository = new AggregateRepository(store, {
       snapshotEvery: options.snapshotEvery ?? 100,
       cacheEntriesMax: options.aggregateCacheMax ?? 100_000,
       readPageSize: 1_000,
     });
     const appended = new ChangeSignal();
     const commands = new CommandHandler({
-      store, accounts, ids, lockWaitersMax: options.accountQueueMax ?? 10_000,
+      store, repository, ids, aggregates: [accountAggregate], lockWaitersMax: options.accountQueueMax ?? 10_000,
       observe: (type, outcome, durationMs) => {
         metrics.command(type, outcome, durationMs);
         if (outcome.kind === 'accepted') appended.notify();

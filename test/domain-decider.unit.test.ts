@@ -1,14 +1,16 @@
-// Given/when/then specs of the pure account decider, plus the domain's small parsers and codecs.
-// "given" folds each account's past events through evolveAccount; "when" runs decide(); "then" compares the
-// events by stream id exactly, and also replays them to check that every balanceAfter is the balance the
-// event really produces.
+// Given/when/then specs of the pure account decider, through its registration with the command handler
+// (accountAggregate), plus the domain's small parsers and codecs.
+// "given" folds each account's past events through evolve; "when" runs decide() on the accounts the
+// registration names; "then" compares the events by stream id exactly (the registration's streamId of each
+// account decide() wrote), and also replays them to check that every balanceAfter is the balance the event
+// really produces.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect } from 'vitest';
-import type { LedgerCommand } from '../src/domain/account/commands.js';
-import { accountsOf, decide } from '../src/domain/account/decide.js';
+import { accountAggregate } from '../src/domain/account/aggregate.js';
+import type { LedgerCommand, LedgerCommandRequest } from '../src/domain/account/commands.js';
 import {
   ACCOUNT_EVENT_TYPES,
   decodeAccountEvent,
@@ -58,16 +60,18 @@ const openWith = (accountId: string, balance: bigint, cur: CurrencyCode = EUR): 
 type EventsByAccount = Record<string, AccountEvent[]>;
 type EventsByStream = Record<string, AccountEvent[]>;
 
+const { decide, evolve, initialState } = accountAggregate;
+
 function given(history: EventsByAccount = {}) {
   const states = new Map<string, AccountState>();
   for (const [accountId, events] of Object.entries(history)) {
-    states.set(accountId, events.reduce(evolveAccount, initialAccountState()));
+    states.set(accountId, events.reduce(evolve, initialState()));
   }
   return {
     states,
     when(command: LedgerCommand) {
-      // The application hands decide() exactly the accounts accountsOf() names; do the same.
-      const input = new Map(accountsOf(command).map((id): [string, AccountState] => [id, states.get(id) ?? initialAccountState()]));
+      // The command handler hands decide() exactly the accounts aggregateIdsOf() names; do the same.
+      const input = new Map(accountAggregate.aggregateIdsOf(command).map((id): [string, AccountState] => [id, states.get(id) ?? initialState()]));
       const before = JSON.stringify([...input].map(([id, s]) => [id, encodeAccountState(s)]));
       const decision = decide(command, input);
       expect(JSON.stringify([...input].map(([id, s]) => [id, encodeAccountState(s)])), 'decide must not mutate its input').toBe(before);
@@ -76,12 +80,14 @@ function given(history: EventsByAccount = {}) {
           if (!decision.ok) {
             expect.fail(`expected events, got rejection ${decision.rejection.code}: ${decision.rejection.message}`);
           }
-          expect(Object.fromEntries(decision.events)).toStrictEqual(expected);
-          // Replay: each event's balanceAfter must equal the balance evolveAccount actually reaches.
-          for (const [streamId, events] of decision.events) {
-            let state = states.get(streamId.replace(/^account-/, '')) ?? initialAccountState();
+          // decide() speaks of accounts; the handler stores each account's events in its stream.
+          expect(Object.fromEntries([...decision.events].map(([accountId, events]) => [accountAggregate.streamId(accountId), events])))
+            .toStrictEqual(expected);
+          // Replay: each event's balanceAfter must equal the balance evolve actually reaches.
+          for (const [accountId, events] of decision.events) {
+            let state = states.get(accountId) ?? initialState();
             for (const event of events) {
-              state = evolveAccount(state, event);
+              state = evolve(state, event);
               if (event.type !== 'AccountCreated') {
                 expect(state.status).toBe('open');
                 if (state.status === 'open') expect(event.data.balanceAfter).toBe(state.balance);
@@ -316,6 +322,63 @@ describe('decide: Transfer', () => {
     given({ src: openWith('src', 100n), dst: openWith('dst', MAX - 99n) })
       .when(transfer('src', 'dst', 100n))
       .thenRejects('balance_overflow', { accountId: 'dst' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// What the registration adds to the decider: streams, minted ids, the receipt
+
+describe('accountAggregate: what the command handler learns of accounts', () => {
+  it('stores each account in its own stream, as Account', () => {
+    expect(accountAggregate.name).toBe('Account');
+    expect(accountAggregate.streamId('acc-1')).toBe('account-acc-1');
+    expect([...accountAggregate.commandTypes].sort()).toStrictEqual(['CreateAccount', 'Deposit', 'Transfer', 'Withdraw']);
+  });
+
+  it('names the accounts a command touches, sorted (the lock order)', () => {
+    const transfer: LedgerCommand = { type: 'Transfer', transferId: 't', fromAccountId: 'zz', toAccountId: 'aa', amount: amt(1n) };
+    expect(accountAggregate.aggregateIdsOf(transfer)).toStrictEqual(['aa', 'zz']);
+    expect(accountAggregate.aggregateIdsOf({ type: 'Deposit', accountId: 'x', amount: amt(1n) })).toStrictEqual(['x']);
+  });
+
+  it('mints a transferId for a transfer, and no id for anything else', () => {
+    const minted: string[] = [];
+    const newId = () => {
+      minted.push(`id-${minted.length + 1}`);
+      return minted.at(-1)!;
+    };
+    const request: LedgerCommandRequest = { type: 'Transfer', fromAccountId: 'a', toAccountId: 'b', amount: amt(5n) };
+    expect(accountAggregate.withIds(request, newId)).toStrictEqual({ type: 'Transfer', transferId: 'id-1', fromAccountId: 'a', toAccountId: 'b', amount: 5n });
+    const deposit: LedgerCommandRequest = { type: 'Deposit', accountId: 'a', amount: amt(5n) };
+    expect(accountAggregate.withIds(deposit, newId)).toStrictEqual(deposit);
+    const create: LedgerCommandRequest = { type: 'CreateAccount', accountId: 'a', owner: 'Ada', currency: EUR };
+    expect(accountAggregate.withIds(create, newId)).toStrictEqual(create);
+    expect(minted).toStrictEqual(['id-1']);
+  });
+
+  it('only CreateAccount opens an account (decided without a read)', () => {
+    expect(accountAggregate.opens?.({ type: 'CreateAccount', accountId: 'a', owner: 'Ada', currency: EUR })).toBe(true);
+    expect(accountAggregate.opens?.({ type: 'Deposit', accountId: 'a', amount: amt(1n) })).toBe(false);
+  });
+
+  it('the receipt holds the balance of every open account written, as a decimal string', () => {
+    const states = new Map<string, AccountState>([
+      ['a', { status: 'open', accountId: 'a', owner: 'Ada', currency: EUR, balance: MAX }],
+      ['b', { status: 'open', accountId: 'b', owner: 'Bob', currency: EUR, balance: 0n }],
+      ['c', { status: 'none' }],
+    ]);
+    expect(accountAggregate.receipt?.(states)).toStrictEqual({ balances: { a: '9223372036854775807', b: '0' } });
+  });
+
+  it('encodes events and snapshots with the account codecs and their schema versions', () => {
+    const event = deposited('a', 5n, 5n);
+    expect(accountAggregate.events.encode(event)).toStrictEqual(encodeAccountEvent(event));
+    expect(accountAggregate.events.decode('MoneyDeposited', encodeAccountEvent(event).data, 1)).toStrictEqual(event);
+    expect(accountAggregate.events.schemaVersion).toBe(1);
+    const state = [...openWith('a', 7n)].reduce(evolveAccount, initialAccountState());
+    const snapshots = accountAggregate.snapshots!;
+    expect(snapshots.decode(JSON.parse(JSON.stringify(snapshots.encode(state))) as Record<string, unknown>)).toStrictEqual(state);
+    expect(snapshots.schemaVersion).toBe(1);
   });
 });
 

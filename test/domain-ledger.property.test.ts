@@ -175,8 +175,9 @@ function runScenario(cmds: Cmd[], seen: Set<string>): void {
       seen.add(outcomeKey(cmd, 'ok'));
 
       const want = expectedEvents(cmd, model, step);
-      same([...decision.events.keys()].sort().join(' '), [...want.keys()].sort().join(' '), where('streams written'));
-      for (const [streamId, events] of decision.events) {
+      same([...decision.events.keys()].map(streamOf).sort().join(' '), [...want.keys()].sort().join(' '), where('streams written'));
+      for (const [accountId, events] of decision.events) {
+        const streamId = streamOf(accountId);
         const [type, data] = want.get(streamId)!;
         same(events.length, 1, where(`events on ${streamId}`));
         const event = events[0]!;

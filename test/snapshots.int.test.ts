@@ -1,7 +1,8 @@
 // Snapshots change how state is loaded, never what it is: the same account loaded with snapshots (latest
 // snapshot + the events after it) and without (every event) is identical; and the snapshot really is read.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccountRepository } from '../src/application/account-repository.js';
+import { AggregateRepository } from '../src/application/aggregate-repository.js';
+import { accountAggregate } from '../src/domain/account/aggregate.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
 
 describe('snapshots', () => {
@@ -27,17 +28,17 @@ describe('snapshots', () => {
     const snapshot = await ledger.store.loadSnapshot('account-S1', 1);
     expect(snapshot?.version).toBe(15);
 
-    const withSnapshots = new AccountRepository(ledger.store, { snapshotEvery: 5, cacheEntriesMax: 0, readPageSize: 4 });
-    const withoutSnapshots = new AccountRepository(ledger.store, { snapshotEvery: 0, cacheEntriesMax: 0, readPageSize: 4 });
-    const a = await withSnapshots.load('S1');
-    const b = await withoutSnapshots.load('S1');
+    const withSnapshots = new AggregateRepository(ledger.store, { snapshotEvery: 5, cacheEntriesMax: 0, readPageSize: 4 });
+    const withoutSnapshots = new AggregateRepository(ledger.store, { snapshotEvery: 0, cacheEntriesMax: 0, readPageSize: 4 });
+    const a = await withSnapshots.load(accountAggregate, 'account-S1');
+    const b = await withoutSnapshots.load(accountAggregate, 'account-S1');
     expect(a).toEqual(b);
     expect(a).toMatchObject({ version: 17, state: { status: 'open', balance: 7n * 66n - 15n - 6n } });
 
     // Proof the snapshot path is taken: a planted snapshot at a later version wins over replaying events.
     await ledger.store.saveSnapshot({ streamId: 'account-S1', version: 17, schemaVersion: 1,
       state: { status: 'open', accountId: 'S1', owner: 'S', currency: 'EUR', balance: '424242' } });
-    expect((await withSnapshots.load('S1')).state).toMatchObject({ balance: 424242n });
-    expect((await withoutSnapshots.load('S1')).state).toEqual(b.state);
+    expect((await withSnapshots.load(accountAggregate, 'account-S1')).state).toMatchObject({ balance: 424242n });
+    expect((await withoutSnapshots.load(accountAggregate, 'account-S1')).state).toEqual(b.state);
   });
 });

@@ -1,22 +1,28 @@
-// load → decide → append. Commands on the same accounts are serialised in this process (KeyedLock), so the
-// only conflicts left come from other processes writing the same accounts; a command that meets one runs
-// again on fresh state with the streams locked in the database, where it cannot lose again.
+// The one command handler: load → decide → append, for every aggregate type registered with it
+// (src/domain/decider.ts; accounts: src/domain/account/aggregate.ts). It never looks inside a command, an
+// event or a state: it names the streams a command touches, loads their states, asks the decider, and appends
+// what it decided, each stream expected at the version it was decided at, all of them atomically.
+//
+// Commands on the same streams are serialised in this process (KeyedLock), so the only conflicts left come
+// from other processes writing the same streams; a command that meets one runs again on fresh state with the
+// streams locked in the database, where it cannot lose again.
 //
 // Group commit (many commands in one transaction) slots in behind EventStore.append: it already takes
 // several streams in one atomic call, and nothing here or in the domain would change.
 import { createHash } from 'node:crypto';
-import type { LedgerCommand } from '../domain/account/commands.js';
-import { accountsOf, decide } from '../domain/account/decide.js';
-import {
-  ACCOUNT_AGGREGATE, ACCOUNT_EVENT_SCHEMA_VERSION, accountStreamId, encodeAccountEvent, type AccountEvent,
-} from '../domain/account/events.js';
-import { evolveAccount, initialAccountState, type AccountState } from '../domain/account/state.js';
+import type { AnyAggregate } from '../domain/decider.js';
 import { COMMAND_CONFLICT_RETRIES_MAX } from '../domain/limits.js';
-import { reject, type Rejection } from '../domain/rejections.js';
+import type { Rejection } from '../domain/rejections.js';
 import type { AppendSuccess, EventStore, StoredIdempotency, StreamAppend } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
-import type { AccountRepository, LoadedAccount } from './account-repository.js';
+import type { AggregateRepository, Loaded } from './aggregate-repository.js';
 import { KeyedLock } from './keyed-lock.js';
+
+/** A command as a client sends it, parsed: its type picks the aggregate that decides it. */
+export interface CommandRequest {
+  readonly type: string;
+  readonly [field: string]: unknown;
+}
 
 export interface CommandContext {
   correlationId: string;
@@ -28,15 +34,15 @@ export interface CommandContext {
 
 export interface CommandReceipt {
   commandId: string;
-  commandType: LedgerCommand['type'];
+  commandType: string;
   eventIds: string[];
   streams: { streamId: string; version: number }[];
   /** The highest global position written: what a reader waits for to read its own write. */
   globalPosition: number;
   transactionId: string;
   recordedAt: string;
-  /** Balance of every account touched, once the command applied (minor units, decimal string). */
-  balances: Record<string, string>;
+  /** What the aggregate type's receipt() adds (accounts: `balances`, by account id). */
+  [field: string]: unknown;
 }
 
 export type CommandOutcome =
@@ -47,46 +53,72 @@ export type CommandOutcome =
 
 export interface CommandHandlerDeps {
   store: EventStore;
-  accounts: AccountRepository;
+  repository: AggregateRepository;
   ids: IdGenerator;
-  /** Bound on commands queued behind one account. */
+  /** The aggregate types it decides for; more may be added with register(). */
+  aggregates?: readonly AnyAggregate[];
+  /** Bound on commands queued behind one stream. */
   lockWaitersMax: number;
   /** Called once per command with its outcome and duration, for metrics. */
-  observe?: (command: LedgerCommand['type'], outcome: CommandOutcome, durationMs: number) => void;
+  observe?: (commandType: string, outcome: CommandOutcome, durationMs: number) => void;
 }
+
+/** One aggregate a command touches, named once: its id is what the decider speaks of, its stream what the store does. */
+interface Target {
+  aggregateId: string;
+  streamId: string;
+}
+
+type Attempt = CommandOutcome | { kind: 'retry'; streamId: string } | { kind: 'key_taken' };
 
 export class CommandHandler {
   private readonly lock: KeyedLock;
+  private readonly aggregates = new Map<string, AnyAggregate>();
 
   constructor(private readonly deps: CommandHandlerDeps) {
     this.lock = new KeyedLock(deps.lockWaitersMax);
+    for (const aggregate of deps.aggregates ?? []) this.register(aggregate);
   }
 
-  async execute(command: LedgerCommand, context: CommandContext): Promise<CommandOutcome> {
+  /** Adds an aggregate type: its commands are decided by it from now on. */
+  register(aggregate: AnyAggregate): void {
+    for (const type of aggregate.commandTypes) {
+      const other = this.aggregates.get(type);
+      if (other) throw new Error(`command type ${type} of ${aggregate.name} is decided by ${other.name} already`);
+    }
+    for (const type of aggregate.commandTypes) this.aggregates.set(type, aggregate);
+  }
+
+  async execute(request: CommandRequest, context: CommandContext): Promise<CommandOutcome> {
     const started = performance.now();
-    const outcome = await this.run(command, context);
-    this.deps.observe?.(command.type, outcome, performance.now() - started);
+    const outcome = await this.run(request, context);
+    this.deps.observe?.(request.type, outcome, performance.now() - started);
     return outcome;
   }
 
-  private async run(command: LedgerCommand, context: CommandContext): Promise<CommandOutcome> {
+  private async run(request: CommandRequest, context: CommandContext): Promise<CommandOutcome> {
+    const aggregate = this.aggregates.get(request.type);
+    if (!aggregate) throw new Error(`no aggregate decides command type ${request.type}`);
     const key = context.idempotencyKey;
-    const requestHash = key === undefined ? undefined : fingerprint(command);
+    const requestHash = key === undefined ? undefined : fingerprint(request);
     if (key !== undefined) {
       const stored = await this.findKey(key, context.actor);
       if (stored) return replay(stored, requestHash!, key);
     }
-    const accountIds = accountsOf(command);
-    const streamIds = accountIds.map(accountStreamId);
+    // Ids are minted here: after the idempotency check (a replay mints none, and no fingerprint holds one),
+    // and before the streams are named (an aggregate's own id may be minted).
+    const command: unknown = aggregate.withIds(request, () => this.deps.ids.newId());
+    const targets = targetsOf(aggregate, command);
+    const streamIds = targets.map((t) => t.streamId);
     return this.lock.run(streamIds, async () => {
       // First optimistically: cached state, no lock in the database. A conflict means another process wrote
-      // these accounts; then again under row locks on fresh state, which nothing can overtake, so the bound
+      // these streams; then again under row locks on fresh state, which nothing can overtake, so the bound
       // is only a backstop.
-      let attempt = await this.attempt(command, context, accountIds, this.deps.store, requestHash);
+      let attempt = await this.attempt(aggregate, command, context, targets, this.deps.store, requestHash);
       for (let n = 2; attempt.kind === 'retry'; n++) {
-        for (const accountId of accountIds) this.deps.accounts.forget(accountId);
+        for (const streamId of streamIds) this.deps.repository.forget(streamId);
         if (n > COMMAND_CONFLICT_RETRIES_MAX) return { kind: 'conflict', streamId: attempt.streamId, attempts: n - 1 };
-        attempt = await this.deps.store.exclusive(streamIds, (locked) => this.attempt(command, context, accountIds, locked, requestHash));
+        attempt = await this.deps.store.exclusive(streamIds, (locked) => this.attempt(aggregate, command, context, targets, locked, requestHash));
       }
       if (attempt.kind === 'key_taken') {
         // The same key committed concurrently (ours rolled back): answer as that request did.
@@ -99,71 +131,73 @@ export class CommandHandler {
   }
 
   private async attempt(
-    command: LedgerCommand, context: CommandContext, accountIds: string[], store: EventStore, requestHash: string | undefined,
-  ): Promise<CommandOutcome | { kind: 'retry'; streamId: string } | { kind: 'key_taken' }> {
+    aggregate: AnyAggregate, command: unknown, context: CommandContext, targets: Target[], store: EventStore, requestHash: string | undefined,
+  ): Promise<Attempt> {
     const key = context.idempotencyKey;
     const optimistic = store === this.deps.store;
-    // Opening an account needs no read: the append expects no stream, and the store refuses it if one exists.
-    const loaded = command.type === 'CreateAccount' && optimistic
-      ? new Map([[command.accountId, this.deps.accounts.cached(command.accountId) ?? { state: initialAccountState(), version: 0, fromCache: false }]])
-      : await this.loadAll(accountIds, store, false);
-    let decision = decide(command, statesOf(loaded));
+    const { repository } = this.deps;
+    // A command that opens aggregates needs no read: the append expects no stream, and conflicts if one exists.
+    let loaded = optimistic && aggregate.opens?.(command) === true
+      ? new Map(targets.map((t): [string, Loaded<unknown>] =>
+        [t.aggregateId, repository.cached(t.streamId) ?? { state: aggregate.initialState(), version: 0, fromCache: false }]))
+      : await this.loadAll(aggregate, targets, store, false);
+    let decision = aggregate.decide(command, statesOf(loaded));
     if (!decision.ok && [...loaded.values()].some((a) => a.fromCache)) {
-      // Never refuse on a cached state: another process may have changed the account. If any version moved,
-      // decide again on fresh state.
-      const stale = await this.deps.accounts.anyStale([...loaded].map(([id, a]) => [id, a.version]), store);
+      // Never refuse on a cached state: another process may have changed the aggregate. If any version
+      // moved, decide again on fresh state.
+      const stale = await repository.anyStale(targets.map((t) => [t.streamId, loaded.get(t.aggregateId)!.version]), store);
       if (stale) {
-        const fresh = await this.loadAll(accountIds, store, true);
-        loaded.clear();
-        for (const [id, account] of fresh) loaded.set(id, account);
-        decision = decide(command, statesOf(loaded));
+        loaded = await this.loadAll(aggregate, targets, store, true);
+        decision = aggregate.decide(command, statesOf(loaded));
       }
     }
     if (!decision.ok) return { kind: 'rejected', rejection: decision.rejection };
 
     const commandId = this.deps.ids.newId();
-    const after = statesAfter(loaded, decision.events);
-    const balances = Object.fromEntries([...after].flatMap(([accountId, state]) =>
-      state.status === 'open' ? [[accountId, state.balance.toString()]] : []));
-    const streams: StreamAppend[] = [...decision.events].map(([streamId, events]) => {
-      const version = loaded.get(accountIdOf(streamId))!.version;
-      return {
-        streamId,
-        aggregateType: ACCOUNT_AGGREGATE,
-        expectedVersion: version === 0 ? 'no_stream' : version,
-        events: events.map((event) => ({
-          ...encodeAccountEvent(event),
-          eventId: this.deps.ids.newId(),
-          schemaVersion: ACCOUNT_EVENT_SCHEMA_VERSION,
-          metadata: {
-            correlationId: context.correlationId,
-            causationId: commandId,
-            commandType: command.type,
-            ...(context.clientAddress === undefined ? {} : { clientAddress: context.clientAddress }),
-          },
-        })),
-      };
+    const streamOf = new Map(targets.map((t) => [t.aggregateId, t.streamId]));
+    // In the decider's order: the order of the streams in the append, and so in the receipt.
+    const writes = [...decision.events].filter(([, events]) => events.length > 0).map(([aggregateId, events]: [string, readonly unknown[]]) => {
+      const streamId = streamOf.get(aggregateId);
+      const before = loaded.get(aggregateId);
+      if (streamId === undefined || before === undefined) {
+        throw new Error(`the ${aggregate.name} decider wrote ${aggregateId}, which the command does not name`);
+      }
+      return { aggregateId, streamId, before, events, after: events.reduce(aggregate.evolve, before.state) };
     });
-    const commandPart = { commandId, commandType: command.type, balances };
+    if (writes.length === 0) throw new Error(`the ${aggregate.name} decider accepted ${(command as CommandRequest).type} without an event`);
+    const commandPart = {
+      commandId,
+      commandType: (command as CommandRequest).type,
+      ...aggregate.receipt?.(new Map(writes.map((w) => [w.aggregateId, w.after]))),
+    };
+    const streams: StreamAppend[] = writes.map((w) => ({
+      streamId: w.streamId,
+      aggregateType: aggregate.name,
+      expectedVersion: w.before.version === 0 ? 'no_stream' : w.before.version,
+      events: w.events.map((event) => ({
+        ...aggregate.events.encode(event),
+        eventId: this.deps.ids.newId(),
+        schemaVersion: aggregate.events.schemaVersion,
+        metadata: {
+          correlationId: context.correlationId,
+          causationId: commandId,
+          commandType: commandPart.commandType,
+          ...(context.clientAddress === undefined ? {} : { clientAddress: context.clientAddress }),
+        },
+      })),
+    }));
     const result = await store.append({
       streams,
       createdBy: context.actor,
       ...(key === undefined ? {} : { idempotency: { key: scopedIdempotencyKey(context.actor, key), requestHash: requestHash!, result: commandPart } }),
     });
     if (result.ok) {
-      for (const [streamId, events] of decision.events) {
-        const accountId = accountIdOf(streamId);
-        const before = loaded.get(accountId)!;
-        await this.deps.accounts.appended(accountId, after.get(accountId)!, before.version, before.version + events.length, store);
+      for (const w of writes) {
+        await repository.appended(aggregate, w.streamId, w.after, w.before.version, w.before.version + w.events.length, store);
       }
       return { kind: 'accepted', receipt: receiptOf(commandPart, result), replayed: false };
     }
-    if (result.reason === 'version_conflict') {
-      if (command.type === 'CreateAccount') {
-        return { kind: 'rejected', rejection: reject('account_already_exists', `account ${command.accountId} already exists`, { accountId: command.accountId }) };
-      }
-      return { kind: 'retry', streamId: result.streamId };
-    }
+    if (result.reason === 'version_conflict') return { kind: 'retry', streamId: result.streamId };
     if (result.reason === 'idempotency_key_exists') return { kind: 'key_taken' };
     throw new Error(`freshly generated event ids already stored (${optimistic ? 'optimistic' : 'locked'}): ${result.eventIds.join(', ')}`);
   }
@@ -184,31 +218,26 @@ export class CommandHandler {
     return slice.events[0]?.createdBy === actor ? legacy : null;
   }
 
-  private async loadAll(accountIds: string[], from: EventStore, bypassCache: boolean): Promise<Map<string, LoadedAccount>> {
+  private async loadAll(aggregate: AnyAggregate, targets: Target[], from: EventStore, bypassCache: boolean): Promise<Map<string, Loaded<unknown>>> {
     // One after another: inside EventStore.exclusive there is one connection, and it takes one query at a time.
-    const loaded: LoadedAccount[] = [];
-    for (const id of accountIds) loaded.push(await this.deps.accounts.load(id, { bypassCache, from }));
-    return new Map(accountIds.map((id, i) => [id, loaded[i]!]));
+    const loaded = new Map<string, Loaded<unknown>>();
+    for (const t of targets) loaded.set(t.aggregateId, await this.deps.repository.load(aggregate, t.streamId, { bypassCache, from }));
+    return loaded;
   }
 }
 
-const accountIdOf = (streamId: string) => streamId.slice(accountStreamId('').length);
-
-const statesOf = (loaded: Map<string, LoadedAccount>): Map<string, AccountState> =>
-  new Map([...loaded].map(([id, account]) => [id, account.state]));
-
-/** Each touched account's state once its events apply, by account id. */
-function statesAfter(loaded: Map<string, LoadedAccount>, events: ReadonlyMap<string, AccountEvent[]>): Map<string, AccountState> {
-  return new Map([...events].map(([streamId, streamEvents]) => {
-    const accountId = accountIdOf(streamId);
-    return [accountId, streamEvents.reduce(evolveAccount, loaded.get(accountId)!.state)];
-  }));
+/** The aggregates a command names, each once, in stream id order: the order locks are taken in (no deadlocks). */
+function targetsOf(aggregate: AnyAggregate, command: unknown): Target[] {
+  const ids: readonly string[] = aggregate.aggregateIdsOf(command);
+  return [...new Set(ids)]
+    .map((aggregateId) => ({ aggregateId, streamId: aggregate.streamId(aggregateId) }))
+    .sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
 }
 
-function receiptOf(
-  command: { commandId: string; commandType: LedgerCommand['type']; balances: Record<string, string> },
-  append: AppendSuccess,
-): CommandReceipt {
+const statesOf = (loaded: Map<string, Loaded<unknown>>): Map<string, unknown> =>
+  new Map([...loaded].map(([aggregateId, { state }]) => [aggregateId, state]));
+
+function receiptOf(command: { commandId: string; commandType: string }, append: AppendSuccess): CommandReceipt {
   return {
     ...command,
     eventIds: append.events.map((e) => e.eventId),
@@ -229,14 +258,16 @@ export const scopedIdempotencyKey = (actor: string, key: string): string => `${a
 
 function replay(stored: StoredIdempotency, requestHash: string, key: string): CommandOutcome {
   if (stored.requestHash !== requestHash) return { kind: 'idempotency_key_reused', key };
-  const command = stored.result.command as { commandId: string; commandType: LedgerCommand['type']; balances: Record<string, string> };
+  const command = stored.result.command as { commandId: string; commandType: string };
   return { kind: 'accepted', receipt: receiptOf(command, stored.result.append), replayed: true };
 }
 
-/** What makes two requests "the same" for an idempotency key: the command, minus ids we generate. */
-export function fingerprint(command: LedgerCommand): string {
-  const { transferId: _generated, ...fields } = command as LedgerCommand & { transferId?: string };
-  const canonical = JSON.stringify(Object.fromEntries(Object.entries(fields).sort(([a], [b]) => a.localeCompare(b))),
+/**
+ * What makes two requests "the same" for an idempotency key: the request as the client sent it, parsed (so
+ * 50 and "50" are one amount). It holds no minted id: those are minted after the check.
+ */
+export function fingerprint(request: CommandRequest): string {
+  const canonical = JSON.stringify(Object.fromEntries(Object.entries(request).sort(([a], [b]) => a.localeCompare(b))),
     (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
   return createHash('sha256').update(canonical).digest('hex');
 }

@@ -205,7 +205,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   if (deps.commands) {
-    await app.register(commandRoutes, { commands: deps.commands, ids: deps.ids });
+    await app.register(commandRoutes, { commands: deps.commands });
     const appended = deps.appended;
     await app.register(streamRoutes, { store: deps.store, ids: deps.ids, ...(appended ? { onAppended: () => appended.notify() } : {}) });
     await app.register(subscriptionRoutes, {

@@ -3,12 +3,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandContext, CommandHandler, CommandOutcome } from '../application/command-handler.js';
 import { LockQueueFullError } from '../application/keyed-lock.js';
-import type { LedgerCommand } from '../domain/account/commands.js';
+import type { LedgerCommandRequest } from '../domain/account/commands.js';
 import { isCurrencyCode, type CurrencyCode } from '../domain/currency.js';
 import { COMMAND_BODY_BYTES_MAX, OWNER_LENGTH_MAX } from '../domain/limits.js';
 import { parseAmount, type AmountMinor } from '../domain/money.js';
 import { isRejection, reject } from '../domain/rejections.js';
-import type { IdGenerator } from '../ports/ids.js';
 import { mayUse } from './access-control.js';
 import { ApiError, ERROR_SCHEMA, rejectionError } from './errors.js';
 import { ACCOUNT_ID, AMOUNT, COMMAND_HEADERS, RECEIPT } from './schemas.js';
@@ -16,7 +15,6 @@ import { parseStrictJson } from './strict-json.js';
 
 export interface CommandRoutesDeps {
   commands: CommandHandler;
-  ids: IdGenerator;
 }
 
 const body = (properties: Record<string, unknown>) => ({
@@ -65,7 +63,7 @@ export async function commandRoutes(app: FastifyInstance, deps: CommandRoutesDep
       }
     });
 
-  const run = async (request: FastifyRequest, reply: FastifyReply, command: LedgerCommand) => {
+  const run = async (request: FastifyRequest, reply: FastifyReply, command: LedgerCommandRequest) => {
     let outcome: CommandOutcome;
     try {
       outcome = await deps.commands.execute(command, contextOf(request));
@@ -124,8 +122,8 @@ export async function commandRoutes(app: FastifyInstance, deps: CommandRoutesDep
       fromAccountId: ACCOUNT_ID, toAccountId: ACCOUNT_ID, amount: AMOUNT,
     }),
   }, (request, reply) => run(request, reply, {
+    // No transferId: the command handler mints it once the Idempotency-Key is checked.
     type: 'Transfer',
-    transferId: deps.ids.newId(),
     fromAccountId: request.body.fromAccountId,
     toAccountId: request.body.toAccountId,
     amount: amountOf(request.body.amount),

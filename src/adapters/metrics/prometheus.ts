@@ -4,7 +4,6 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { CommandOutcome } from '../../application/command-handler.js';
 import type { ProjectionLag } from '../../application/read-model-queries.js';
 import type { RelayLag } from '../../application/relay.js';
-import type { LedgerCommandType } from '../../domain/account/commands.js';
 import type { Delivery } from '../../ports/event-bus.js';
 import type { RecordedEvent } from '../../ports/event-store.js';
 import type { ApplyOutcome } from '../../projections/account-projection.js';
@@ -79,7 +78,7 @@ export class LedgerMetrics {
     if (processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'chronicle_process_' });
   }
 
-  command(type: LedgerCommandType, outcome: CommandOutcome, durationMs: number): void {
+  command(type: string, outcome: CommandOutcome, durationMs: number): void {
     this.commands.inc({ type, outcome: outcome.kind });
     this.commandSeconds.observe({ type }, durationMs / 1000);
     if (outcome.kind === 'accepted' && !outcome.replayed) this.eventsAppended.inc(outcome.receipt.eventIds.length);

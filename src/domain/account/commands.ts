@@ -8,4 +8,7 @@ export type LedgerCommand =
   | { type: 'Withdraw'; accountId: string; amount: AmountMinor }
   | { type: 'Transfer'; transferId: string; fromAccountId: string; toAccountId: string; amount: AmountMinor };
 
-export type LedgerCommandType = LedgerCommand['type'];
+/** A command as a client sends it: a transfer has no transferId yet (the application mints it, see aggregate.ts). */
+export type LedgerCommandRequest =
+  | Exclude<LedgerCommand, { type: 'Transfer' }>
+  | Omit<Extract<LedgerCommand, { type: 'Transfer' }>, 'transferId'>;

@@ -1,10 +1,11 @@
 // The ledger's decider. A command touches one account, except a transfer, which touches two and must move
 // money on both or neither: decide() takes the state of every account the command names and returns the
-// events for each stream, which the application appends in one atomic multi-stream append.
+// events for each account, which the application appends in one atomic multi-stream append.
+import type { Decision } from '../decider.js';
 import { AMOUNT_MINOR_MAX } from '../limits.js';
 import { reject, type Rejection } from '../rejections.js';
 import type { LedgerCommand } from './commands.js';
-import { accountStreamId, type AccountEvent } from './events.js';
+import type { AccountEvent } from './events.js';
 import type { AccountState } from './state.js';
 
 /** The account ids a command reads and writes, sorted: the order locks are taken in (no deadlocks). */
@@ -13,19 +14,14 @@ export function accountsOf(command: LedgerCommand): string[] {
   return [command.accountId];
 }
 
-export type Decision = { ok: true; events: ReadonlyMap<string, AccountEvent[]> } | { ok: false; rejection: Rejection };
-
-const decided = (entries: [string, AccountEvent[]][]): Decision => ({
-  ok: true,
-  events: new Map(entries.map(([accountId, events]) => [accountStreamId(accountId), events])),
-});
-const rejected = (rejection: Rejection): Decision => ({ ok: false, rejection });
+const decided = (entries: [string, AccountEvent[]][]): Decision<AccountEvent> => ({ ok: true, events: new Map(entries) });
+const rejected = (rejection: Rejection): Decision<AccountEvent> => ({ ok: false, rejection });
 
 const notFound = (accountId: string) =>
   rejected(reject('account_not_found', `account ${accountId} does not exist`, { accountId }));
 
-/** Pure: states by account id in, events by stream id out, or a rejection. No clock, no ids, no I/O. */
-export function decide(command: LedgerCommand, states: ReadonlyMap<string, AccountState>): Decision {
+/** Pure: states by account id in, events by account id out, or a rejection. No clock, no ids, no I/O. */
+export function decide(command: LedgerCommand, states: ReadonlyMap<string, AccountState>): Decision<AccountEvent> {
   const stateOf = (accountId: string): AccountState => states.get(accountId) ?? { status: 'none' };
   switch (command.type) {
     case 'CreateAccount': {
