@@ -26,14 +26,10 @@ export interface MerkleLog {
   checkpoints(afterSize: number, limit: number): Promise<SignedCheckpoint[]>;
   /** The leaf an event was sealed as; null when it is not sealed (yet, or not an event of this store). */
   leafOf(eventId: string): Promise<{ leafIndex: number; globalPosition: number; leafHash: string } | null>;
-  /** The size of the log as stored (may be ahead of the latest checkpoint). */
-  size(): Promise<number>;
   /** RFC 9162 inclusion proof (hex, from the leaf's sibling upwards) of a sealed leaf in the tree of treeSize leaves. */
   inclusionProof(leafIndex: number, treeSize: number): Promise<string[]>;
-  /** RFC 9162 consistency proof between two sizes (both <= size()). */
+  /** RFC 9162 consistency proof between two sizes (both at most the log's size). */
   consistencyProof(oldSize: number, newSize: number): Promise<string[]>;
-  /** The root of the first treeSize leaves, hex. */
-  rootAt(treeSize: number): Promise<string>;
 }
 
 export interface CheckpointSigner {
