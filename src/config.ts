@@ -1,10 +1,21 @@
 // All configuration, read from the environment once at start-up, validated, frozen and passed down.
-// Units go last in names; defaults are the embedded single-process ledger.
+// Units go last in names; defaults are the embedded single-process ledger. Every default and range comes
+// from src/domain/limits.ts; README's configuration table lists these variables with the same defaults
+// (test/config.unit.test.ts).
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chosenKeyProblem } from './application/api-keys.js';
-import { HTTP_CONNECTION_TIMEOUT_MS_DEFAULT, HTTP_HEADERS_TIMEOUT_MS_DEFAULT, HTTP_REQUEST_TIMEOUT_MS_DEFAULT, SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT } from './domain/limits.js';
-import { AUTH_FAILURES_PER_MINUTE_DEFAULT, RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
+import {
+  ACCOUNT_QUEUE_COMMANDS_DEFAULT, ACCOUNT_QUEUE_COMMANDS_MAX, AGGREGATE_CACHE_ACCOUNTS_DEFAULT, AGGREGATE_CACHE_ACCOUNTS_MAX,
+  APPEND_STALL_WARN_MS_DEFAULT, APPEND_STALL_WARN_MS_MIN, AUTH_FAILURES_PER_MINUTE_DEFAULT, CHECKPOINT_INTERVAL_MS_DEFAULT, CHECKPOINT_INTERVAL_MS_MIN,
+  DASHBOARD_PORT_DEFAULT, DATA_DIR_DEFAULT, EVENT_SUBJECT_PREFIX_DEFAULT, HTTP_CONNECTION_TIMEOUT_MS_DEFAULT,
+  HTTP_CONNECTION_TIMEOUT_MS_MIN, HTTP_HEADERS_TIMEOUT_MS_DEFAULT, HTTP_HOST_DEFAULT, HTTP_PORT_DEFAULT,
+  HTTP_REQUEST_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MAX, HTTP_TIMEOUT_MS_MIN, LOG_LEVEL_DEFAULT, NATS_ACK_WAIT_MS_DEFAULT,
+  NATS_ACK_WAIT_MS_MIN, NATS_STREAM_DEFAULT, PER_MINUTE_MAX, PG_POOL_CONNECTIONS_DEFAULT, PG_POOL_CONNECTIONS_MAX, PORT_MAX,
+  RATE_LIMIT_PER_MINUTE_DEFAULT, READ_WAIT_MS_DEFAULT, READ_WAIT_MS_MAX, SETTING_MS_MAX, SHUTDOWN_TIMEOUT_MS_DEFAULT,
+  SHUTDOWN_TIMEOUT_MS_MAX, SHUTDOWN_TIMEOUT_MS_MIN, SNAPSHOT_EVERY_EVENTS_DEFAULT, SNAPSHOT_EVERY_EVENTS_MAX, SUBSCRIPTIONS_MAX,
+  SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT,
+} from './domain/limits.js';
 
 export interface Config {
   /** HTTP port (PORT). */
@@ -117,9 +128,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const natsUrl = env['NATS_URL'] || undefined;
   if (natsUrl !== undefined && !/^(nats|tls):\/\//.test(natsUrl)) throw new ConfigError('NATS_URL must start with nats:// or tls://');
-  const natsStream = env['NATS_STREAM'] || 'chronicle-events';
+  const natsStream = env['NATS_STREAM'] || NATS_STREAM_DEFAULT;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(natsStream)) throw new ConfigError('NATS_STREAM must be 1-64 letters, digits, _ or -');
-  const natsSubjectPrefix = env['NATS_SUBJECT_PREFIX'] || 'events';
+  const natsSubjectPrefix = env['NATS_SUBJECT_PREFIX'] || EVENT_SUBJECT_PREFIX_DEFAULT;
   if (!/^[A-Za-z0-9_-]{1,32}(\.[A-Za-z0-9_-]{1,32}){0,3}$/.test(natsSubjectPrefix)) {
     throw new ConfigError('NATS_SUBJECT_PREFIX must be 1-4 dot-separated tokens of letters, digits, _ or -');
   }
@@ -127,7 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const origin of corsOrigins) {
     if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(origin)) throw new ConfigError(`CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like http://localhost:3000`);
   }
-  const logLevel = env['LOG_LEVEL'] || 'info';
+  const logLevel = env['LOG_LEVEL'] || LOG_LEVEL_DEFAULT;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   const bootstrapKey = env['CHRONICLE_BOOTSTRAP_KEY'] || undefined;
   if (bootstrapKey !== undefined) {
@@ -145,45 +156,45 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (dashboardApiUrl !== undefined && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(dashboardApiUrl)) {
     throw new ConfigError(`DASHBOARD_API_URL: ${JSON.stringify(dashboardApiUrl)} is not an origin like http://localhost:4000`);
   }
-  const port = integer(env, 'PORT', 4000, 0, 65_535);
-  const dashboardPort = integer(env, 'DASHBOARD_PORT', 3000, 1, 65_535);
+  const port = integer(env, 'PORT', HTTP_PORT_DEFAULT, 0, PORT_MAX);
+  const dashboardPort = integer(env, 'DASHBOARD_PORT', DASHBOARD_PORT_DEFAULT, 1, PORT_MAX);
   const dashboard = onOff(env, 'DASHBOARD', true);
-  const requestTimeoutMs = integer(env, 'REQUEST_TIMEOUT_MS', HTTP_REQUEST_TIMEOUT_MS_DEFAULT, 100, 3_600_000);
-  const headersTimeoutMs = integer(env, 'HEADERS_TIMEOUT_MS', Math.min(HTTP_HEADERS_TIMEOUT_MS_DEFAULT, requestTimeoutMs), 100, 3_600_000);
+  const requestTimeoutMs = integer(env, 'REQUEST_TIMEOUT_MS', HTTP_REQUEST_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MIN, HTTP_TIMEOUT_MS_MAX);
+  const headersTimeoutMs = integer(env, 'HEADERS_TIMEOUT_MS', Math.min(HTTP_HEADERS_TIMEOUT_MS_DEFAULT, requestTimeoutMs), HTTP_TIMEOUT_MS_MIN, HTTP_TIMEOUT_MS_MAX);
   // Node refuses a headers bound above the request's (ERR_OUT_OF_RANGE); say so at start, by name.
   if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError(`HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
   return Object.freeze({
     port,
-    host: env['HOST'] || '127.0.0.1',
+    host: env['HOST'] || HTTP_HOST_DEFAULT,
     databaseUrl,
     readDatabaseUrl,
-    dataDir: resolve(env['CHRONICLE_DATA_DIR'] || '.chronicle'),
-    pgPoolMax: integer(env, 'PG_POOL_MAX', 16, 1, 1_000),
-    snapshotEvery: integer(env, 'SNAPSHOT_EVERY', 100, 0, 1_000_000),
-    aggregateCacheMax: integer(env, 'AGGREGATE_CACHE_MAX', 100_000, 0, 10_000_000),
-    accountQueueMax: integer(env, 'ACCOUNT_QUEUE_MAX', 10_000, 1, 1_000_000),
-    readWaitMaxMs: integer(env, 'READ_WAIT_MAX_MS', 5_000, 0, 60_000),
-    appendStallWarnMs: integer(env, 'APPEND_STALL_WARN_MS', 5_000, 100, 3_600_000),
+    dataDir: resolve(env['CHRONICLE_DATA_DIR'] || DATA_DIR_DEFAULT),
+    pgPoolMax: integer(env, 'PG_POOL_MAX', PG_POOL_CONNECTIONS_DEFAULT, 1, PG_POOL_CONNECTIONS_MAX),
+    snapshotEvery: integer(env, 'SNAPSHOT_EVERY', SNAPSHOT_EVERY_EVENTS_DEFAULT, 0, SNAPSHOT_EVERY_EVENTS_MAX),
+    aggregateCacheMax: integer(env, 'AGGREGATE_CACHE_MAX', AGGREGATE_CACHE_ACCOUNTS_DEFAULT, 0, AGGREGATE_CACHE_ACCOUNTS_MAX),
+    accountQueueMax: integer(env, 'ACCOUNT_QUEUE_MAX', ACCOUNT_QUEUE_COMMANDS_DEFAULT, 1, ACCOUNT_QUEUE_COMMANDS_MAX),
+    readWaitMaxMs: integer(env, 'READ_WAIT_MAX_MS', READ_WAIT_MS_DEFAULT, 0, READ_WAIT_MS_MAX),
+    appendStallWarnMs: integer(env, 'APPEND_STALL_WARN_MS', APPEND_STALL_WARN_MS_DEFAULT, APPEND_STALL_WARN_MS_MIN, SETTING_MS_MAX),
     natsUrl,
     natsStream,
     natsSubjectPrefix,
-    natsAckWaitMs: integer(env, 'NATS_ACK_WAIT_MS', 10_000, 4_000, 3_600_000),
+    natsAckWaitMs: integer(env, 'NATS_ACK_WAIT_MS', NATS_ACK_WAIT_MS_DEFAULT, NATS_ACK_WAIT_MS_MIN, SETTING_MS_MAX),
     corsOrigins: Object.freeze(corsOrigins),
     logLevel,
     signingKeyPem: env['CHRONICLE_SIGNING_KEY'] || undefined,
     signingKeyFile: env['CHRONICLE_SIGNING_KEY_FILE'] ? resolve(env['CHRONICLE_SIGNING_KEY_FILE']) : undefined,
-    checkpointIntervalMs: integer(env, 'CHRONICLE_CHECKPOINT_INTERVAL_MS', 1_000, 10, 3_600_000),
+    checkpointIntervalMs: integer(env, 'CHRONICLE_CHECKPOINT_INTERVAL_MS', CHECKPOINT_INTERVAL_MS_DEFAULT, CHECKPOINT_INTERVAL_MS_MIN, SETTING_MS_MAX),
     sealer: onOff(env, 'CHRONICLE_SEALER', true),
     bootstrapKey,
     authDisabledInsecure,
-    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', RATE_LIMIT_PER_MINUTE_DEFAULT, 1, 1_000_000_000),
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', RATE_LIMIT_PER_MINUTE_DEFAULT, 1, PER_MINUTE_MAX),
     subscriptionsPerKeyMax: integer(env, 'SUBSCRIPTIONS_PER_KEY_MAX', SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT, 1, SUBSCRIPTIONS_MAX),
-    authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', AUTH_FAILURES_PER_MINUTE_DEFAULT, 1, 1_000_000_000),
+    authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', AUTH_FAILURES_PER_MINUTE_DEFAULT, 1, PER_MINUTE_MAX),
     requestTimeoutMs,
     headersTimeoutMs,
     // Above the SSE heartbeat (15 s), or idle subscriptions would be cut.
-    connectionTimeoutMs: integer(env, 'CONNECTION_TIMEOUT_MS', HTTP_CONNECTION_TIMEOUT_MS_DEFAULT, 20_000, 3_600_000),
-    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    connectionTimeoutMs: integer(env, 'CONNECTION_TIMEOUT_MS', HTTP_CONNECTION_TIMEOUT_MS_DEFAULT, HTTP_CONNECTION_TIMEOUT_MS_MIN, HTTP_TIMEOUT_MS_MAX),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', SHUTDOWN_TIMEOUT_MS_DEFAULT, SHUTDOWN_TIMEOUT_MS_MIN, SHUTDOWN_TIMEOUT_MS_MAX),
     dashboard,
     dashboardPort,
     dashboardApiUrl,

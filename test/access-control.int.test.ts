@@ -23,6 +23,7 @@ import { RateLimiter } from '../src/http/rate-limit.js';
 import { createLedger, type AuthOptions, type Ledger } from '../src/ledger.js';
 import { KEY_ROLES, type KeyRole } from '../src/ports/api-key-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
+import { embeddedDatabase, sqlAccessTo, type SqlAccess } from './support/sql-access.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const only = process.env['CHRONICLE_TEST_STORES'];
@@ -70,6 +71,8 @@ const ADMIN_KEY = generateApiKey().key;
 describe.each(STORES)('access control on %s', (kind) => {
   const skip = kind === 'postgres' && !pgUp;
   let place: Place;
+  /** Raw SQL on the ledger's database. */
+  let raw: SqlAccess;
   let ledger: Ledger;
   let base: string;
   const keys = {} as Record<KeyRole, string>;
@@ -83,8 +86,9 @@ describe.each(STORES)('access control on %s', (kind) => {
   beforeAll(async () => {
     if (skip) return;
     place = await newPlace(kind);
+    raw = await sqlAccessTo(place.target);
     // With CORS: its preflight route is one of the routes to cover.
-    ledger = await open(place.target, { bootstrapKey: ADMIN_KEY }, { corsOrigins: ['http://localhost:3000'] });
+    ledger = await open(raw.target, { bootstrapKey: ADMIN_KEY }, { corsOrigins: ['http://localhost:3000'] });
     keys.admin = ADMIN_KEY;
     for (const role of ['reader', 'writer', 'auditor'] as const) {
       const made = await inject('POST', '/keys', ADMIN_KEY, { name: `${role} of the test`, role });
@@ -104,6 +108,7 @@ describe.each(STORES)('access control on %s', (kind) => {
   });
   afterAll(async () => {
     await ledger?.close();
+    await raw?.close();
     await place?.drop();
   });
 
@@ -220,10 +225,10 @@ describe.each(STORES)('access control on %s', (kind) => {
       expect(answer.headers['www-authenticate'], header).toMatch(/^Bearer realm="chronicle"/);
     }
     // Refused before the body is parsed: malformed JSON is still a 401, and nothing is written.
-    const before = await ledger.store.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
+    const before = await raw.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
     const garbage = await ledger.app.inject({ method: 'POST', url: '/commands/deposit', headers: { 'content-type': 'application/json' }, payload: '{"accountId":' });
     expectError(garbage, 401, 'unauthorized');
-    expect(await ledger.store.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events')).toEqual(before);
+    expect(await raw.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events')).toEqual(before);
     // The scheme is case-insensitive (RFC 7235).
     expect((await ledger.app.inject({ url: '/accounts', headers: { authorization: `bearer ${keys.reader}` } })).statusCode).toBe(200);
   });
@@ -238,7 +243,7 @@ describe.each(STORES)('access control on %s', (kind) => {
     expect((await inject('POST', `/streams/${stream}/events`, keys.admin, [{ type: 'Noted', data: {} }])).statusCode).toBe(201);
     expect((await ledger.store.readStream(stream, { count: 1, direction: 'forward' })).events[0]!.createdBy).toBe(`key:${ADMIN_KEY.slice(4, 20)}`);
 
-    const count = async () => (await ledger.store.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events'))[0]!.n;
+    const count = async () => (await raw.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events'))[0]!.n;
     const before = await count();
     for (const body of [
       { accountId: 'R1', amount: '7', createdBy: 'mallory' },
@@ -246,12 +251,12 @@ describe.each(STORES)('access control on %s', (kind) => {
     ]) expectError(await inject('POST', '/commands/deposit', keys.writer, body), 400, 'validation_failed');
     expectError(await inject('POST', `/streams/${stream}/events`, keys.writer, [{ type: 'Noted', data: {}, createdBy: 'mallory' }]), 400, 'validation_failed');
     expect(await count()).toBe(before);
-    const rows = await ledger.store.sql.query<{ created_by: string }>("SELECT DISTINCT created_by FROM events WHERE created_by NOT LIKE 'key:%'");
+    const rows = await raw.sql.query<{ created_by: string }>("SELECT DISTINCT created_by FROM events WHERE created_by NOT LIKE 'key:%'");
     expect(rows).toEqual([]);
   });
 
   it.skipIf(skip)('keys are stored only as SHA-256: no key appears in the table or in GET /keys', async () => {
-    const rows = await ledger.store.sql.query<Record<string, unknown>>('SELECT * FROM api_keys');
+    const rows = await raw.sql.query<Record<string, unknown>>('SELECT * FROM api_keys');
     expect(rows.length).toBeGreaterThanOrEqual(4);
     const table = JSON.stringify(rows);
     for (const key of Object.values(keys)) {
@@ -334,15 +339,17 @@ describe.each(STORES)('access control on %s', (kind) => {
       const chosen = generateApiKey().key;
       for (let start = 0; start < 2; start++) {
         const log = logCapture();
-        const again = await open(fresh.target, { bootstrapKey: chosen }, { logger: { level: 'info' }, logStream: log.stream });
+        const rawAgain = await sqlAccessTo(fresh.target);
+        const again = await open(rawAgain.target, { bootstrapKey: chosen }, { logger: { level: 'info' }, logStream: log.stream });
         try {
-          const rows = await again.store.sql.query<{ id: string; role: string; created_by: string }>('SELECT id, role, created_by FROM api_keys');
+          const rows = await rawAgain.sql.query<{ id: string; role: string; created_by: string }>('SELECT id, role, created_by FROM api_keys');
           expect(rows).toEqual([{ id: chosen.slice(4, 20), role: 'admin', created_by: 'bootstrap' }]);
           expect((await again.app.inject({ url: '/keys', headers: bearer(chosen) })).statusCode).toBe(200);
           expect(log.lines.filter((l) => l['msg'] === 'stored CHRONICLE_BOOTSTRAP_KEY as the first admin key')).toHaveLength(start === 0 ? 1 : 0);
           expect(JSON.stringify(log.lines)).not.toContain(chosen.slice(21));
         } finally {
           await again.close();
+          await rawAgain.close();
         }
       }
       // Keys exist: another chosen key is not added (the operator may have revoked the first on purpose).
@@ -444,10 +451,11 @@ describe('access control, store-independent parts (PGlite in memory)', () => {
   });
 
   it('default deny: a route that declares no role is refused to every key, admin included', async () => {
-    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false });
+    const db = await embeddedDatabase();
+    const ledger = await createLedger({ store: db.target, processMetrics: false });
     const app = Fastify();
     try {
-      const keys = new ApiKeys(new SqlApiKeyStore(ledger.store.sql));
+      const keys = new ApiKeys(new SqlApiKeyStore(db.sql));
       const { key } = await keys.create({ name: 'admin', role: 'admin', createdBy: 'test' });
       const declared: DeclaredRoute[] = [];
       accessControl(app, declared, { keys, limiter: new RateLimiter(1_000) });

@@ -21,6 +21,7 @@ import { createLedger, type Ledger } from '../src/ledger.js';
 import type { RecordedEvent } from '../src/ports/event-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { allEvents } from './support/read-model-expectations.js';
+import { postgresDatabase, testDatabase, type SqlAccess } from './support/sql-access.js';
 
 const pgUp = await postgresAvailable();
 
@@ -54,6 +55,7 @@ for (const kind of ['pglite', 'postgres'] as const) {
   describe.skipIf(kind === 'postgres' && !pgUp)(`verifiable audit log (${kind})`, () => {
     let ledger: Ledger;
     let db: TestDatabase | undefined;
+    let raw: SqlAccess;
     let events: RecordedEvent[];
     let first: SignedCheckpoint;
     let latest: SignedCheckpoint;
@@ -62,22 +64,24 @@ for (const kind of ['pglite', 'postgres'] as const) {
 
     beforeAll(async () => {
       if (kind === 'postgres') db = await createTestDatabase();
+      raw = await testDatabase(db?.url, 8);
       ledger = await createLedger({
-        store: db ? { kind: 'postgres', url: db.url, poolMax: 8 } : { kind: 'pglite' },
+        store: raw.target,
         processMetrics: false,
         audit: { sealer: { checkpointIntervalMs: 60_000 } }, // checkpoints only when the test asks
       });
       await traffic(ledger, 4);
-      first = await sealedCheckpoint(ledger, (await allEvents(ledger.store)).length);
+      first = await sealedCheckpoint(ledger, (await allEvents(ledger.store, raw.sql)).length);
       await traffic(ledger, 0 + 3).catch(() => {}); // accounts A0..A2 exist: creates fail, the rest appends
       await post(ledger, '/commands/create-account', { accountId: 'B1', owner: 'Late', currency: 'USD' });
       await post(ledger, '/commands/deposit', { accountId: 'B1', amount: '5' });
-      events = await allEvents(ledger.store);
+      events = await allEvents(ledger.store, raw.sql);
       latest = await sealedCheckpoint(ledger, events.length);
       publicKey = (await ledger.app.inject({ url: '/audit/public-key' })).json().publicKey;
     });
     afterAll(async () => {
       await ledger?.close();
+      await raw?.close();
       await db?.drop();
     });
 
@@ -156,7 +160,7 @@ for (const kind of ['pglite', 'postgres'] as const) {
 
     it('the verifier finds nothing wrong, from the database and over HTTP, and a saved checkpoint proves growth', async () => {
       const verify = signatureVerifier(publicKey);
-      const fromDb = await verifyLog(sqlVerifySource(ledger.store.sql), sha256, verify, first);
+      const fromDb = await verifyLog(sqlVerifySource(raw.sql), sha256, verify, first);
       expect(fromDb.findings).toEqual([]);
       expect(fromDb).toMatchObject({ ok: true, events: events.length, leaves: events.length, unsealed: 0, checkpoints: checkpointCount });
       await ledger.app.listen({ port: 0, host: '127.0.0.1' });
@@ -166,17 +170,17 @@ for (const kind of ['pglite', 'postgres'] as const) {
       expect(overHttp).toMatchObject({ ok: true, events: events.length, checkpoints: checkpointCount });
       // A checkpoint signed by another key, or one whose root the log does not have, is named.
       const forged = { ...first, rootHash: latest.rootHash };
-      const report = await verifyLog(sqlVerifySource(ledger.store.sql), sha256, verify, forged);
+      const report = await verifyLog(sqlVerifySource(raw.sql), sha256, verify, forged);
       expect(report.ok).toBe(false);
       expect(report.findings.map((f) => f.kind).sort()).toEqual(['checkpoint_signature_invalid', 'saved_checkpoint_mismatch']);
     });
 
     it('the Merkle tables are append-only in the database itself', async () => {
       for (const table of ['merkle_leaves', 'merkle_nodes', 'merkle_checkpoints']) {
-        await expect(ledger.store.sql.query(`DELETE FROM ${table}`)).rejects.toThrow(/append-only/);
-        await expect(ledger.store.sql.query(`TRUNCATE ${table}`)).rejects.toThrow(/append-only/);
+        await expect(raw.sql.query(`DELETE FROM ${table}`)).rejects.toThrow(/append-only/);
+        await expect(raw.sql.query(`TRUNCATE ${table}`)).rejects.toThrow(/append-only/);
       }
-      await expect(ledger.store.sql.query(`UPDATE merkle_leaves SET leaf_hash = leaf_hash`)).rejects.toThrow(/append-only/);
+      await expect(raw.sql.query(`UPDATE merkle_leaves SET leaf_hash = leaf_hash`)).rejects.toThrow(/append-only/);
     });
   });
 }
@@ -189,17 +193,19 @@ describe.skipIf(!pgUp)('a restarted sealer continues the same log (PostgreSQL)',
       const { signer } = generateSigner();
       let accounts = 0;
       for (const batch of [12, 95, 8]) {
-        const ledger = await createLedger({ store: { kind: 'postgres', url: db.url, poolMax: 4 }, processMetrics: false, audit: { signer } });
+        const raw = postgresDatabase(db.url, 4);
+        const ledger = await createLedger({ store: raw.target, processMetrics: false, audit: { signer } });
         try {
           for (let i = 0; i < batch; i++) await post(ledger, '/commands/create-account', { accountId: `R${accounts++}`, owner: 'Restart', currency: 'EUR' });
-          const events = await allEvents(ledger.store);
+          const events = await allEvents(ledger.store, raw.sql);
           const checkpoint = await sealedCheckpoint(ledger, events.length);
           expect(checkpoint.rootHash).toBe(toHex(rootHash(sha256, events.map((e) => leafHash(sha256, logEntry(e))))));
           expect((await ledger.app.inject({ url: '/audit/checkpoint' })).json().treeSize).toBe(events.length);
-          const report = await verifyLog(sqlVerifySource(ledger.store.sql), sha256, signatureVerifier(signer.publicKey));
+          const report = await verifyLog(sqlVerifySource(raw.sql), sha256, signatureVerifier(signer.publicKey));
           expect(report.findings).toEqual([]);
         } finally {
           await ledger.close();
+          await raw.close();
         }
       }
     } finally {

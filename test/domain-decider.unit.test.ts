@@ -4,10 +4,6 @@
 // registration names; "then" compares the events by stream id exactly (the registration's streamId of each
 // account decide() wrote), and also replays them to check that every balanceAfter is the balance the event
 // really produces.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { builtinModules } from 'node:module';
-import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it, expect } from 'vitest';
 import { accountAggregate } from '../src/domain/account/aggregate.js';
 import type { LedgerCommand, LedgerCommandRequest } from '../src/domain/account/commands.js';
@@ -541,77 +537,5 @@ describe('event and state codecs', () => {
     const state = [...openWith('a', 500n), withdrawn('a', 200n, 300n)].reduce(evolveAccount, initialAccountState());
     expect(state).toStrictEqual({ status: 'open', accountId: 'a', owner: 'owner of a', currency: EUR, balance: 300n });
     expect(decodeAccountState(JSON.parse(JSON.stringify(encodeAccountState(state))) as Record<string, unknown>)).toStrictEqual(state);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------------------
-// The domain stays pure: no I/O, no frameworks
-
-describe('src/domain imports', () => {
-  const domainDir = resolve(dirname(fileURLToPath(import.meta.url)), '../src/domain');
-  const FORBIDDEN_PACKAGES = ['pg', 'fastify', '@electric-sql', 'nats'];
-  const NODE_BUILTINS = new Set(builtinModules);
-
-  const sourceFiles = (dir: string): string[] =>
-    readdirSync(dir).flatMap((name) => {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) return sourceFiles(path);
-      return /\.(c|m)?[jt]sx?$/.test(name) ? [path] : [];
-    });
-
-  /** Every module specifier a source text names: static imports and re-exports, side-effect imports, import(), require(). */
-  const specifiersOf = (source: string): string[] => {
-    const patterns = [
-      /\b(?:import|export)\s[^'";]*?\bfrom\s*['"]([^'"]+)['"]/g,
-      /\bimport\s*['"]([^'"]+)['"]/g,
-      /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
-      /\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
-    ];
-    return patterns.flatMap((pattern) => [...source.matchAll(pattern)].map((m) => m[1]!));
-  };
-
-  /** Why a specifier is off limits for the domain, or undefined when it is fine. */
-  const violation = (specifier: string, fromFile: string): string | undefined => {
-    if (specifier.startsWith('node:')) return 'node built-in';
-    if (NODE_BUILTINS.has(specifier) || NODE_BUILTINS.has(specifier.split('/')[0]!)) return 'node built-in';
-    for (const pkg of FORBIDDEN_PACKAGES) {
-      if (specifier === pkg || specifier.startsWith(`${pkg}/`)) return `infrastructure package ${pkg}`;
-    }
-    if (specifier.startsWith('.')) {
-      const target = resolve(dirname(fromFile), specifier);
-      if (target !== domainDir && !target.startsWith(domainDir + sep)) return 'reaches outside src/domain';
-    }
-    return undefined;
-  };
-
-  it('the scanner finds forbidden imports (so the real check can fail)', () => {
-    const fake = join(domainDir, 'account', 'fake.ts');
-    const sample = [
-      "import { readFileSync } from 'node:fs';",
-      "import type { Pool } from 'pg';",
-      'import {\n  PGlite,\n} from "@electric-sql/pglite";',
-      "export { x } from 'fastify';",
-      "import 'nats';",
-      "const m = await import('crypto');",
-      "import { ok } from '../money.js';",
-      "import { ApiError } from '../../http/errors.js';",
-    ].join('\n');
-    const found = specifiersOf(sample);
-    expect(found).toEqual(expect.arrayContaining(['node:fs', 'pg', '@electric-sql/pglite', 'fastify', 'nats', 'crypto', '../money.js', '../../http/errors.js']));
-    expect(found.filter((s) => violation(s, fake) !== undefined).sort()).toStrictEqual(
-      ['../../http/errors.js', '@electric-sql/pglite', 'crypto', 'fastify', 'nats', 'node:fs', 'pg'].sort(),
-    );
-  });
-
-  it('no file under src/domain imports node:*, pg, fastify, @electric-sql, nats, or code outside src/domain', () => {
-    const files = sourceFiles(domainDir);
-    expect(files.length).toBeGreaterThanOrEqual(8);
-    const all = files.flatMap((file) => specifiersOf(readFileSync(file, 'utf8')).map((specifier) => ({ file, specifier })));
-    // decide.ts alone imports four modules; finding none would mean the scanner is broken.
-    expect(all.length).toBeGreaterThanOrEqual(4);
-    const bad = all
-      .map(({ file, specifier }) => ({ file: relative(domainDir, file), specifier, why: violation(specifier, file) }))
-      .filter((entry) => entry.why !== undefined);
-    expect(bad).toStrictEqual([]);
   });
 });

@@ -16,9 +16,11 @@ import { ApiKeys, generateApiKey, hashApiKey, principalOf } from '../src/applica
 import { scopedIdempotencyKey } from '../src/application/command-handler.js';
 import { nulPointer } from '../src/http/nul-guard.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
+import { countEvents, embeddedDatabase, type SqlAccess } from './support/sql-access.js';
 
 const ADMIN_KEY = generateApiKey().key;
 let ledger: Ledger;
+let db: SqlAccess;
 let writerKey: string;
 let writerPrincipal: string;
 let adminPrincipal: string;
@@ -26,12 +28,12 @@ let adminPrincipal: string;
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const post = (url: string, key: string, payload: unknown, headers: Record<string, string> = {}) =>
   ledger.app.inject({ method: 'POST', url, headers: { ...bearer(key), ...headers }, payload: payload as object });
-const eventsOf = async (streamId: string) =>
-  Number((await ledger.store.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events WHERE stream_id = $1', [streamId]))[0]!.n);
-const eventCount = async () => Number((await ledger.store.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events'))[0]!.n);
+const eventsOf = (streamId: string) => countEvents(db.sql, streamId);
+const eventCount = () => countEvents(db.sql);
 
 beforeAll(async () => {
-  ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, auth: { bootstrapKey: ADMIN_KEY, rateLimitPerMinute: 1_000_000 } });
+  db = await embeddedDatabase();
+  ledger = await createLedger({ store: db.target, processMetrics: false, auth: { bootstrapKey: ADMIN_KEY, rateLimitPerMinute: 1_000_000 } });
   const made = await ledger.keys!.create({ name: 'writer', role: 'writer', createdBy: 'test' });
   writerKey = made.key;
   writerPrincipal = `key:${made.info.id}`;
@@ -83,7 +85,7 @@ describe('Idempotency-Keys are per principal (item 6)', () => {
     const first = await post('/commands/deposit', ADMIN_KEY, { accountId: 'I2', amount: '3' }, { 'idempotency-key': key });
     expect(first.statusCode).toBe(201);
     // As the code before scoping stored it: the bare key.
-    await ledger.store.sql.query('UPDATE idempotency_keys SET key = $1 WHERE key = $2', [key, scopedIdempotencyKey(adminPrincipal, key)]);
+    await db.sql.query('UPDATE idempotency_keys SET key = $1 WHERE key = $2', [key, scopedIdempotencyKey(adminPrincipal, key)]);
     expect(await ledger.store.findIdempotencyKey(key)).not.toBeNull();
     const before = await eventsOf('account-I2');
     const replay = await post('/commands/deposit', ADMIN_KEY, { accountId: 'I2', amount: '3' }, { 'idempotency-key': key });
@@ -263,7 +265,7 @@ describe('failed authentications cost bounded queries (item 11)', () => {
 
   it('an unknown id is cached apart and briefly: a key created under it works within the TTL', async () => {
     let nowMs = 1_000_000;
-    const store = new SqlApiKeyStore(ledger.store.sql);
+    const store = new SqlApiKeyStore(db.sql);
     const keys = new ApiKeys(store, { cacheTtlMs: 2_000, now: () => nowMs });
     const finds = vi.spyOn(store, 'find');
     const { id, key } = generateApiKey();

@@ -11,9 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InjectOptions } from 'fastify';
 import { generateApiKey } from '../src/application/api-keys.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
+import { countEvents, embeddedDatabase, type SqlAccess } from './support/sql-access.js';
 
 let ledger: Ledger;
-const eventCount = async () => Number((await ledger.store.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events'))[0]!.n);
+let db: SqlAccess;
+const eventCount = () => countEvents(db.sql);
 
 // Access control on, as the CLI runs it: requests carry the admin key (which may do everything) unless the
 // fuzzer sends an Authorization header of its own, garbage included.
@@ -22,8 +24,9 @@ const inject = (options: InjectOptions) =>
   ledger.app.inject({ ...options, headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(options.headers as Record<string, string> | undefined) } });
 
 beforeAll(async () => {
+  db = await embeddedDatabase();
   ledger = await createLedger({
-    store: { kind: 'pglite' }, processMetrics: false, readWaitMaxMs: 50,
+    store: db.target, processMetrics: false, readWaitMaxMs: 50,
     auth: { bootstrapKey: ADMIN_KEY, rateLimitPerMinute: 1_000_000_000 },
   });
   for (const id of ['H1', 'H2']) {
@@ -210,7 +213,7 @@ describe('hostile input at every endpoint', () => {
     expect(raw.statusCode).toBe(201);
     const back = (await inject({ url: '/streams/inj-1' })).json();
     expect(back.events[0].data).toEqual({ text: "'; DELETE FROM events; --", nested: { sql: 'SELECT * FROM pg_user' } });
-    const tables = await ledger.store.sql.query<{ table_name: string }>(
+    const tables = await db.sql.query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual(expect.arrayContaining(['account_balance', 'account_transactions', 'events', 'idempotency_keys', 'streams']));

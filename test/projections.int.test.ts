@@ -146,5 +146,34 @@ for (const kind of readStores) {
       await expect(projection.apply(bad)).rejects.toBeInstanceOf(MalformedEventError);
       expect(await model.balance(id!)).toMatchObject({ balance: '0', version: 1 });
     });
+
+    // PGlite is one connection: a lock is never contended there, so this needs PostgreSQL.
+    it.skipIf(kind.name === 'PGlite')('withProjectionLockAlone: while it runs, rebuildRunning() is true and a projection write waits for it', async () => {
+      expect(await model.rebuildRunning()).toBe(false);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const rebuild = model.withProjectionLockAlone(async () => {
+        entered();
+        await held;
+      });
+      await inside;
+      expect(await model.rebuildRunning()).toBe(true);
+      let written = false;
+      const write = model.transaction(async () => {
+        written = true;
+      });
+      // The write is seen waiting on the advisory lock (not merely slow): then it has not run.
+      await expect.poll(async () => (await opened.db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+      ))[0]!.n, { timeout: 5_000, interval: 20 }).toBe(1);
+      expect(written).toBe(false);
+      release();
+      await rebuild;
+      await write;
+      expect(written).toBe(true);
+      expect(await model.rebuildRunning()).toBe(false);
+    });
   });
 }

@@ -20,7 +20,8 @@ import { createPostgresClient } from '../src/adapters/event-store/postgres/postg
 import type { SqlClient } from '../src/adapters/event-store/sql/sql-client.js';
 import { SqlReadModel } from '../src/adapters/read-model/sql-read-model.js';
 import { ReadProcessor } from '../src/application/read-processor.js';
-import { MemoryRelayCheckpoints, OutboxRelay, type RelayCheckpointStore, type RelayDeps } from '../src/application/relay.js';
+import { MemoryRelayCheckpoints, OutboxRelay, type RelayDeps } from '../src/application/relay.js';
+import type { RelayCheckpointStore } from '../src/ports/relay-checkpoints.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
 import type { EventBus } from '../src/ports/event-bus.js';
 import type { RecordedEvent } from '../src/ports/event-store.js';

@@ -5,7 +5,8 @@
 // store retried without a gap and with the re-sent tail bounded.
 import { describe, expect, it } from 'vitest';
 import { InProcessEventBus } from '../src/adapters/event-bus/in-process/in-process-event-bus.js';
-import { MemoryRelayCheckpoints, OutboxRelay, RelayPositionLostError, type RelayCheckpointStore } from '../src/application/relay.js';
+import { MemoryRelayCheckpoints, OutboxRelay, RelayPositionLostError } from '../src/application/relay.js';
+import type { RelayCheckpointStore } from '../src/ports/relay-checkpoints.js';
 import { eventSubject, type Delivery, type EventPublisher, type SubscribeOptions } from '../src/ports/event-bus.js';
 import type { EventStore, RecordedEvent } from '../src/ports/event-store.js';
 

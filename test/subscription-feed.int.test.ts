@@ -20,6 +20,7 @@ import { subscriptionRoutes } from '../src/http/subscription-routes.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
 import type { EventStore, RecordedEvent } from '../src/ports/event-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
+import { postgresDatabase, type SqlAccess } from './support/sql-access.js';
 import { SseReader } from './support/sse.js';
 
 const ADMIN_KEY = generateApiKey().key;
@@ -28,6 +29,7 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, per-key cap, revoked keys', () => {
   let db: TestDatabase;
+  let raw: SqlAccess;
   let ledger: Ledger;
   let base = '';
   let auditor = { id: '', key: '' };
@@ -68,7 +70,7 @@ describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, p
 
   // The last position written (not readLatest: its horizon is the whole cluster's oldest transaction, and other
   // test files run on the same server).
-  const head = async () => Number((await ledger.store.sql.query<{ p: string }>('SELECT COALESCE(max(global_position), 0)::text AS p FROM events'))[0]!.p);
+  const head = async () => Number((await raw.sql.query<{ p: string }>('SELECT COALESCE(max(global_position), 0)::text AS p FROM events'))[0]!.p);
   const key = (e: RecordedEvent) => `${e.globalPosition}:${e.eventId}`;
 
   /** Transactions committed in the test database per second over `ms` (its own two queries included). */
@@ -96,8 +98,9 @@ describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, p
 
   beforeAll(async () => {
     db = await createTestDatabase();
+    raw = postgresDatabase(db.url);
     ledger = await createLedger({
-      store: { kind: 'postgres', url: db.url, poolMax: 8 }, roles: ['ledger-api'], processMetrics: false,
+      store: raw.target, roles: ['ledger-api'], processMetrics: false,
       audit: { sealer: false }, // it follows $all on its own: not what is measured here
       auth: { bootstrapKey: ADMIN_KEY, rateLimitPerMinute: 1_000_000, keyCacheTtlMs: KEY_CACHE_TTL_MS, subscriptionsPerKeyMax: 250 },
     });
@@ -116,6 +119,7 @@ describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, p
   });
   afterAll(async () => {
     await ledger?.close();
+    await raw?.close();
     await db?.drop();
   });
 

@@ -2,6 +2,7 @@
 // (for tools and tests; the API serves balances from the read model). Every money event carries
 // balanceAfter, so a balance, now or at any past instant, is one indexed lookup of one event.
 import { accountStreamId } from '../domain/account/events.js';
+import { OPENED_CACHE_ACCOUNTS_MAX } from '../domain/limits.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 
 export interface AccountBalance {
@@ -52,7 +53,7 @@ export class AccountQueries {
   /** AccountCreated events by account id. An event never changes, so caching one is always correct. */
   private readonly opened = new Map<string, RecordedEvent>();
 
-  constructor(private readonly store: EventStore, private readonly openedCacheMax = 100_000) {}
+  constructor(private readonly store: EventStore, private readonly openedCacheMax = OPENED_CACHE_ACCOUNTS_MAX) {}
 
   async balance(accountId: string): Promise<AccountBalance | null> {
     const streamId = accountStreamId(accountId);

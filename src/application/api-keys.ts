@@ -19,16 +19,10 @@
 // negative entry never makes a key valid. Floods of distinct random ids are bounded by the failed
 // authentications allowed per client address (src/http/access-control.ts), not by this cache.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  KEY_CACHE_ENTRIES_MAX, KEY_CACHE_TTL_MS, KEY_NEGATIVE_CACHE_ENTRIES_MAX, KEYS_LIST_MAX,
+} from '../domain/limits.js';
 import type { ApiKeyRecord, ApiKeyStore, KeyRole } from '../ports/api-key-store.js';
-
-export const KEY_CACHE_TTL_MS = 2_000;
-/** Keys remembered at once; past it the oldest entry goes. */
-export const KEY_CACHE_ENTRIES_MAX = 10_000;
-/** Unknown or revoked ids remembered at once (apart from the keys); past it the oldest goes. */
-export const KEY_NEGATIVE_CACHE_ENTRIES_MAX = 10_000;
-/** GET /keys and `chronicle keys list` show at most this many. */
-export const KEYS_LIST_MAX = 10_000;
-export const KEY_NAME_LENGTH_MAX = 100;
 
 const KEY = /^chr_([0-9a-f]{16})_([A-Za-z0-9_-]{43,128})$/;
 /** A chosen secret (CHRONICLE_BOOTSTRAP_KEY) with fewer distinct characters is refused as not random. */

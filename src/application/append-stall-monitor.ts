@@ -6,7 +6,8 @@
 // read by position, with no xmin horizon.) Nothing would show it otherwise: /health answers, lag is 0.
 // So: a gauge, /health `degraded` past the bound, and a warning naming the blocking backend's pid and age.
 import type { AppendBlocker } from '../ports/event-store.js';
-import { abortableSleep } from './abortable-sleep.js';
+import { abortableSleep } from '../lib/abortable-sleep.js';
+import { APPEND_STALL_DEFAULTS } from '../domain/limits.js';
 
 export interface AppendStallMonitorOptions {
   /** How often the holder is looked up. */
@@ -16,8 +17,6 @@ export interface AppendStallMonitorOptions {
   /** The warning is repeated at most this often while the same stall lasts. */
   warnEveryMs: number;
 }
-
-export const APPEND_STALL_DEFAULTS: AppendStallMonitorOptions = Object.freeze({ intervalMs: 1_000, warnMs: 5_000, warnEveryMs: 10_000 });
 
 export interface AppendStallLog {
   warn(details: Record<string, unknown>, message: string): void;

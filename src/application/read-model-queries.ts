@@ -15,10 +15,12 @@
 //
 // Lag is measured by a monitor, not per request (counting the store on every read would cost more than the
 // read): every `intervalMs` it compares the checkpoint with the event store.
-import type { BalanceRow, Checkpoint, SqlReadModel } from '../adapters/read-model/sql-read-model.js';
+import { POSITION_KEY_CACHE_ENTRIES_MAX, PROJECTION_LAG_COUNT_EVENTS_MAX, PROJECTION_LAG_INTERVAL_MS_DEFAULT } from '../domain/limits.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
+import type { BalanceRow, Checkpoint, ReadModel } from '../ports/read-model.js';
+import type { CountEventsAfter } from '../ports/relay-checkpoints.js';
 import { accountOf } from '../projections/account-projection.js';
-import { abortableSleep } from './abortable-sleep.js';
+import { abortableSleep } from '../lib/abortable-sleep.js';
 import { ChangeSignal } from './change-signal.js';
 
 export interface ProjectionLag {
@@ -84,17 +86,17 @@ export class ReadModelQueries {
 
   constructor(
     private readonly deps: {
-      model: SqlReadModel;
+      model: ReadModel;
       store: EventStore;
       /** Events of $all after a position, counted up to max (the SQL adapter counts without reading). */
-      countEventsAfter: (position: number, max: number) => Promise<number>;
+      countEventsAfter: CountEventsAfter;
     },
     options: ReadModelQueriesOptions,
   ) {
     this.projection = options.projection;
-    this.lagIntervalMs = options.lagIntervalMs ?? 1_000;
-    this.lagCountMax = options.lagCountMax ?? 100_000;
-    this.keyCacheMax = options.keyCacheMax ?? 10_000;
+    this.lagIntervalMs = options.lagIntervalMs ?? PROJECTION_LAG_INTERVAL_MS_DEFAULT;
+    this.lagCountMax = options.lagCountMax ?? PROJECTION_LAG_COUNT_EVENTS_MAX;
+    this.keyCacheMax = options.keyCacheMax ?? POSITION_KEY_CACHE_ENTRIES_MAX;
   }
 
   /** Starts measuring lag every lagIntervalMs (first measurement at once). */

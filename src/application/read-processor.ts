@@ -16,13 +16,14 @@
 // in other processes wait, their deliveries kept alive with `working()`, instead of writing into a model
 // being emptied. A processor that starts on an empty model (a new read store, a schema change) rebuilds
 // first: faster than replaying the bus, and right even when the bus no longer holds the oldest events.
-import { PROJECTION_LOCK_KEY, type DeadLetter, type SqlReadModel } from '../adapters/read-model/sql-read-model.js';
+import { PROJECTION_LOCK_KEY, type SqlReadModel } from '../adapters/read-model/sql-read-model.js';
+import type { DeadLetter } from '../ports/read-model.js';
 import type { Delivery, EventSubscriber, EventSubscription, SubscribeOptions } from '../ports/event-bus.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 import { AccountProjection, type ApplyOutcome } from '../projections/account-projection.js';
 import { OUTAGE_RETRY_MAX_MS, OUTAGE_RETRY_MIN_MS } from '../domain/limits.js';
 import { isUnavailableError } from '../ports/unavailable.js';
-import { abortableSleep } from './abortable-sleep.js';
+import { abortableSleep } from '../lib/abortable-sleep.js';
 
 export interface ReadProcessorDeps {
   /** Null: this process only rebuilds and replays dead letters (a query API); start() refuses. */

@@ -19,21 +19,13 @@
 //
 // Only one relay may run per checkpoint name (two would publish everything twice, dropped as duplicates,
 // and fight over the checkpoint row).
-import { abortableSleep } from './abortable-sleep.js';
-import { READ_PAGE_MAX } from '../domain/limits.js';
+import { abortableSleep } from '../lib/abortable-sleep.js';
+import { READ_PAGE_MAX, RELAY_DEFAULTS, RELAY_PIPELINE_EVENTS_MAX } from '../domain/limits.js';
 import type { EventPublisher } from '../ports/event-bus.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
+import type { CountEventsAfter, RelayCheckpointStore } from '../ports/relay-checkpoints.js';
 import type { ChangeSignal } from './change-signal.js';
 import { followAllPages } from './subscription.js';
-
-/** Events in flight at once when the bus can pipeline (publishMany). */
-const PIPELINE_MAX = 100;
-
-export interface RelayCheckpointStore {
-  /** The position saved under `name`; null when none was. */
-  load(name: string): Promise<number | null>;
-  save(name: string, position: number): Promise<void>;
-}
 
 export interface RelayDeps {
   store: EventStore;
@@ -43,7 +35,7 @@ export interface RelayDeps {
    * Events in `$all` after `position`, counting at most `max`. Default: one readAll page (so at most
    * READ_PAGE_MAX); the SQL adapter counts without reading the events.
    */
-  countEventsAfter?: (position: number, max: number) => Promise<number>;
+  countEventsAfter?: CountEventsAfter;
 }
 
 export interface RelayOptions {
@@ -71,16 +63,6 @@ export interface RelayOptions {
   /** Each event once the bus has acknowledged it: for metrics. */
   onPublished?: (event: RecordedEvent) => void;
 }
-
-export const RELAY_DEFAULTS = {
-  checkpointEveryEvents: 500,
-  checkpointIntervalMs: 200,
-  pageSize: 500,
-  pollIntervalMs: 50,
-  retryMinMs: 100,
-  retryMaxMs: 5_000,
-  lagCountMax: 100_000,
-} as const;
 
 export type RelayState = 'idle' | 'starting' | 'running' | 'retrying' | 'stopped';
 
@@ -221,7 +203,7 @@ export class OutboxRelay {
         // The bound on the re-sent tail: publish nothing more until a due checkpoint is saved.
         if (this.publishedTotal - this.savedTotal >= this.options.checkpointEveryEvents) await this.saveCheckpoint();
         const room = this.options.checkpointEveryEvents - (this.publishedTotal - this.savedTotal);
-        const chunk = page.slice(next, next + Math.min(PIPELINE_MAX, room));
+        const chunk = page.slice(next, next + Math.min(RELAY_PIPELINE_EVENTS_MAX, room));
         let stored = 0;
         if (pipelined && chunk.length > 1) {
           try {

@@ -8,32 +8,22 @@
 //   A crash loses at most the page in flight, sealed again on restart from the last stored leaf.
 // - Checkpoints: at most one per interval while events arrive, and one for the tail once the log goes quiet,
 //   so every event is under a signature within an interval or so.
-// - One sealer per store (a lease, src/ledger.ts); a second one's batch would collide on the leaf index
+// - One sealer per store (a lease, src/composition/roles.ts); a second one's batch would collide on the leaf index
 //   primary key and retry from the stored state.
-import { abortableSleep } from './abortable-sleep.js';
+import { abortableSleep } from '../lib/abortable-sleep.js';
 import type { SignedCheckpoint } from '../domain/audit/checkpoint.js';
 import { checkpointMessage } from '../domain/audit/checkpoint.js';
 import { sealableEntry } from '../domain/audit/canonical.js';
 import { toHex, type Sha256 } from '../domain/audit/hash.js';
 import { leafHash, type MerkleFrontier, type NodeRef } from '../domain/audit/merkle.js';
 import type { EventStore } from '../ports/event-store.js';
+import type { CheckpointSigner, MerkleLog, SealedLeaf } from '../ports/merkle-log.js';
 import type { ChangeSignal } from './change-signal.js';
 import { followAllPages } from './subscription.js';
+import { SEALER_DEFAULTS } from '../domain/limits.js';
 
-export interface MerkleLogStorage {
-  state(): Promise<{ size: number; lastPosition: number; frontier: MerkleFrontier }>;
-  append(
-    leaves: readonly { leafIndex: number; globalPosition: number; eventId: string; leafHash: Uint8Array }[],
-    nodes: readonly { ref: NodeRef; hash: Uint8Array }[],
-    checkpoint?: SignedCheckpoint,
-  ): Promise<void>;
-  latestCheckpoint(): Promise<SignedCheckpoint | null>;
-}
-
-export interface Signer {
-  keyId: string;
-  sign(message: Uint8Array): string;
-}
+/** What the sealer uses of the Merkle log. */
+export type MerkleLogStorage = Pick<MerkleLog, 'state' | 'append' | 'latestCheckpoint'>;
 
 export interface SealerOptions {
   /** At most one checkpoint per this interval while events arrive; the tail's within about as long. */
@@ -49,17 +39,6 @@ export interface SealerOptions {
   onSealed?: (events: number) => void;
   onCheckpoint?: (checkpoint: SignedCheckpoint) => void;
 }
-
-export const SEALER_DEFAULTS = {
-  checkpointIntervalMs: 1_000,
-  pageSize: 1_000,
-  // Sealing is not on any request's path and checkpoints come once a second: reading $all every 200 ms lets
-  // pages fill (hundreds of events per write under load) instead of one statement per command. Measured: with
-  // a wake-up per command the sealer cost as much as a third of the command throughput.
-  pollIntervalMs: 200,
-  retryMinMs: 100,
-  retryMaxMs: 5_000,
-} as const;
 
 export type SealerState = 'idle' | 'starting' | 'running' | 'retrying' | 'stopped';
 
@@ -91,7 +70,7 @@ export class Sealer {
   private readonly sizeWaiters = new Set<{ size: number; resolve: () => void }>();
 
   constructor(
-    private readonly deps: { store: EventStore; log: MerkleLogStorage; signer: Signer; sha256: Sha256 },
+    private readonly deps: { store: EventStore; log: MerkleLogStorage; signer: Pick<CheckpointSigner, 'keyId' | 'sign'>; sha256: Sha256 },
     options: SealerOptions = {},
   ) {
     this.options = { ...SEALER_DEFAULTS, now: () => new Date(), ...options };
@@ -176,7 +155,7 @@ export class Sealer {
       await this.write(async () => {
         const frontier = this.frontier!;
         // Computed on a copy of the counters: the frontier itself advances only once the batch is stored.
-        const leaves: { leafIndex: number; globalPosition: number; eventId: string; leafHash: Uint8Array }[] = [];
+        const leaves: SealedLeaf[] = [];
         const nodes: { ref: NodeRef; hash: Uint8Array }[] = [];
         for (const event of page) {
           const hash = leafHash(this.deps.sha256, sealableEntry(event).entry);

@@ -13,16 +13,11 @@
 //
 // Everything is bounded: a catch-up page (at most `pageSize` events) is pulled only when the consumer is ready
 // for it (for await); a live subscriber's queue is bounded by the feed (bufferEventsMax).
-import { abortableSleep } from './abortable-sleep.js';
+import { abortableSleep } from '../lib/abortable-sleep.js';
 import type { ChangeSignal } from './change-signal.js';
 import type { FeedMember, LiveFeed } from './live-feed.js';
-import { READ_PAGE_MAX } from '../domain/limits.js';
+import { READ_PAGE_MAX, SUBSCRIPTION_PAGE_SIZE, SUBSCRIPTION_POLL_INTERVAL_MS } from '../domain/limits.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
-
-/** Events read per query. */
-export const SUBSCRIPTION_PAGE_SIZE = 100;
-/** How long a caught-up follower waits before it asks the store again. */
-export const SUBSCRIPTION_POLL_INTERVAL_MS = 50;
 
 export interface FollowOptions {
   /** Stops the follower: it returns at its next step (a query already sent finishes first, unread). */

@@ -2,16 +2,8 @@
 // (src/domain/audit/verify.ts) and returns its report. Memory: one hash per stream, O(log n) for the tree.
 import type { SignatureVerifier, SignedCheckpoint } from '../domain/audit/checkpoint.js';
 import type { Sha256 } from '../domain/audit/hash.js';
-import { LogVerifier, type LogItem, type VerifiableEvent, type VerifyReport } from '../domain/audit/verify.js';
-
-export interface VerifySource {
-  /** Every signed checkpoint, in size order. */
-  checkpoints(): Promise<SignedCheckpoint[]>;
-  /** The log's entries in leaf order, from 0, without gaps (a missing stored leaf comes as an item with event null). */
-  leaves(): AsyncIterable<LogItem>;
-  /** Events committed after the last leaf, in commit order. */
-  unsealed(): AsyncIterable<VerifiableEvent>;
-}
+import { LogVerifier, type VerifyReport } from '../domain/audit/verify.js';
+import type { VerifySource } from '../ports/verify-source.js';
 
 export async function verifyLog(
   source: VerifySource, sha256: Sha256, verifySignature: SignatureVerifier, saved?: SignedCheckpoint,

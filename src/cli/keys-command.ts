@@ -4,7 +4,8 @@
 import { userInfo } from 'node:os';
 import { SqlApiKeyStore } from '../adapters/api-keys/sql-api-key-store.js';
 import { openEventStore, type StoreTarget } from '../adapters/event-store/open-store.js';
-import { ApiKeys, generateApiKey, KEY_NAME_LENGTH_MAX } from '../application/api-keys.js';
+import { ApiKeys, generateApiKey } from '../application/api-keys.js';
+import { KEY_NAME_LENGTH_MAX } from '../domain/limits.js';
 import { isKeyRole, KEY_ROLES } from '../ports/api-key-store.js';
 import type { Config } from '../config.js';
 import { acquireDataDirLock } from './data-dir-lock.js';

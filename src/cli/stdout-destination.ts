@@ -8,8 +8,7 @@
 // write error (EPIPE: the reader went away) stops the output for good instead of crashing the process
 // with an unhandled 'error' event. Files and terminals are written as Node writes them.
 
-/** Bytes of output queued for a slow stdout reader before lines are dropped. */
-export const STDOUT_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
+import { STDOUT_QUEUE_BYTES_MAX } from '../domain/limits.js';
 
 export interface StdoutDestination {
   /** pino's DestinationStream: one line at a time. */

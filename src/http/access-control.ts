@@ -15,7 +15,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandle
 import type { ApiKeys, Principal } from '../application/api-keys.js';
 import type { KeyRole } from '../ports/api-key-store.js';
 import { ApiError, type ErrorCode } from './errors.js';
-import { AUTH_FAILURES_PER_MINUTE_DEFAULT, RateLimiter } from './rate-limit.js';
+import { AUTH_FAILURES_PER_MINUTE_DEFAULT } from '../domain/limits.js';
+import { RateLimiter } from './rate-limit.js';
 
 /** `any`: every valid key, whatever its role (`GET /whoami`: a client learns what its key may do). */
 export type RouteAccess = KeyRole | 'public' | 'any' | ((request: FastifyRequest) => KeyRole);

@@ -2,10 +2,10 @@
 // freshness, and read-your-writes through ?minPosition=); the balance at a past instant and the history
 // come from the event store, which holds every event (see the README: which query reads which store).
 import type { FastifyInstance } from 'fastify';
-import type { BalanceRow } from '../adapters/read-model/sql-read-model.js';
+import type { BalanceRow } from '../ports/read-model.js';
 import type { AccountQueries } from '../application/account-queries.js';
 import { PositionUnknownError, type ReadModelQueries } from '../application/read-model-queries.js';
-import { READ_PAGE_DEFAULT, READ_PAGE_MAX } from '../domain/limits.js';
+import { ACCOUNT_SEARCH_LENGTH_MAX, READ_PAGE_DEFAULT, READ_PAGE_MAX } from '../domain/limits.js';
 import { ApiError } from './errors.js';
 import { ACCOUNT_ID, BALANCE, BALANCE_ANSWER, DIGITS, FRESHNESS, MONEY_STRING, PAGE_LIMIT } from './schemas.js';
 import { ERROR_SCHEMA } from './errors.js';
@@ -28,7 +28,7 @@ const notFound = (accountId: string, details?: Record<string, unknown>) =>
 const errors = { '4xx': ERROR_SCHEMA, '5xx': ERROR_SCHEMA };
 
 /** An account search: printable text, as long as an owner's name may be. */
-const SEARCH = { type: 'string', maxLength: 200, pattern: '^[^\\x00-\\x1f\\x7f]*$' } as const;
+const SEARCH = { type: 'string', maxLength: ACCOUNT_SEARCH_LENGTH_MAX, pattern: '^[^\\x00-\\x1f\\x7f]*$' } as const;
 
 const READ_YOUR_WRITES = {
   minPosition: { ...DIGITS, description: 'Wait until the read model includes the event at this global position (a command response\'s globalPosition).' },

@@ -3,17 +3,17 @@
 // event's canonical encoding, so the leaf hash can be recomputed from it), a consistency proof between two
 // sizes (the log only grew), the checkpoints in order, and the public key they verify with.
 import type { FastifyInstance } from 'fastify';
-import type { SqlMerkleLog } from '../adapters/audit/sql-merkle-log.js';
-import type { CheckpointSigner } from '../adapters/audit/signing-key.js';
 import type { Sealer } from '../application/sealer.js';
 import { logEntry } from '../domain/audit/canonical.js';
 import { CHECKPOINT_FORMAT, checkpointMessage, type SignedCheckpoint } from '../domain/audit/checkpoint.js';
+import { AUDIT_CHECKPOINTS_PAGE_DEFAULT, AUDIT_CHECKPOINTS_PAGE_MAX } from '../domain/limits.js';
 import type { EventStore } from '../ports/event-store.js';
+import type { CheckpointSigner, MerkleLog } from '../ports/merkle-log.js';
 import { ApiError, ERROR_SCHEMA } from './errors.js';
 
 export interface AuditRouteDeps {
   store: EventStore;
-  log: SqlMerkleLog;
+  log: MerkleLog;
   signer: Pick<CheckpointSigner, 'keyId' | 'publicKey' | 'publicKeyPem'>;
   /** This process's sealer, when it runs one (for status); proofs are answered from storage either way. */
   sealer?: Sealer | null;
@@ -83,7 +83,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
       response: { 200: { type: 'object', properties: { checkpoints: { type: 'array', items: CHECKPOINT }, next: { type: ['integer', 'null'] } } }, ...errors },
     },
   }, async (request) => {
-    const limit = Math.min(Math.max(parseSize(request.query.limit, 'limit') ?? 100, 1), 1_000);
+    const limit = Math.min(Math.max(parseSize(request.query.limit, 'limit') ?? AUDIT_CHECKPOINTS_PAGE_DEFAULT, 1), AUDIT_CHECKPOINTS_PAGE_MAX);
     const list = await deps.log.checkpoints(parseSize(request.query.after, 'after') ?? 0, limit);
     return { checkpoints: list.map(present), next: list.length === limit ? list.at(-1)!.treeSize : null };
   });

@@ -7,7 +7,7 @@ import type { ApiKeys } from '../application/api-keys.js';
 import type { ChangeSignal } from '../application/change-signal.js';
 import type { CommandHandler } from '../application/command-handler.js';
 import {
-  BODY_BYTES_MAX, HTTP_CONNECTION_TIMEOUT_MS_DEFAULT, HTTP_HEADERS_TIMEOUT_MS_DEFAULT, HTTP_REQUEST_TIMEOUT_MS_DEFAULT,
+  BODY_BYTES_MAX, CORRELATION_ID_LENGTH_MAX, CORS_PREFLIGHT_MAX_AGE_S, HEALTH_CHECK_TIMEOUT_MS, URL_PARAM_LENGTH_MAX, HTTP_CONNECTION_TIMEOUT_MS_DEFAULT, HTTP_HEADERS_TIMEOUT_MS_DEFAULT, HTTP_REQUEST_TIMEOUT_MS_DEFAULT,
 } from '../domain/limits.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
@@ -93,8 +93,7 @@ export const HTTP_TIMEOUTS_DEFAULT: Readonly<HttpTimeouts> = Object.freeze({
   requestTimeoutMs: HTTP_REQUEST_TIMEOUT_MS_DEFAULT, headersTimeoutMs: HTTP_HEADERS_TIMEOUT_MS_DEFAULT, connectionTimeoutMs: HTTP_CONNECTION_TIMEOUT_MS_DEFAULT,
 });
 
-const CORRELATION_ID = /^[\x21-\x7e]{1,128}$/;
-const HEALTH_CHECK_TIMEOUT_MS = 2_000;
+const CORRELATION_ID = new RegExp(`^[\\x21-\\x7e]{1,${CORRELATION_ID_LENGTH_MAX}}$`);
 
 // What a JSON API needs (nothing to frame, script or embed); every byte goes out with every answer, so no
 // more. Not here: X-Frame-Options (CSP frame-ancestors supersedes it) and HSTS (the API speaks plain HTTP on
@@ -133,7 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Behind a proxy set this to the proxy's address; never trust X-Forwarded-For from anywhere.
     trustProxy: false,
     // Above the longest valid id (stream ids: 200 characters); longer is 414, not a route that never matches.
-    routerOptions: { maxParamLength: 512 },
+    routerOptions: { maxParamLength: URL_PARAM_LENGTH_MAX },
     // Deliberately small (Fastify's default is 1 MiB): no route but the raw append takes more, and that one
     // sets its own. Commands are capped lower still by their parser.
     bodyLimit: BODY_BYTES_MAX,
@@ -186,7 +185,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     methods: ['GET', 'POST'],
     allowedHeaders: ['content-type', 'idempotency-key', 'x-correlation-id', 'expected-version', 'last-event-id', 'authorization'],
     exposedHeaders: ['x-correlation-id', 'chronicle-freshness', 'idempotent-replayed'],
-    maxAge: 600,
+    maxAge: CORS_PREFLIGHT_MAX_AGE_S,
   });
 
   await app.register(swagger, {

@@ -1,7 +1,8 @@
 // API key management (admin only): make a key (its plaintext is in the 201 and nowhere else, ever), list
 // keys (never a hash or a key), revoke one. The CLI does the same against the database: `chronicle keys`.
 import type { FastifyInstance } from 'fastify';
-import { KEY_NAME_LENGTH_MAX, type ApiKeys } from '../application/api-keys.js';
+import type { ApiKeys } from '../application/api-keys.js';
+import { KEY_NAME_LENGTH_MAX } from '../domain/limits.js';
 import { KEY_ROLES, type KeyRole } from '../ports/api-key-store.js';
 import { ApiError, ERROR_SCHEMA } from './errors.js';
 

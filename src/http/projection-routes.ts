@@ -4,7 +4,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ReadModelQueries } from '../application/read-model-queries.js';
 import { RebuildInProgressError, type ReadProcessor, type RebuildReport } from '../application/read-processor.js';
-import type { SqlReadModel } from '../adapters/read-model/sql-read-model.js';
+import { PROJECTION_STALLED_AFTER_MS } from '../domain/limits.js';
+import type { ReadModel } from '../ports/read-model.js';
 import { ApiError, ERROR_SCHEMA } from './errors.js';
 import { pageLimit } from './account-routes.js';
 import { FRESHNESS, PAGE_LIMIT, RECORDED_EVENT } from './schemas.js';
@@ -12,7 +13,7 @@ import { FRESHNESS, PAGE_LIMIT, RECORDED_EVENT } from './schemas.js';
 export interface ProjectionHandle {
   processor: ReadProcessor;
   queries: ReadModelQueries;
-  model: SqlReadModel;
+  model: ReadModel;
 }
 
 export interface ProjectionRouteDeps {
@@ -53,7 +54,7 @@ const PROJECTION = {
 } as const;
 
 export async function projectionRoutes(app: FastifyInstance, deps: ProjectionRouteDeps) {
-  const stalledAfterMs = deps.stalledAfterMs ?? 30_000;
+  const stalledAfterMs = deps.stalledAfterMs ?? PROJECTION_STALLED_AFTER_MS;
   const find = (name: string): ProjectionHandle => {
     const found = deps.projections.find((p) => p.processor.name === name);
     if (!found) throw new ApiError('projection_not_found', `no projection ${name}`, { name, projections: deps.projections.map((p) => p.processor.name) });

@@ -10,16 +10,8 @@
 // one. So a client may send `perMinute` requests in any one minute on average, and one idle for a minute
 // may spend them at once.
 
-/** RATE_LIMIT_PER_MINUTE's default: 1,000 requests a second per key, far above one client's honest use. */
-export const RATE_LIMIT_PER_MINUTE_DEFAULT = 60_000;
-/**
- * AUTH_FAILURES_PER_MINUTE's default: failed authentications (a key presented that is malformed, unknown or
- * revoked) per client address. Each unknown key can cost a query, so this bounds what guessing costs the
- * database; an honest client with a wrong key needs a handful.
- */
-export const AUTH_FAILURES_PER_MINUTE_DEFAULT = 60;
-/** Clients remembered at once; past it idle (full) buckets are dropped, then the oldest. */
-export const RATE_LIMIT_BUCKETS_MAX = 100_000;
+// The defaults (RATE_LIMIT_PER_MINUTE_DEFAULT, AUTH_FAILURES_PER_MINUTE_DEFAULT) and the bound on buckets: src/domain/limits.ts.
+import { RATE_LIMIT_BUCKETS_MAX } from '../domain/limits.js';
 
 interface Bucket {
   tokens: number;

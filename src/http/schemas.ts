@@ -1,5 +1,7 @@
 // JSON schemas shared by routes (validated by Fastify's Ajv, published in the OpenAPI document).
-import { ACCOUNT_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, OWNER_LENGTH_MAX, READ_PAGE_MAX, STREAM_ID_LENGTH_MAX } from '../domain/limits.js';
+import {
+  ACCOUNT_ID_LENGTH_MAX, CORRELATION_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, OWNER_LENGTH_MAX, READ_PAGE_MAX, STREAM_ID_LENGTH_MAX,
+} from '../domain/limits.js';
 
 export const ACCOUNT_ID = {
   type: 'string', minLength: 1, maxLength: ACCOUNT_ID_LENGTH_MAX, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$',
@@ -28,7 +30,7 @@ export const COMMAND_HEADERS = {
       type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_LENGTH_MAX, pattern: '^[\\x21-\\x7e]+$',
       description: 'Repeat a command safely: the same key and body answer with the first response and append nothing.',
     },
-    'x-correlation-id': { type: 'string', maxLength: 128 },
+    'x-correlation-id': { type: 'string', maxLength: CORRELATION_ID_LENGTH_MAX },
   },
 } as const;
 

@@ -3,7 +3,7 @@
 // through the commands, which enforce the rules.
 import type { FastifyInstance } from 'fastify';
 import { ACCOUNT_STREAM_PREFIX } from '../domain/account/events.js';
-import { APPEND_BODY_BYTES_MAX, APPEND_EVENTS_MAX, JSON_DEPTH_MAX, jsonDepthExceeds } from '../domain/limits.js';
+import { APPEND_BODY_BYTES_MAX, APPEND_EVENTS_MAX, EVENT_TYPE_LENGTH_MAX, JSON_DEPTH_MAX, jsonDepthExceeds } from '../domain/limits.js';
 import type { EventStore, ExpectedVersion, NewEvent, RecordedEvent } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { pageLimit } from './account-routes.js';
@@ -47,7 +47,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
             type: 'object', additionalProperties: false, required: ['type', 'data'],
             properties: {
               eventId: { type: 'string', pattern: UUID, description: 'Client-chosen: a retried append with the same ids appends nothing' },
-              type: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z][A-Za-z0-9_.-]*$' },
+              type: { type: 'string', minLength: 1, maxLength: EVENT_TYPE_LENGTH_MAX, pattern: '^[A-Za-z][A-Za-z0-9_.-]*$' },
               data: { type: 'object' },
               metadata: { type: 'object' },
             },

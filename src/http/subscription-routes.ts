@@ -23,7 +23,7 @@
 // `$all` (src/application/live-feed.ts), which reads once for everyone, at once after an append in this
 // process and every SUBSCRIPTION_POLL_INTERVAL_MS for the others' commits; an idle subscription costs no query.
 //
-// Bounds: pages of SUBSCRIPTION_PAGE_SIZE events, a `: ping` comment every HEARTBEAT_INTERVAL_MS (proxies drop
+// Bounds: pages of SUBSCRIPTION_PAGE_SIZE events, a `: ping` comment every SUBSCRIPTION_HEARTBEAT_INTERVAL_MS (proxies drop
 // silent connections), at most SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT open per API key (then 429
 // too_many_subscriptions) and SUBSCRIPTIONS_MAX per app (then 503 overloaded). A slow client is waited for
 // ('drain'); the feed queues at most SUBSCRIPTION_BUFFER_EVENTS_MAX events for it, and past that leaves it to
@@ -38,17 +38,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKeys } from '../application/api-keys.js';
 import type { ChangeSignal } from '../application/change-signal.js';
 import { LiveFeed } from '../application/live-feed.js';
-import { subscribeAll, subscribeStream, SUBSCRIPTION_PAGE_SIZE, SUBSCRIPTION_POLL_INTERVAL_MS } from '../application/subscription.js';
+import { subscribeAll, subscribeStream } from '../application/subscription.js';
 import {
-  SUBSCRIPTION_BUFFER_EVENTS_MAX, SUBSCRIPTION_FEED_RING_EVENTS_MAX, SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT,
+  SUBSCRIPTION_BUFFER_EVENTS_MAX, SUBSCRIPTION_FEED_RING_EVENTS_MAX, SUBSCRIPTION_HEARTBEAT_INTERVAL_MS, SUBSCRIPTION_PAGE_SIZE,
+  SUBSCRIPTION_POLL_INTERVAL_MS, SUBSCRIPTION_RECONNECT_DELAY_MS, SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT,
 } from '../domain/limits.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 import { ApiError, ERROR_SCHEMA } from './errors.js';
 import { DIGITS, STREAM_ID } from './schemas.js';
 
-export const HEARTBEAT_INTERVAL_MS = 15_000;
-/** Sent as the SSE `retry:` field: how long an EventSource waits before reconnecting. */
-const RECONNECT_DELAY_MS = 2_000;
 
 export interface SubscriptionRouteOptions {
   store: EventStore;
@@ -103,7 +101,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
   const { store, keys } = options;
   const pageSize = options.pageSize ?? SUBSCRIPTION_PAGE_SIZE;
   const pollIntervalMs = options.pollIntervalMs ?? SUBSCRIPTION_POLL_INTERVAL_MS;
-  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? SUBSCRIPTION_HEARTBEAT_INTERVAL_MS;
   const subscriptionsMax = options.subscriptionsMax ?? SUBSCRIPTIONS_MAX;
   const perKeyMax = options.subscriptionsPerKeyMax ?? SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT;
   const feed = new LiveFeed(store, {
@@ -251,7 +249,7 @@ async function stream(
       'x-accel-buffering': 'no',
     });
     // The first bytes also flush the headers, so the client sees the 200 before any event exists.
-    res.write(`retry: ${RECONNECT_DELAY_MS}\n\n`);
+    res.write(`retry: ${SUBSCRIPTION_RECONNECT_DELAY_MS}\n\n`);
     heartbeat = setInterval(() => {
       // Skipped while the client is not reading: a ping is for idle connections, not for a full buffer.
       if (!res.writableNeedDrain && !res.destroyed) res.write(': ping\n\n');

@@ -95,9 +95,6 @@ export class RedeliveryLimitError extends Error {
   override readonly name = 'RedeliveryLimitError';
 }
 
-/** Subject prefix of the spec (`events.account.*`). */
-export const EVENT_SUBJECT_PREFIX_DEFAULT = 'events';
-
 /**
  * `<prefix>.<aggregate>.<EventType>`, aggregate lower-cased: `events.account.MoneyDeposited`.
  * Event types and aggregate types from the raw stream API may hold characters a subject token cannot

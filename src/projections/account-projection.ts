@@ -31,12 +31,12 @@
 // minus the amount must equal the event's balanceAfter. The write side guarantees it; a read model that
 // finds otherwise has been handed a corrupt or foreign event and refuses it (MalformedEventError).
 //
-// Writers share an advisory lock (PROJECTION_LOCK_KEY) per transaction; a rebuild holds it alone, so a read
-// processor in another process waits while the model is emptied and replayed.
-import type { SqlQueryable } from '../adapters/event-store/sql/sql-client.js';
-import { PROJECTION_LOCK_KEY, type BalanceRow, type SqlReadModel, type TransactionRow } from '../adapters/read-model/sql-read-model.js';
+// Writers share the projection lock per transaction (ReadModel.transaction); a rebuild holds it alone, so a
+// read processor in another process waits while the model is emptied and replayed. The SQL that reads and
+// writes the rows is the read model adapter's (src/adapters/read-model/sql-read-model.ts).
 import { ACCOUNT_AGGREGATE, ACCOUNT_STREAM_PREFIX } from '../domain/account/events.js';
 import type { RecordedEvent } from '../ports/event-store.js';
+import type { BalanceRow, ProjectionWrite, ReadModel, ReadModelTransaction, TransactionRow } from '../ports/read-model.js';
 
 /** Retry later: an earlier event of the same account is not applied yet. */
 export class ProjectionGapError extends Error {
@@ -127,27 +127,15 @@ export function step(accountId: string, current: BalanceRow | undefined, event: 
   };
 }
 
-const SELECT_ROWS = `SELECT account_id, owner, currency, balance::text AS balance, version::text AS version,
-       last_global_position::text AS last_global_position,
-       to_char(opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS opened_at,
-       to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_event_at
-  FROM account_balance WHERE account_id = ANY($1::text[]) ORDER BY account_id COLLATE "C" FOR UPDATE`;
-
-interface RawRow {
-  account_id: string; owner: string; currency: string; balance: string; version: string; last_global_position: string;
-  opened_at: string; last_event_at: string;
-}
-
 export class AccountProjection {
-  constructor(private readonly model: SqlReadModel, readonly name: string) {}
+  constructor(private readonly model: ReadModel, readonly name: string) {}
 
   /**
    * Applies one event and moves the checkpoint, in one transaction; `also` runs in that transaction too
    * (replaying a dead letter removes it there).
    */
-  async apply(event: RecordedEvent, also?: (tx: SqlQueryable) => Promise<void>): Promise<ApplyOutcome> {
-    return this.model.db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK_KEY], 'chronicle_rm_share_lock');
+  async apply(event: RecordedEvent, also?: (tx: ReadModelTransaction) => Promise<void>): Promise<ApplyOutcome> {
+    return this.model.transaction(async (tx) => {
       const outcome = await this.applyOne(tx, event);
       await also?.(tx);
       return outcome;
@@ -155,16 +143,19 @@ export class AccountProjection {
   }
 
   /** One event and the checkpoint, inside the caller's transaction (which holds the projection lock). */
-  private async applyOne(tx: SqlQueryable, event: RecordedEvent): Promise<ApplyOutcome> {
+  private async applyOne(tx: ReadModelTransaction, event: RecordedEvent): Promise<ApplyOutcome> {
     const accountId = accountOf(event);
     if (accountId === null) {
-      await this.writeAll(tx, [], [], [], { event, applied: 0 });
+      await this.write(tx, { created: [], changed: [], transactions: [], checkpoint: { event, applied: 0 } });
       return 'ignored';
     }
-    const current = (await this.lockRows(tx, [accountId])).get(accountId);
+    const current = (await tx.lockBalances([accountId])).get(accountId);
     const result = step(accountId, current, event);
     if (result.outcome === 'duplicate') return 'duplicate';
-    await this.writeAll(tx, current ? [] : [result.row], current ? [result.row] : [], result.transaction ? [result.transaction] : [], { event, applied: 1 });
+    await this.write(tx, {
+      created: current ? [] : [result.row], changed: current ? [result.row] : [],
+      transactions: result.transaction ? [result.transaction] : [], checkpoint: { event, applied: 1 },
+    });
     return 'applied';
   }
 
@@ -178,10 +169,9 @@ export class AccountProjection {
   async applyBatch(events: readonly RecordedEvent[], { lockHeld = false } = {}): Promise<BatchOutcome> {
     const counts: BatchOutcome = { applied: 0, duplicates: 0, ignored: 0, outcomes: [] };
     if (events.length === 0) return counts;
-    return this.model.db.transaction(async (tx) => {
-      if (!lockHeld) await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK_KEY], 'chronicle_rm_share_lock');
+    return this.model.transaction(async (tx) => {
       const ids = [...new Set(events.map(accountOf).filter((id): id is string => id !== null))];
-      const before = await this.lockRows(tx, ids);
+      const before = await tx.lockBalances(ids);
       const rows = new Map(before);
       const transactions: TransactionRow[] = [];
       let last: RecordedEvent | null = null;
@@ -212,78 +202,15 @@ export class AccountProjection {
         if (!old) created.push(row);
         else if (old.version !== row.version) changed.push(row);
       }
-      await this.writeAll(tx, created, changed, transactions, last === null ? null : { event: last, applied: counts.applied });
+      await this.write(tx, { created, changed, transactions, checkpoint: last === null ? null : { event: last, applied: counts.applied } });
       return counts;
-    });
+    }, { lockHeld });
   }
 
-  private async lockRows(tx: SqlQueryable, ids: string[]): Promise<Map<string, BalanceRow>> {
-    if (ids.length === 0) return new Map();
-    const rows = await tx.query<RawRow>(SELECT_ROWS, [ids], 'chronicle_rm_lock_accounts');
-    return new Map(rows.map((r) => [r.account_id, {
-      accountId: r.account_id, owner: r.owner, currency: r.currency, balance: r.balance, version: Number(r.version),
-      lastGlobalPosition: Number(r.last_global_position), openedAt: r.opened_at, lastEventAt: r.last_event_at,
-    }]));
-  }
-
-  /**
-   * The whole write of a batch (or of one event) in ONE statement (data-modifying CTEs: new accounts, changed
-   * accounts, transaction rows, checkpoint): a batch is then BEGIN, lock, read, write, COMMIT, five round
-   * trips whatever its size. Round trips are what a busy process pays for (each waits a turn of its event
-   * loop). The checkpoint moves to `checkpoint.event` only if that is forward in commit order; `applied` is
-   * counted either way.
-   */
-  private async writeAll(
-    tx: SqlQueryable, created: BalanceRow[], changed: BalanceRow[], transactions: TransactionRow[],
-    checkpoint: { event: RecordedEvent; applied: number } | null,
-  ): Promise<void> {
-    const c = created;
-    const u = changed;
-    const t = transactions;
-    const rows = await tx.query<{ inserted: number }>(
-      `WITH ins AS (
-         INSERT INTO account_balance (account_id, owner, currency, balance, version, last_global_position, last_event_at, opened_at, updated_at)
-         SELECT a, o, cur, b, v, p, at, op, now()
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[])
-             AS x(a, o, cur, b, v, p, at, op)
-         ON CONFLICT (account_id) DO NOTHING RETURNING 1
-       ), upd AS (
-         UPDATE account_balance SET balance = x.b, version = x.v, last_global_position = x.p, last_event_at = x.at, updated_at = now()
-           FROM unnest($9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::timestamptz[]) AS x(a, b, v, p, at)
-          WHERE account_id = x.a
-         RETURNING 1
-       ), txs AS (
-         INSERT INTO account_transactions (event_id, account_id, type, amount, balance_after, transfer_id, counterparty_account_id,
-                                           global_position, stream_version, recorded_at)
-         SELECT * FROM unnest($14::uuid[], $15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[], $20::text[],
-                              $21::bigint[], $22::bigint[], $23::timestamptz[])
-         ON CONFLICT (event_id) DO NOTHING RETURNING 1
-       ), cp AS (
-         INSERT INTO projection_checkpoints AS c (name, transaction_id, position, events_applied, updated_at)
-         SELECT $24::text, $25::bigint, $26::bigint, $27::bigint, now() WHERE $25::bigint IS NOT NULL
-         ON CONFLICT (name) DO UPDATE SET
-           transaction_id = CASE WHEN c.position < EXCLUDED.position THEN EXCLUDED.transaction_id ELSE c.transaction_id END,
-           position       = GREATEST(c.position, EXCLUDED.position),
-           events_applied = c.events_applied + EXCLUDED.events_applied,
-           updated_at     = EXCLUDED.updated_at
-         RETURNING 1
-       )
-       SELECT (SELECT count(*) FROM ins)::int AS inserted`,
-      [
-        c.map((r) => r.accountId), c.map((r) => r.owner), c.map((r) => r.currency), c.map((r) => r.balance),
-        c.map((r) => String(r.version)), c.map((r) => String(r.lastGlobalPosition)), c.map((r) => r.lastEventAt), c.map((r) => r.openedAt),
-        u.map((r) => r.accountId), u.map((r) => r.balance), u.map((r) => String(r.version)), u.map((r) => String(r.lastGlobalPosition)),
-        u.map((r) => r.lastEventAt),
-        t.map((r) => r.eventId), t.map((r) => r.accountId), t.map((r) => r.type), t.map((r) => r.amount), t.map((r) => r.balanceAfter),
-        t.map((r) => r.transferId), t.map((r) => r.counterpartyAccountId), t.map((r) => String(r.globalPosition)),
-        t.map((r) => String(r.streamVersion)), t.map((r) => r.recordedAt),
-        this.name, checkpoint?.event.transactionId ?? null, checkpoint?.event.globalPosition ?? null, checkpoint?.applied ?? 0,
-      ],
-      'chronicle_rm_write_batch',
-    );
+  /** Writes in one statement; the checkpoint moves only forward in commit order. */
+  private async write(tx: ReadModelTransaction, changes: ProjectionWrite): Promise<void> {
+    const { inserted } = await tx.write(this.name, changes);
     // Another processor created one of them between our lock and insert: roll back, the retry sees a duplicate.
-    if ((rows[0]?.inserted ?? 0) !== created.length) throw new ProjectionGapError('an account was created concurrently');
+    if (inserted !== changes.created.length) throw new ProjectionGapError('an account was created concurrently');
   }
-
-
 }

@@ -1,17 +1,19 @@
 // What the read model must contain, computed from the events without the projection's code, and every
 // event of $all: shared by the projection and read-processor tests.
-import type { BalanceRow, ReadModelContents, TransactionRow } from '../../src/adapters/read-model/sql-read-model.js';
+import type { SqlQueryable } from '../../src/adapters/event-store/sql/sql-client.js';
+import type { BalanceRow, ReadModelContents, TransactionRow } from '../../src/ports/read-model.js';
 import type { EventStore, RecordedEvent } from '../../src/ports/event-store.js';
 
 /**
- * Every committed event: $all and the table agree at any instant (positions are in commit order), so this
- * polls only in case a write lands between reading the pages and counting the table.
+ * Every committed event. With raw SQL on the store's database (test/support/sql-access.ts), $all is checked
+ * against the table: they agree at any instant (positions are in commit order), so this polls only in case a
+ * write lands between reading the pages and counting the table.
  */
-export async function allEvents(store: EventStore & { sql?: { query<R>(text: string): Promise<R[]> } }, timeoutMs = 10_000): Promise<RecordedEvent[]> {
+export async function allEvents(store: EventStore, sql?: Pick<SqlQueryable, 'query'>, timeoutMs = 10_000): Promise<RecordedEvent[]> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const events = await allEventsNow(store);
-    const total = store.sql ? Number((await store.sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events'))[0]!.n) : events.length;
+    const total = sql ? Number((await sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events'))[0]!.n) : events.length;
     if (events.length === total) return events;
     if (Date.now() > end) throw new Error(`$all shows ${events.length} of ${total} events after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));

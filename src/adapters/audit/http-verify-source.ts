@@ -1,8 +1,9 @@
 // A running ledger's HTTP API as the verifier's source: $all in commit order (which is leaf order) and the
 // signed checkpoints. Only fetch and types: the dashboard runs this same code in the browser.
 import type { SignedCheckpoint } from '../../domain/audit/checkpoint.js';
+import { AUDIT_CHECKPOINTS_PAGE_MAX, READ_PAGE_MAX } from '../../domain/limits.js';
 import type { LogItem, VerifiableEvent } from '../../domain/audit/verify.js';
-import type { VerifySource } from '../../application/verify-log.js';
+import type { VerifySource } from '../../ports/verify-source.js';
 
 /** A running ledger's HTTP API (`Authorization` header optional: an auditor key when access control is on). */
 export function httpVerifySource(baseUrl: string, headers: Record<string, string> = {}): VerifySource {
@@ -16,7 +17,7 @@ export function httpVerifySource(baseUrl: string, headers: Record<string, string
       const out: SignedCheckpoint[] = [];
       let after = 0;
       for (;;) {
-        const page = await get<{ checkpoints: (SignedCheckpoint & { format: string; signedMessage: string })[]; next: number | null }>(`/audit/checkpoints?after=${after}&limit=1000`);
+        const page = await get<{ checkpoints: (SignedCheckpoint & { format: string; signedMessage: string })[]; next: number | null }>(`/audit/checkpoints?after=${after}&limit=${AUDIT_CHECKPOINTS_PAGE_MAX}`);
         out.push(...page.checkpoints.map(({ treeSize, rootHash, issuedAt, keyId, signature }) => ({ treeSize, rootHash, issuedAt, keyId, signature })));
         if (page.next === null) return out;
         after = page.next;
@@ -26,7 +27,7 @@ export function httpVerifySource(baseUrl: string, headers: Record<string, string
       let from = 0;
       let index = 0;
       for (;;) {
-        const page = await get<{ events: VerifiableEvent[]; lastPosition: number }>(`/streams/$all?from=${from}&count=1000`);
+        const page = await get<{ events: VerifiableEvent[]; lastPosition: number }>(`/streams/$all?from=${from}&count=${READ_PAGE_MAX}`);
         for (const event of page.events) yield { leafIndex: index++, event };
         if (page.events.length === 0) return;
         from = page.lastPosition;

@@ -9,16 +9,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyIdOf, type SignatureVerifier } from '../../domain/audit/checkpoint.js';
 import { sha256 } from '../event-store/sql/sql-event-store.js';
-
-export interface CheckpointSigner {
-  keyId: string;
-  /** Raw 32-byte Ed25519 public key, base64. */
-  publicKey: string;
-  /** SubjectPublicKeyInfo PEM, for openssl and other tools. */
-  publicKeyPem: string;
-  /** Ed25519 signature of the message, base64. */
-  sign(message: Uint8Array): string;
-}
+import type { CheckpointSigner } from '../../ports/merkle-log.js';
 
 export type SigningKeySource = 'CHRONICLE_SIGNING_KEY' | 'CHRONICLE_SIGNING_KEY_FILE' | 'data-dir' | 'generated';
 

@@ -8,23 +8,7 @@ import {
 } from '../../domain/audit/merkle.js';
 import { toSafeNumber } from '../event-store/sql/sql-event-store.js';
 import type { SqlClient, SqlQueryable } from '../event-store/sql/sql-client.js';
-
-export interface SealedLeaf {
-  leafIndex: number;
-  globalPosition: number;
-  eventId: string;
-  leafHash: Uint8Array;
-}
-
-export interface InclusionProof {
-  eventId: string;
-  globalPosition: number;
-  leafIndex: number;
-  treeSize: number;
-  leafHash: string;
-  /** RFC 9162 audit path, hex, from the leaf's sibling upwards. */
-  proof: string[];
-}
+import type { MerkleLog, SealedLeaf } from '../../ports/merkle-log.js';
 
 interface CheckpointRow {
   tree_size: string;
@@ -42,7 +26,7 @@ const toCheckpoint = (r: CheckpointRow): SignedCheckpoint => ({
   treeSize: toSafeNumber(r.tree_size), rootHash: r.root_hash, issuedAt: r.issued_at, keyId: r.key_id, signature: r.signature,
 });
 
-export class SqlMerkleLog {
+export class SqlMerkleLog implements MerkleLog {
   constructor(private readonly db: SqlClient, private readonly sha256: Sha256) {}
 
   /** Where the log stands: its size, the global position of its last leaf (0: none) and its frontier. */

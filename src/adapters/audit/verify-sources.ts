@@ -2,12 +2,12 @@
 // leaves are compared with the events found at their positions), or a running ledger's HTTP API
 // (http-verify-source.ts). Either way the verdict rests only on the public key the auditor holds.
 import type { SignedCheckpoint } from '../../domain/audit/checkpoint.js';
+import { VERIFY_PAGE_ROWS as PAGE } from '../../domain/limits.js';
 import type { LogItem, VerifiableEvent } from '../../domain/audit/verify.js';
-import type { VerifySource } from '../../application/verify-log.js';
+import type { VerifySource } from '../../ports/verify-source.js';
 import type { SqlClient } from '../event-store/sql/sql-client.js';
 import { legacyThroughOf, readAllRows, toSafeNumber } from '../event-store/sql/sql-event-store.js';
 
-const PAGE = 5_000;
 
 interface Row {
   leaf_index: string;

@@ -5,11 +5,8 @@ import type { Delivery, EventHandler, SubscribeOptions } from '../../ports/event
 import { redeliveryDelayMs, RedeliveryLimitError } from '../../ports/event-bus.js';
 import type { RecordedEvent } from '../../ports/event-store.js';
 
-/** Bounds on subscription options ("put a limit on everything"). */
-export const MAX_DELIVER_MAX = 1_000;
-export const MAX_ACK_PENDING_MAX = 10_000;
-export const BACKOFF_MS_MAX = 3_600_000;
-export const BACKOFF_STEPS_MAX = 50;
+/** Bounds on subscription options ("put a limit on everything"): src/domain/limits.ts. */
+import { BACKOFF_MS_MAX, BACKOFF_STEPS_MAX, MAX_ACK_PENDING_MAX, MAX_DELIVER_MAX } from '../../domain/limits.js';
 
 export class InvalidSubscribeOptionsError extends Error {
   override readonly name = 'InvalidSubscribeOptionsError';

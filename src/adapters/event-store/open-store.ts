@@ -8,11 +8,14 @@ import { SqlEventStore } from './sql/sql-event-store.js';
 
 export type StoreTarget =
   | { kind: 'postgres'; url: string; poolMax: number }
-  | { kind: 'pglite'; dataDir?: string }; // no dataDir: in memory
+  // No dataDir: in memory. `client`: a PGlite client opened by the caller (who keeps raw SQL on the same
+  // database: PGlite is one connection); the store closes it.
+  | { kind: 'pglite'; dataDir?: string; client?: SqlClient };
 
 /** A SQL client on the target, without the event store on it (the read store). */
 export async function openSqlClient(target: StoreTarget): Promise<SqlClient> {
   if (target.kind === 'postgres') return createPostgresClient({ connectionString: target.url, poolMax: target.poolMax, applicationName: 'chronicle-read-store' });
+  if (target.client) return target.client;
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
   return createPgliteClient(target.dataDir);
 }
@@ -22,6 +25,7 @@ export async function openEventStore(target: StoreTarget, options: { onGroupComm
   if (target.kind === 'postgres') {
     return SqlEventStore.open(createPostgresClient({ connectionString: target.url, poolMax: target.poolMax }), { groupCommit });
   }
+  if (target.client) return SqlEventStore.open(target.client, { groupCommit });
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
   return SqlEventStore.open(await createPgliteClient(target.dataDir), { groupCommit });
 }

@@ -1,12 +1,20 @@
 // Prometheus metrics, one registry per ledger (two ledgers in one process, as in the tests, do not share
 // counters). Names follow Prometheus conventions: unit suffixes, _total for counters.
+//
+// It takes the shapes it counts (a command's outcome, a lag, a projection's outcome) as it needs them, not the
+// application's types: an adapter depends on ports and the domain only (test/architecture.unit.test.ts).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CommandOutcome } from '../../application/command-handler.js';
-import type { ProjectionLag } from '../../application/read-model-queries.js';
-import type { RelayLag } from '../../application/relay.js';
 import type { Delivery } from '../../ports/event-bus.js';
 import type { RecordedEvent } from '../../ports/event-store.js';
-import type { ApplyOutcome } from '../../projections/account-projection.js';
+
+/** What a command counts as: its outcome's kind; an accepted one that was no replay appended its events. */
+type CommandOutcome = { kind: string; replayed?: boolean; receipt?: { eventIds: readonly string[] } };
+/** The relay's lag (src/application/relay.ts RelayLag). */
+type RelayLag = { eventsBehind: number; lagMs: number };
+/** The read model's lag (src/application/read-model-queries.ts ProjectionLag). */
+type ProjectionLag = { events: number; ms: number };
+/** What applying an event did (src/projections/account-projection.ts ApplyOutcome). */
+type ApplyOutcome = 'applied' | 'duplicate' | 'ignored';
 
 export class LedgerMetrics {
   readonly registry = new Registry();
@@ -81,7 +89,7 @@ export class LedgerMetrics {
   command(type: string, outcome: CommandOutcome, durationMs: number): void {
     this.commands.inc({ type, outcome: outcome.kind });
     this.commandSeconds.observe({ type }, durationMs / 1000);
-    if (outcome.kind === 'accepted' && !outcome.replayed) this.eventsAppended.inc(outcome.receipt.eventIds.length);
+    if (outcome.kind === 'accepted' && !outcome.replayed && outcome.receipt) this.eventsAppended.inc(outcome.receipt.eventIds.length);
   }
 
   /** Relay lag gauges, measured when scraped. */

@@ -18,7 +18,11 @@
 // read as decimal strings so no value goes through a JS number.
 import type { SqlClient, SqlQueryable } from '../event-store/sql/sql-client.js';
 import { toSafeNumber } from '../event-store/sql/sql-event-store.js';
+import { DEAD_LETTER_ERROR_LENGTH_MAX, DEAD_LETTERS_PAGE_DEFAULT } from '../../domain/limits.js';
 import type { RecordedEvent } from '../../ports/event-store.js';
+import type {
+  BalanceRow, Checkpoint, DeadLetter, ProjectionWrite, ReadModel, ReadModelContents, ReadModelTransaction, TransactionRow,
+} from '../../ports/read-model.js';
 
 /** Arbitrary constant: the advisory lock key of the read store's schema setup. */
 const SCHEMA_LOCK_KEY = 7_301_240_003;
@@ -82,54 +86,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 /** Microsecond ISO-8601 UTC, the RecordedEvent.recordedAt format, from a TIMESTAMPTZ column. */
 const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
-export interface BalanceRow {
-  accountId: string;
-  owner: string;
-  currency: string;
-  balance: string;
-  version: number;
-  lastGlobalPosition: number;
-  openedAt: string;
-  lastEventAt: string;
-}
-
-export interface TransactionRow {
-  eventId: string;
-  accountId: string;
-  type: string;
-  amount: string;
-  balanceAfter: string;
-  transferId: string | null;
-  counterpartyAccountId: string | null;
-  globalPosition: number;
-  streamVersion: number;
-  recordedAt: string;
-}
-
-export interface Checkpoint {
-  name: string;
-  /** Commit-order key of the last event applied: its transaction id (decimal) and global position. */
-  transactionId: string;
-  position: number;
-  eventsApplied: number;
-  updatedAt: string;
-}
-
-export interface DeadLetter {
-  eventId: string;
-  projection: string;
-  event: RecordedEvent;
-  error: string;
-  attempts: number;
-  failedAt: string;
-}
-
-/** Everything a projection rebuild must reproduce (updated_at left out: it is the wall clock of applying). */
-export interface ReadModelContents {
-  balances: BalanceRow[];
-  transactions: TransactionRow[];
-}
-
 interface BalanceColumns {
   account_id: string; owner: string; currency: string; balance: string; version: string; last_global_position: string;
   opened_at: string; last_event_at: string;
@@ -149,7 +105,7 @@ const toCheckpoint = (r: CheckpointColumns): Checkpoint => ({
   name: r.name, transactionId: r.transaction_id, position: toSafeNumber(r.position), eventsApplied: toSafeNumber(r.events_applied), updatedAt: r.updated_at,
 });
 
-export class SqlReadModel {
+export class SqlReadModel implements ReadModel {
   private constructor(readonly db: SqlClient) {}
 
   /**
@@ -268,18 +224,18 @@ export class SqlReadModel {
     }));
   }
 
-  async recordDeadLetter(projection: string, event: RecordedEvent, error: unknown, attempts: number, tx: SqlQueryable = this.db): Promise<void> {
+  async recordDeadLetter(projection: string, event: RecordedEvent, error: unknown, attempts: number): Promise<void> {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    await tx.query(
+    await this.db.query(
       `INSERT INTO dead_letters (event_id, projection, event, error, attempts, failed_at) VALUES ($1, $2, $3, $4, $5, now())
        ON CONFLICT (projection, event_id) DO UPDATE
          SET event = EXCLUDED.event, error = EXCLUDED.error, attempts = dead_letters.attempts + EXCLUDED.attempts, failed_at = EXCLUDED.failed_at`,
-      [event.eventId, projection, JSON.stringify(event), message.slice(0, 4_000), attempts],
+      [event.eventId, projection, JSON.stringify(event), message.slice(0, DEAD_LETTER_ERROR_LENGTH_MAX), attempts],
     );
   }
 
   /** Dead letters of `projection`, in global position order (the order to replay them in). */
-  deadLetters(projection: string, limit = 100): Promise<DeadLetter[]> {
+  deadLetters(projection: string, limit = DEAD_LETTERS_PAGE_DEFAULT): Promise<DeadLetter[]> {
     return this.selectDeadLetters('WHERE projection = $1 ORDER BY (event->>\'globalPosition\')::bigint, event_id LIMIT $2', [projection, limit]);
   }
 
@@ -302,8 +258,28 @@ export class SqlReadModel {
     }));
   }
 
-  async removeDeadLetter(projection: string, eventId: string, tx: SqlQueryable = this.db): Promise<void> {
-    await tx.query('DELETE FROM dead_letters WHERE projection = $1 AND event_id = $2', [projection, eventId]);
+  async removeDeadLetter(projection: string, eventId: string, tx?: ReadModelTransaction): Promise<void> {
+    if (tx) return tx.removeDeadLetter(projection, eventId);
+    await removeDeadLetter(this.db, projection, eventId);
+  }
+
+  async transaction<T>(fn: (tx: ReadModelTransaction) => Promise<T>, { lockHeld = false }: { lockHeld?: boolean } = {}): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      if (!lockHeld) await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK_KEY], 'chronicle_rm_share_lock');
+      return fn(new SqlReadModelTransaction(tx));
+    });
+  }
+
+  /** A session-level advisory lock on a connection held for fn's whole run (a rebuild spans many transactions). */
+  async withProjectionLockAlone<T>(fn: () => Promise<T>): Promise<T> {
+    return this.db.session(async (session) => {
+      await session.query('SELECT pg_advisory_lock($1)', [PROJECTION_LOCK_KEY]);
+      try {
+        return await fn();
+      } finally {
+        await session.query('SELECT pg_advisory_unlock($1)', [PROJECTION_LOCK_KEY]);
+      }
+    });
   }
 
   private async balances(where: string, params: unknown[], tx: SqlQueryable = this.db, limit?: number): Promise<BalanceRow[]> {
@@ -325,5 +301,79 @@ export class SqlReadModel {
       transferId: r.transfer_id, counterpartyAccountId: r.counterparty_account_id, globalPosition: toSafeNumber(r.global_position),
       streamVersion: toSafeNumber(r.stream_version), recordedAt: r.recorded_at,
     }));
+  }
+}
+
+const removeDeadLetter = async (db: SqlQueryable, projection: string, eventId: string): Promise<void> => {
+  await db.query('DELETE FROM dead_letters WHERE projection = $1 AND event_id = $2', [projection, eventId]);
+};
+
+/** The projection's writes inside one read-model transaction (src/projections/account-projection.ts decides them). */
+class SqlReadModelTransaction implements ReadModelTransaction {
+  constructor(private readonly tx: SqlQueryable) {}
+
+  async lockBalances(accountIds: readonly string[]): Promise<Map<string, BalanceRow>> {
+    if (accountIds.length === 0) return new Map();
+    const rows = await this.tx.query<BalanceColumns>(
+      `SELECT ${BALANCE_COLUMNS} FROM account_balance b WHERE b.account_id = ANY($1::text[]) ORDER BY b.account_id COLLATE "C" FOR UPDATE`,
+      [accountIds], 'chronicle_rm_lock_accounts',
+    );
+    return new Map(rows.map((r) => [r.account_id, toBalance(r)]));
+  }
+
+  /**
+   * The whole write of a batch (or of one event) in ONE statement (data-modifying CTEs: new accounts, changed
+   * accounts, transaction rows, checkpoint): a batch is then BEGIN, lock, read, write, COMMIT, five round
+   * trips whatever its size. Round trips are what a busy process pays for (each waits a turn of its event
+   * loop). The checkpoint moves to `checkpoint.event` only if that is forward in commit order; `applied` is
+   * counted either way.
+   */
+  async write(projection: string, { created: c, changed: u, transactions: t, checkpoint }: ProjectionWrite): Promise<{ inserted: number }> {
+    const rows = await this.tx.query<{ inserted: number }>(
+      `WITH ins AS (
+         INSERT INTO account_balance (account_id, owner, currency, balance, version, last_global_position, last_event_at, opened_at, updated_at)
+         SELECT a, o, cur, b, v, p, at, op, now()
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[])
+             AS x(a, o, cur, b, v, p, at, op)
+         ON CONFLICT (account_id) DO NOTHING RETURNING 1
+       ), upd AS (
+         UPDATE account_balance SET balance = x.b, version = x.v, last_global_position = x.p, last_event_at = x.at, updated_at = now()
+           FROM unnest($9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::timestamptz[]) AS x(a, b, v, p, at)
+          WHERE account_id = x.a
+         RETURNING 1
+       ), txs AS (
+         INSERT INTO account_transactions (event_id, account_id, type, amount, balance_after, transfer_id, counterparty_account_id,
+                                           global_position, stream_version, recorded_at)
+         SELECT * FROM unnest($14::uuid[], $15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[], $20::text[],
+                              $21::bigint[], $22::bigint[], $23::timestamptz[])
+         ON CONFLICT (event_id) DO NOTHING RETURNING 1
+       ), cp AS (
+         INSERT INTO projection_checkpoints AS c (name, transaction_id, position, events_applied, updated_at)
+         SELECT $24::text, $25::bigint, $26::bigint, $27::bigint, now() WHERE $25::bigint IS NOT NULL
+         ON CONFLICT (name) DO UPDATE SET
+           transaction_id = CASE WHEN c.position < EXCLUDED.position THEN EXCLUDED.transaction_id ELSE c.transaction_id END,
+           position       = GREATEST(c.position, EXCLUDED.position),
+           events_applied = c.events_applied + EXCLUDED.events_applied,
+           updated_at     = EXCLUDED.updated_at
+         RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM ins)::int AS inserted`,
+      [
+        c.map((r) => r.accountId), c.map((r) => r.owner), c.map((r) => r.currency), c.map((r) => r.balance),
+        c.map((r) => String(r.version)), c.map((r) => String(r.lastGlobalPosition)), c.map((r) => r.lastEventAt), c.map((r) => r.openedAt),
+        u.map((r) => r.accountId), u.map((r) => r.balance), u.map((r) => String(r.version)), u.map((r) => String(r.lastGlobalPosition)),
+        u.map((r) => r.lastEventAt),
+        t.map((r) => r.eventId), t.map((r) => r.accountId), t.map((r) => r.type), t.map((r) => r.amount), t.map((r) => r.balanceAfter),
+        t.map((r) => r.transferId), t.map((r) => r.counterpartyAccountId), t.map((r) => String(r.globalPosition)),
+        t.map((r) => String(r.streamVersion)), t.map((r) => r.recordedAt),
+        projection, checkpoint?.event.transactionId ?? null, checkpoint?.event.globalPosition ?? null, checkpoint?.applied ?? 0,
+      ],
+      'chronicle_rm_write_batch',
+    );
+    return { inserted: rows[0]?.inserted ?? 0 };
+  }
+
+  removeDeadLetter(projection: string, eventId: string): Promise<void> {
+    return removeDeadLetter(this.tx, projection, eventId);
   }
 }

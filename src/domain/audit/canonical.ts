@@ -37,6 +37,7 @@
 //    (undefined in an array, bigint, Date, Map, class instances, functions, symbols) throws.
 // Errors are CanonicalEncodingError with a code and the JSON Pointer of the offending value, so a caller can
 // refuse an append with a 4xx and a verifier can name what it could not encode.
+import { JSON_DEPTH_MAX } from '../limits.js';
 import { concatBytes, digest, fromHex, toHex, type Sha256 } from './hash.js';
 
 export const CANONICAL_ENCODING_ID = 'chronicle-event-v1';
@@ -45,7 +46,7 @@ export const CANONICAL_ENCODING_ID = 'chronicle-event-v1';
 export const GENESIS_PREV_HASH = '0'.repeat(64);
 
 /** Nesting of arrays and objects inside data or metadata (data itself is depth 1). Also stops cycles. */
-export const CANONICAL_NESTING_DEPTH_MAX = 64;
+export const CANONICAL_NESTING_DEPTH_MAX = JSON_DEPTH_MAX;
 
 /** The fields the encoding reads; RecordedEvent (ports/event-store.ts) has all of them. */
 export interface CanonicalEventFields {

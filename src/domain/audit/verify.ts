@@ -18,6 +18,7 @@ import { canonicalContentJson, GENESIS_PREV_HASH, linkHash, sealableEntry, type 
 import { checkpointSignatureValid, type SignatureVerifier, type SignedCheckpoint } from './checkpoint.js';
 import { digest, toHex, type Sha256 } from './hash.js';
 import { leafHash, MerkleFrontier } from './merkle.js';
+import { VERIFY_FINDINGS_MAX as FINDINGS_MAX } from '../limits.js';
 
 export interface VerifiableEvent extends CanonicalEventFields {
   prevHash?: string | null;
@@ -66,7 +67,6 @@ export interface VerifyReport {
 
 /** Kinds that are facts to report, not failures. */
 const INFORMATIONAL: ReadonlySet<FindingKind> = new Set(['unchained']);
-const FINDINGS_MAX = 1_000;
 
 export class LogVerifier {
   private readonly heads = new Map<string, { version: number; hash: string }>();

@@ -13,7 +13,8 @@
 import type {
   Delivery, EventBus, EventHandler, EventSubscription, SubscribeOptions,
 } from '../../../ports/event-bus.js';
-import { EVENT_SUBJECT_PREFIX_DEFAULT, EventBusClosedError, eventSubject } from '../../../ports/event-bus.js';
+import { EVENT_SUBJECT_PREFIX_DEFAULT, IN_PROCESS_BUS_DEFAULTS } from '../../../domain/limits.js';
+import { EventBusClosedError, eventSubject } from '../../../ports/event-bus.js';
 import type { RecordedEvent } from '../../../ports/event-store.js';
 import { checkSubscribeOptions, handleDelivery, subjectMatches } from '../consumer-rules.js';
 
@@ -29,12 +30,6 @@ export interface InProcessEventBusOptions {
   /** Milliseconds since the epoch; injected so tests can move time (the duplicate window, backoffs). */
   now?: () => number;
 }
-
-export const IN_PROCESS_BUS_DEFAULTS = {
-  duplicateWindowMs: 120_000,
-  duplicateIdsMax: 1_000_000,
-  messagesMax: 100_000,
-} as const;
 
 interface StoredMessage {
   seq: number;

@@ -17,7 +17,8 @@ import {
 } from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { EventBus, EventHandler, EventSubscription, SubscribeOptions } from '../../../ports/event-bus.js';
-import { EVENT_SUBJECT_PREFIX_DEFAULT, EventBusClosedError, eventSubject } from '../../../ports/event-bus.js';
+import { EVENT_SUBJECT_PREFIX_DEFAULT, NATS_BUS_DEFAULTS, NATS_DRAIN_TIMEOUT_MS, NATS_RECONNECT_WAIT_MS } from '../../../domain/limits.js';
+import { EventBusClosedError, eventSubject } from '../../../ports/event-bus.js';
 import type { RecordedEvent } from '../../../ports/event-store.js';
 import { checkSubscribeOptions, handleDelivery } from '../consumer-rules.js';
 import { ensureStream, STREAM_NAME_PATTERN, SUBJECT_PREFIX_PATTERN, type StreamSettings } from './jetstream-stream.js';
@@ -39,23 +40,11 @@ export interface NatsEventBusOptions {
   publishTimeoutMs?: number;
   /** How long a JetStream API request (stream and consumer info, create) waits. Default 5 s. */
   apiTimeoutMs?: number;
-  /** A delivered message not acknowledged within this is delivered again. Default 30 s. */
+  /** A delivered message not acknowledged within this is delivered again. Default NATS_ACK_WAIT_MS_DEFAULT (10 s). */
   ackWaitMs?: number;
   /** Shown by the server (connz). */
   connectionName?: string;
 }
-
-export const NATS_BUS_DEFAULTS = {
-  streamName: 'chronicle-events',
-  duplicateWindowMs: 120_000,
-  maxAgeMs: 0,
-  replicas: 1,
-  publishTimeoutMs: 5_000,
-  apiTimeoutMs: 5_000,
-  ackWaitMs: 30_000,
-  /** Messages a consumer pulls ahead of its handler (never more than maxAckPending). */
-  pullBatchMax: 256,
-} as const;
 
 export class EventPublishError extends Error {
   override readonly name = 'EventPublishError';
@@ -72,7 +61,7 @@ export async function connectNatsEventBus(options: NatsEventBusOptions): Promise
     name: options.connectionName ?? 'chronicle',
     // A relay outlives NATS outages: it keeps retrying and its checkpoint waits; never give up on the server.
     maxReconnectAttempts: -1,
-    reconnectTimeWait: 1_000,
+    reconnectTimeWait: NATS_RECONNECT_WAIT_MS,
   });
   try {
     const jsm = await jetstreamManager(nc, { timeout: options.apiTimeoutMs ?? NATS_BUS_DEFAULTS.apiTimeoutMs });
@@ -254,7 +243,7 @@ export class NatsEventBus implements EventBus {
     // drain() flushes what is buffered; it can wait for a reconnect that never comes, so bound it.
     const drained = this.nc.drain().catch(() => {});
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)));
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, NATS_DRAIN_TIMEOUT_MS)));
     await Promise.race([drained, timeout]);
     clearTimeout(timer);
     if (!this.nc.isClosed()) await this.nc.close();

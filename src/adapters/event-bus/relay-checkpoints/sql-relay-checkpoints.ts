@@ -3,7 +3,7 @@
 // The table is migration 3 of the event store (src/adapters/event-store/sql/migrations.ts).
 import type { SqlClient } from '../../event-store/sql/sql-client.js';
 import { legacyThroughOf, readAllRows, toSafeNumber } from '../../event-store/sql/sql-event-store.js';
-import type { RelayCheckpointStore } from '../../../application/relay.js';
+import type { CountEventsAfter, RelayCheckpointStore } from '../../../ports/relay-checkpoints.js';
 
 export class SqlRelayCheckpoints implements RelayCheckpointStore {
   private constructor(private readonly db: SqlClient) {}
@@ -34,7 +34,7 @@ export class SqlRelayCheckpoints implements RelayCheckpointStore {
  * reading them: the relay's and the read model's lag for metrics. Positions are dense and in commit order
  * (migration 7), so past the legacy events it is the head's distance, one row read.
  */
-export function sqlCountEventsAfter(db: SqlClient): (position: number, max: number) => Promise<number> {
+export function sqlCountEventsAfter(db: SqlClient): CountEventsAfter {
   let legacy: number | undefined; // fixed by migration 7: read once it has been read successfully
   return async (position, max) => {
     legacy ??= await legacyThroughOf(db);

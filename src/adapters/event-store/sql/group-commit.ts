@@ -17,7 +17,8 @@ export interface GroupCommitOptions {
   readonly onFlush?: (appends: number) => void;
 }
 
-export const GROUP_COMMIT_DEFAULTS: GroupCommitOptions = Object.freeze({ batchRequestsMax: 128, batchEventsMax: 1_024, flushesMax: 2 });
+/** The defaults: src/domain/limits.ts. */
+export { GROUP_COMMIT_DEFAULTS } from '../../../domain/limits.js';
 
 type Flush = (batch: readonly AppendRequest[]) => Promise<AppendSuccess[] | null>;
 

@@ -14,24 +14,21 @@
 // meanwhile is safe here: a second relay's publishes are deduplicated by event id, a second read processor's
 // writes are idempotent, the sealer's writes are keyed by the log's size; the lease keeps that the
 // exception, not the rule.
-import { abortableSleep } from '../../../application/abortable-sleep.js';
-import { LEASE_CHECK_INTERVAL_MS, LEASE_CHECK_TIMEOUT_MS, OUTAGE_RETRY_MAX_MS, OUTAGE_RETRY_MIN_MS } from '../../../domain/limits.js';
+import { abortableSleep } from '../../../lib/abortable-sleep.js';
+import { LEASE_CHECK_INTERVAL_MS, LEASE_CHECK_TIMEOUT_MS, LEASE_RETRY_MS, OUTAGE_RETRY_MAX_MS, OUTAGE_RETRY_MIN_MS } from '../../../domain/limits.js';
 import { isUnavailableError } from '../../../ports/unavailable.js';
+import type { LeaseCallbacks, Leases } from '../../../ports/lease.js';
 import type { SqlClient, SqlSession } from './sql-client.js';
 
 export interface LeaseOptions {
   signal: AbortSignal;
-  /** How often a standby asks again. */
+  /** How often a standby asks again (default LEASE_RETRY_MS). */
   retryMs?: number;
   /** Once, when the lease is held by another process and this one starts waiting. */
   onStandby?: () => void;
 }
 
-export interface KeepLeaseOptions extends LeaseOptions {
-  /** Each time this process takes the lease (again). */
-  onAcquired?: () => void;
-  /** The lease was lost (its connection went) or could not be asked for: this process competes again. */
-  onLost?: (error: unknown) => void;
+export interface KeepLeaseOptions extends LeaseOptions, LeaseCallbacks {
   /** How often the holder checks its connection (default LEASE_CHECK_INTERVAL_MS). */
   checkIntervalMs?: number;
 }
@@ -54,7 +51,7 @@ async function acquire(session: SqlSession, key: string, options: LeaseOptions, 
       told.standby = true;
       options.onStandby?.();
     }
-    await abortableSleep(options.retryMs ?? 1_000, session.lost ? AbortSignal.any([options.signal, session.lost]) : options.signal);
+    await abortableSleep(options.retryMs ?? LEASE_RETRY_MS, session.lost ? AbortSignal.any([options.signal, session.lost]) : options.signal);
   }
 }
 
@@ -120,6 +117,11 @@ export async function keepLease(db: SqlClient, name: string, options: KeepLeaseO
     }
   }
 }
+
+/** The Leases port on a database: every lease a session-level advisory lock on a connection of its own. */
+export const sqlLeases = (db: SqlClient): Leases => ({
+  keep: (name, options, fn) => keepLease(db, name, options, fn),
+});
 
 /** Rejects when the session stops answering (an error, or no answer within LEASE_CHECK_TIMEOUT_MS); resolves when `until` aborts. */
 async function checkConnection(session: SqlSession, until: AbortSignal, intervalMs: number): Promise<void> {

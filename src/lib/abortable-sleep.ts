@@ -1,3 +1,4 @@
+// Dependency-free helpers any layer may use (src/lib imports nothing from the rest of src).
 /** Resolves after `ms`, or at once when the signal aborts (never rejects): pollers check the signal after. */
 export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
