@@ -790,7 +790,9 @@ function build(): void {
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD_DIR], {
     cwd: ROOT, stdio: 'inherit',
   });
-  console.log(`build: tsc -p tsconfig.build.json --outDir bench/results/dist (${fmt((performance.now() - started) / 1000, 1)} s)`);
+  // The SQL adapters read their .sql files beside their modules: copy them as `npm run build:api` does.
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'copy-sql.mjs'), BUILD_DIR], { cwd: ROOT, stdio: 'inherit' });
+  console.log(`build: tsc -p tsconfig.build.json --outDir bench/results/dist, scripts/copy-sql.mjs (${fmt((performance.now() - started) / 1000, 1)} s)`);
 }
 
 /** One server child: its role (`start` in the single topology), port and process. */

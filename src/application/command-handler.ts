@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { LedgerCommand } from '../domain/account/commands.js';
 import { accountsOf, decide } from '../domain/account/decide.js';
 import {
-  ACCOUNT_AGGREGATE, ACCOUNT_EVENT_SCHEMA_VERSION, accountStreamId, encodeAccountEvent, type AccountEvent,
+  ACCOUNT_AGGREGATE, ACCOUNT_EVENT_SCHEMA_VERSION, accountIdOfStream, accountStreamId, encodeAccountEvent, type AccountEvent,
 } from '../domain/account/events.js';
 import { evolveAccount, initialAccountState, type AccountState } from '../domain/account/state.js';
 import { COMMAND_CONFLICT_RETRIES_MAX } from '../domain/limits.js';
@@ -192,7 +192,7 @@ export class CommandHandler {
   }
 }
 
-const accountIdOf = (streamId: string) => streamId.slice(accountStreamId('').length);
+const accountIdOf = (streamId: string) => accountIdOfStream(streamId)!; // every stream here is an account's
 
 const statesOf = (loaded: Map<string, LoadedAccount>): Map<string, AccountState> =>
   new Map([...loaded].map(([id, account]) => [id, account.state]));

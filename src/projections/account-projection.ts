@@ -34,8 +34,10 @@
 // Writers share an advisory lock (PROJECTION_LOCK_KEY) per transaction; a rebuild holds it alone, so a read
 // processor in another process waits while the model is emptied and replayed.
 import type { SqlQueryable } from '../adapters/event-store/sql/sql-client.js';
-import { PROJECTION_LOCK_KEY, type BalanceRow, type SqlReadModel, type TransactionRow } from '../adapters/read-model/sql-read-model.js';
-import { ACCOUNT_AGGREGATE, ACCOUNT_STREAM_PREFIX } from '../domain/account/events.js';
+import {
+  BALANCE_COLUMNS, PROJECTION_LOCK_KEY, toBalance, type BalanceColumns, type BalanceRow, type SqlReadModel, type TransactionRow,
+} from '../adapters/read-model/sql-read-model.js';
+import { ACCOUNT_AGGREGATE, accountIdOfStream } from '../domain/account/events.js';
 import type { RecordedEvent } from '../ports/event-store.js';
 
 /** Retry later: an earlier event of the same account is not applied yet. */
@@ -62,8 +64,7 @@ const INTEGER = /^-?(0|[1-9][0-9]{0,18})$/;
 
 /** The account an event belongs to, or null when it is not an account event. */
 export function accountOf(event: RecordedEvent): string | null {
-  if (event.aggregateType !== ACCOUNT_AGGREGATE || !event.streamId.startsWith(ACCOUNT_STREAM_PREFIX)) return null;
-  return event.streamId.slice(ACCOUNT_STREAM_PREFIX.length);
+  return event.aggregateType === ACCOUNT_AGGREGATE ? accountIdOfStream(event.streamId) : null;
 }
 
 export interface BatchOutcome {
@@ -127,16 +128,8 @@ export function step(accountId: string, current: BalanceRow | undefined, event: 
   };
 }
 
-const SELECT_ROWS = `SELECT account_id, owner, currency, balance::text AS balance, version::text AS version,
-       last_global_position::text AS last_global_position,
-       to_char(opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS opened_at,
-       to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_event_at
-  FROM account_balance WHERE account_id = ANY($1::text[]) ORDER BY account_id COLLATE "C" FOR UPDATE`;
-
-interface RawRow {
-  account_id: string; owner: string; currency: string; balance: string; version: string; last_global_position: string;
-  opened_at: string; last_event_at: string;
-}
+const SELECT_ROWS = `SELECT ${BALANCE_COLUMNS}
+  FROM account_balance b WHERE b.account_id = ANY($1::text[]) ORDER BY b.account_id COLLATE "C" FOR UPDATE`;
 
 export class AccountProjection {
   constructor(private readonly model: SqlReadModel, readonly name: string) {}
@@ -219,11 +212,8 @@ export class AccountProjection {
 
   private async lockRows(tx: SqlQueryable, ids: string[]): Promise<Map<string, BalanceRow>> {
     if (ids.length === 0) return new Map();
-    const rows = await tx.query<RawRow>(SELECT_ROWS, [ids], 'chronicle_rm_lock_accounts');
-    return new Map(rows.map((r) => [r.account_id, {
-      accountId: r.account_id, owner: r.owner, currency: r.currency, balance: r.balance, version: Number(r.version),
-      lastGlobalPosition: Number(r.last_global_position), openedAt: r.opened_at, lastEventAt: r.last_event_at,
-    }]));
+    const rows = await tx.query<BalanceColumns>(SELECT_ROWS, [ids], 'chronicle_rm_lock_accounts');
+    return new Map(rows.map((r) => [r.account_id, toBalance(r)]));
   }
 
   /**
