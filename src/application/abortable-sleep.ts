@@ -14,7 +14,7 @@ export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export interface BackoffOptions {
+interface BackoffOptions {
   /** The first wait after a failure; each further one doubles, up to maxMs. */
   minMs: number;
   maxMs: number;

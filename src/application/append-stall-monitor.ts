@@ -19,7 +19,7 @@ export interface AppendStallMonitorOptions {
 
 export const APPEND_STALL_DEFAULTS: AppendStallMonitorOptions = Object.freeze({ intervalMs: 1_000, warnMs: 5_000, warnEveryMs: 10_000 });
 
-export interface AppendStallLog {
+interface AppendStallLog {
   warn(details: Record<string, unknown>, message: string): void;
 }
 

@@ -19,7 +19,7 @@ export interface RebuildReport {
   finishedAt: string;
 }
 
-export interface RebuildDeps {
+interface RebuildDeps {
   store: EventStore;
   readModel: SqlReadModel;
   projection: AccountProjection;

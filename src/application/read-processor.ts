@@ -21,7 +21,7 @@ import { isUnavailableError } from '../ports/unavailable.js';
 import { abortableSleep } from './abortable-sleep.js';
 import { rebuildReadModel, type RebuildReport } from './read-processor-rebuild.js';
 
-export interface ReadProcessorDeps {
+interface ReadProcessorDeps {
   /** Null: this process only rebuilds and replays dead letters (a query API); start() refuses. */
   bus: EventSubscriber | null;
   /** The event store: for rebuild only. */
@@ -79,7 +79,7 @@ interface Queued {
   reject: (error: unknown) => void;
 }
 
-export interface ReadProcessorStatus {
+interface ReadProcessorStatus {
   name: string;
   /** Global position of the last event applied; 0: none. */
   position: number;

@@ -82,7 +82,7 @@ export const RELAY_DEFAULTS = {
   lagCountMax: 100_000,
 } as const;
 
-export type RelayState = 'idle' | 'starting' | 'running' | 'retrying' | 'stopped';
+type RelayState = 'idle' | 'starting' | 'running' | 'retrying' | 'stopped';
 
 export interface RelayLag {
   name: string;

@@ -61,9 +61,9 @@ export const SEALER_DEFAULTS = {
   retryMaxMs: 5_000,
 } as const;
 
-export type SealerState = 'idle' | 'starting' | 'running' | 'retrying' | 'stopped';
+type SealerState = 'idle' | 'starting' | 'running' | 'retrying' | 'stopped';
 
-export interface SealerStatus {
+interface SealerStatus {
   state: SealerState;
   /** Leaves in the log. */
   size: number;

@@ -24,7 +24,7 @@ export const SUBSCRIPTION_PAGE_SIZE = 100;
 /** How long a caught-up follower waits before it asks the store again. */
 export const SUBSCRIPTION_POLL_INTERVAL_MS = 50;
 
-export interface FollowOptions {
+interface FollowOptions {
   /** Stops the follower: it returns at its next step (a query already sent finishes first, unread). */
   signal: AbortSignal;
   pageSize?: number;

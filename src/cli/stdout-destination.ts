@@ -11,7 +11,7 @@
 /** Bytes of output queued for a slow stdout reader before lines are dropped. */
 export const STDOUT_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
 
-export interface StdoutDestination {
+interface StdoutDestination {
   /** pino's DestinationStream: one line at a time. */
   write(line: string): void;
   /** Lines dropped because the reader was too slow or gone. */

@@ -67,7 +67,7 @@ export function accountOf(event: RecordedEvent): string | null {
   return event.aggregateType === ACCOUNT_AGGREGATE ? accountIdOfStream(event.streamId) : null;
 }
 
-export interface BatchOutcome {
+interface BatchOutcome {
   applied: number;
   duplicates: number;
   ignored: number;

@@ -20,11 +20,11 @@ export interface CheckpointSigner {
   sign(message: Uint8Array): string;
 }
 
-export type SigningKeySource = 'CHRONICLE_SIGNING_KEY' | 'CHRONICLE_SIGNING_KEY_FILE' | 'data-dir' | 'generated';
+type SigningKeySource = 'CHRONICLE_SIGNING_KEY' | 'CHRONICLE_SIGNING_KEY_FILE' | 'data-dir' | 'generated';
 
-export const SIGNING_KEY_FILE_NAME = 'signing-key.pem';
+const SIGNING_KEY_FILE_NAME = 'signing-key.pem';
 
-export function signerFromPrivateKey(privateKey: KeyObject): CheckpointSigner {
+function signerFromPrivateKey(privateKey: KeyObject): CheckpointSigner {
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`the signing key must be Ed25519, not ${privateKey.asymmetricKeyType ?? 'unknown'}`);
   const publicKey = createPublicKey(privateKey);
   const raw = rawPublicKey(publicKey);

@@ -11,7 +11,7 @@ export const MAX_ACK_PENDING_MAX = 10_000;
 export const BACKOFF_MS_MAX = 3_600_000;
 export const BACKOFF_STEPS_MAX = 50;
 
-export class InvalidSubscribeOptionsError extends Error {
+class InvalidSubscribeOptionsError extends Error {
   override readonly name = 'InvalidSubscribeOptionsError';
 }
 
@@ -60,7 +60,7 @@ export function subjectMatches(pattern: string, subject: string): boolean {
   return p.length === s.length;
 }
 
-export type DeliveryOutcome =
+type DeliveryOutcome =
   /** Handled, or dead-lettered: acknowledge. */
   | { kind: 'ack' }
   /** Given up with no dead-letter store: drop it (JetStream: term). */

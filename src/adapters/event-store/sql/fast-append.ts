@@ -13,7 +13,7 @@ const PARTIAL_FAST_APPEND = 'CL411';
 const UNIQUE_VIOLATION = '23505';
 
 /** An event's content hash (hex), given its stream and author. */
-export type ContentHashOf = (event: NewEvent, streamId: string, aggregateType: string, createdBy: string) => string;
+type ContentHashOf = (event: NewEvent, streamId: string, aggregateType: string, createdBy: string) => string;
 
 /** Two appends of the same new event id at once: the loser's insert hit the events primary key. */
 export function isDuplicateEventId(error: unknown): boolean {

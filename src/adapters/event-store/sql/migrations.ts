@@ -4,7 +4,7 @@
 // Never edit a migration that has shipped (test/sql-files.unit.test.ts holds their SHA-256): add a new one.
 import { sqlFile } from './sql-files.js';
 
-export interface Migration {
+interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;

@@ -16,7 +16,7 @@ export async function legacyThroughOf(db: SqlQueryable): Promise<number> {
 }
 
 /** Reads one page of `$all` after `afterPosition`, of at most `count` rows; null when that position names no event. */
-export type AllReader<Row> = (db: SqlQueryable, legacyThrough: number, afterPosition: number, count: number) => Promise<Row[] | null>;
+type AllReader<Row> = (db: SqlQueryable, legacyThrough: number, afterPosition: number, count: number) => Promise<Row[] | null>;
 
 /**
  * A reader of `$all` pages with the given select list (over events aliased `e`), its statements prepared

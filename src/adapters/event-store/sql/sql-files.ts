@@ -10,7 +10,7 @@ export function sqlFile(url: URL): string {
 }
 
 /** A fragment a query file names as `{{name}}` or `{{name argument}}`. */
-export type SqlFragment = string | ((argument: string) => string);
+type SqlFragment = string | ((argument: string) => string);
 
 /** Fragments every query file may use: `{{utc_micros <timestamptz expression>}}`. */
 const COMMON_FRAGMENTS: Readonly<Record<string, SqlFragment>> = { utc_micros: utcMicros };
