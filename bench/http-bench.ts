@@ -824,7 +824,7 @@ function serverEnv(databaseUrl: string, port: number, poolMax: number, nats: Nat
   };
 }
 
-function startServer(command: string, port: number, env: NodeJS.ProcessEnv): ChildProcess {
+function startServer(command: string, _port: number, env: NodeJS.ProcessEnv): ChildProcess {
   const flags: string[] = [];
   if (CPU_PROF_DIR) {
     mkdirSync(CPU_PROF_DIR, { recursive: true });
@@ -998,7 +998,6 @@ function printCatchUp(label: string, c: CatchUp): void {
 }
 
 const summariseMs = (values: number[]) => summarise(Float64Array.from(values));
-const ms = (seconds: number | undefined) => (seconds === undefined ? null : round2(seconds * 1000));
 const perSecond = (delta: number | null, seconds: number) => (delta === null || seconds <= 0 ? null : Math.round(delta / seconds));
 const counterDelta = (before: number | undefined, after: number | undefined) => (before === undefined || after === undefined ? null : after - before);
 const orDash = (n: number | null | undefined, digits = 0) => (n === null || n === undefined ? '–' : fmt(n, digits));

@@ -39,7 +39,7 @@ import { MemoryRelayCheckpoints, OutboxRelay, type RelayOptions } from './applic
 import { buildApp, type HealthCheck, type HttpTimeouts } from './http/build-app.js';
 import { RATE_LIMIT_PER_MINUTE_DEFAULT } from './http/rate-limit.js';
 import type { EventBus } from './ports/event-bus.js';
-import type { EventStore, RecordedEvent } from './ports/event-store.js';
+import type { RecordedEvent } from './ports/event-store.js';
 import type { IdGenerator } from './ports/ids.js';
 import { isUnavailableError } from './ports/unavailable.js';
 import { abortableSleep } from './application/abortable-sleep.js';

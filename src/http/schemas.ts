@@ -1,5 +1,5 @@
 // JSON schemas shared by routes (validated by Fastify's Ajv, published in the OpenAPI document).
-import { ACCOUNT_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, OWNER_LENGTH_MAX, READ_PAGE_MAX, STREAM_ID_LENGTH_MAX } from '../domain/limits.js';
+import { ACCOUNT_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, READ_PAGE_MAX, STREAM_ID_LENGTH_MAX } from '../domain/limits.js';
 
 export const ACCOUNT_ID = {
   type: 'string', minLength: 1, maxLength: ACCOUNT_ID_LENGTH_MAX, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$',
