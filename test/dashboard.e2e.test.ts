@@ -474,7 +474,7 @@ describe.skipIf(!servicesUp)('dashboard against `chronicle start` on PostgreSQL 
 
     await page.goto(`${dashboard}/metrics/`);
     await expect.poll(() => healthRows(page))
-      .toEqual(['bus:up', 'eventStore:up', 'readProcessor:up', 'readStore:up', 'relay:up', 'sealer:up']);
+      .toEqual(['appendLock:up', 'bus:up', 'eventStore:up', 'readProcessor:up', 'readStore:up', 'relay:up', 'sealer:up']);
     const kinds = await page.locator('[data-testid=health-row]').allTextContents();
     expect(kinds.join(' ')).toMatch(/eventStore.*kind: postgres/);
     expect(kinds.join(' ')).toMatch(/bus.*kind: nats/);
