@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // One seed per file for every random choice (TEST_SEED=<seed> replays it), printed when a test fails.
+    setupFiles: ['test/support/seed-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // One file at a time: two cores, and the e2e files start several processes each (timing-sensitive

@@ -790,7 +790,9 @@ function build(): void {
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD_DIR], {
     cwd: ROOT, stdio: 'inherit',
   });
-  console.log(`build: tsc -p tsconfig.build.json --outDir bench/results/dist (${fmt((performance.now() - started) / 1000, 1)} s)`);
+  // The SQL adapters read their .sql files beside their modules: copy them as `npm run build:api` does.
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'copy-sql.mjs'), BUILD_DIR], { cwd: ROOT, stdio: 'inherit' });
+  console.log(`build: tsc -p tsconfig.build.json --outDir bench/results/dist, scripts/copy-sql.mjs (${fmt((performance.now() - started) / 1000, 1)} s)`);
 }
 
 /** One server child: its role (`start` in the single topology), port and process. */
@@ -822,7 +824,7 @@ function serverEnv(databaseUrl: string, port: number, poolMax: number, nats: Nat
   };
 }
 
-function startServer(command: string, port: number, env: NodeJS.ProcessEnv): ChildProcess {
+function startServer(command: string, _port: number, env: NodeJS.ProcessEnv): ChildProcess {
   const flags: string[] = [];
   if (CPU_PROF_DIR) {
     mkdirSync(CPU_PROF_DIR, { recursive: true });
@@ -996,7 +998,6 @@ function printCatchUp(label: string, c: CatchUp): void {
 }
 
 const summariseMs = (values: number[]) => summarise(Float64Array.from(values));
-const ms = (seconds: number | undefined) => (seconds === undefined ? null : round2(seconds * 1000));
 const perSecond = (delta: number | null, seconds: number) => (delta === null || seconds <= 0 ? null : Math.round(delta / seconds));
 const counterDelta = (before: number | undefined, after: number | undefined) => (before === undefined || after === undefined ? null : after - before);
 const orDash = (n: number | null | undefined, digits = 0) => (n === null || n === undefined ? '–' : fmt(n, digits));

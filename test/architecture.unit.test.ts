@@ -55,15 +55,7 @@ const MAY_USE: Record<Layer, readonly string[] | 'any'> = {
  * Edges that go the wrong way today and are known, each with why it is still here. The check fails on any
  * other wrong edge, and on an entry here that no longer occurs (delete it then).
  */
-const KNOWN_WRONG_EDGES: { from: string; to: string; why: string }[] = [
-  {
-    from: 'application/read-processor.ts',
-    to: 'adapters/read-model/sql-read-model.ts',
-    why: 'rebuild() takes the projection lock on readModel.db.session with PROJECTION_LOCK_KEY; the port has '
-      + 'withProjectionLockAlone(fn) for it. The file is being split (issue 11 item 6) by another branch, which '
-      + 'makes the switch: then ReadProcessorDeps.readModel becomes the ReadModel port.',
-  },
-];
+const KNOWN_WRONG_EDGES: { from: string; to: string; why: string }[] = [];
 
 const NODE_BUILTINS = new Set(builtinModules);
 

@@ -84,16 +84,6 @@ interface CommandResult {
   balances: Record<string, string>;
 }
 
-/** Polls until true; the error names what was awaited and, with `state`, where things stood. */
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number, state?: () => Promise<string>): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${state ? `\n${await state()}` : ''}`);
-    await sleep(100);
-  }
-}
-
 interface OneShot {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -391,7 +381,7 @@ describe.skipIf(!servicesUp)('split deployment: ledger-api, query-api, relay and
     expect(deposit.balances).toEqual({ A1: '49050' });
 
     // The relay still carries it to JetStream: the bus runs without a consumer.
-    await waitFor('the relay to publish the deposit', async () => (await admin.jsm.streams.info(streamName)).state.messages === (await storedEvents()), 10_000);
+    await expect.poll(async () => (await admin.jsm.streams.info(streamName)).state.messages === (await storedEvents()), { timeout: 10_000, interval: 100, message: 'the relay to publish the deposit' }).toBe(true);
 
     // The read model does not have it: stale after the 200 ms asked, the old balance at the old position.
     const stale = await balanceAt('A1', deposit.globalPosition, 200);
@@ -411,7 +401,7 @@ describe.skipIf(!servicesUp)('split deployment: ledger-api, query-api, relay and
 
     // The lag monitor (every second) sees the event waiting.
     let seen: Record<string, any> = {};
-    await waitFor('GET /projections to report lag', async () => ((seen = await projection()).lag?.events ?? 0) > 0, 5_000, async () => JSON.stringify(seen));
+    await expect.poll(async () => (seen = await projection()).lag?.events ?? 0, { timeout: 5_000, interval: 100, message: 'GET /projections to report lag' }).toBeGreaterThan(0);
     expect(seen).toMatchObject({ name: 'accounts', consumer: 'elsewhere', position: modelPosition, status: 'behind', lag: { events: 1 } });
     expect(seen['lag'].ms).toBeGreaterThan(0);
 
@@ -420,7 +410,7 @@ describe.skipIf(!servicesUp)('split deployment: ledger-api, query-api, relay and
     const reached = await balanceAt('A1', deposit.globalPosition);
     expect(reached.body).toMatchObject({ balance: '49050', version: 5, freshness: { status: 'reached', minPosition: deposit.globalPosition, position: deposit.globalPosition } });
     lastPosition = deposit.globalPosition;
-    await waitFor('the lag to return to 0', async () => ((seen = await projection()).lag?.events ?? -1) === 0, 5_000, async () => JSON.stringify(seen));
+    await expect.poll(async () => (seen = await projection()).lag?.events ?? -1, { timeout: 5_000, interval: 100, message: 'the lag to return to 0' }).toBe(0);
     expect(seen).toMatchObject({ status: 'caught-up', position: deposit.globalPosition });
   }, 45_000);
 
@@ -464,7 +454,7 @@ describe.skipIf(!servicesUp)('split deployment: ledger-api, query-api, relay and
       }
     })();
     try {
-      await waitFor('traffic to start', async () => sent >= 3, 5_000);
+      await expect.poll(async () => sent, { timeout: 5_000, interval: 100, message: 'traffic to start' }).toBeGreaterThanOrEqual(3);
       const before = await storedEvents();
       const rebuilt = await runCli(['projections', 'rebuild', 'accounts'], {});
       await sleep(300);
@@ -488,8 +478,11 @@ describe.skipIf(!servicesUp)('split deployment: ledger-api, query-api, relay and
     expect(reached.body.freshness.status).toBe('reached');
     const events = await allEvents(store);
     const last = events.at(-1)!;
-    await waitFor('the read model to reach $all\'s last event', async () => (await readModel.checkpoint('accounts'))?.position === last.globalPosition, 10_000,
-      async () => `checkpoint ${JSON.stringify(await readModel.checkpoint('accounts'))}, last ${last.globalPosition}\n${outputs()}`);
+    // Polls 'reached', else where things stand (shown when it times out).
+    await expect.poll(async () => {
+      const checkpoint = await readModel.checkpoint('accounts');
+      return checkpoint?.position === last.globalPosition ? 'reached' : `checkpoint ${JSON.stringify(checkpoint)}, last ${last.globalPosition}\n${outputs()}`;
+    }, { timeout: 10_000, interval: 100, message: 'the read model to reach $all\'s last event' }).toBe('reached');
     const contents = await readModel.contents();
     expect(contents).toEqual(expectedModel(events));
     expect(new Set(contents.transactions.map((t) => t.eventId)).size).toBe(contents.transactions.length);
@@ -513,7 +506,7 @@ describe.skipIf(!servicesUp)('split deployment: ledger-api, query-api, relay and
 
   it('the relay published every event once in $all\'s order, and every role stops on SIGTERM with exit 0', async () => {
     const events = await allEvents(store);
-    await waitFor('the stream to hold every event', async () => (await admin.jsm.streams.info(streamName)).state.messages >= events.length, 10_000);
+    await expect.poll(async () => (await admin.jsm.streams.info(streamName)).state.messages, { timeout: 10_000, interval: 100, message: 'the stream to hold every event' }).toBeGreaterThanOrEqual(events.length);
     const messages = await readStreamMessages(admin.jsm, streamName);
     expect(messages.map((m) => m.msgId)).toEqual(events.map((e: RecordedEvent) => e.eventId));
     expect(messages.every((m) => m.subject.startsWith(`${subjectPrefix}.`))).toBe(true);

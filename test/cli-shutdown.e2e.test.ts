@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/application/api-keys.js';
+import { testRandom } from './support/seeded-random.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHUTDOWN_TIMEOUT_MS = 2_000;
-let nextPort = 47_400 + Math.floor(Math.random() * 500);
+let nextPort = 47_400 + testRandom().int(0, 499);
 
 interface Started {
   child: ChildProcess;

@@ -3,7 +3,7 @@
 // real CLI, on one PostgreSQL database and one JetStream stream. 16 clients send transfers among a few
 // accounts (so every pair of writers keeps meeting on the same streams) and deposits, alternating between
 // the three APIs, half of them with an Idempotency-Key that is sent twice at once to two different APIs.
-// The traffic is seeded (CHRONICLE_TEST_SEED replays it). Then:
+// The traffic is seeded (TEST_SEED replays it). Then:
 // - $all lists every stream's versions in order, and positions run 1..n with no gap;
 // - `chronicle verify` (the public key only) reports no finding: chains, leaves, checkpoints;
 // - every keyed request was applied once: both answers name the same command, and one set of events exists;
@@ -50,7 +50,7 @@ async function post(base: string, path: string, body: object, idempotencyKey?: s
 
 describe.skipIf(!servicesUp)('three writer processes on one database', () => {
   const random = seededRandom();
-  const seedNote = `(replay with CHRONICLE_TEST_SEED=${random.seed})`;
+  const seedNote = `(replay with TEST_SEED=${random.seed})`;
   const scratch = mkdtempSync(join(tmpdir(), 'chronicle-multi-writer-'));
   const { streamName, subjectPrefix } = uniqueBusNames();
   let eventDb: TestDatabase;

@@ -28,6 +28,7 @@ import { deleteStreams, freePort, natsAdmin, natsAvailable, NATS_TEST_URL, readS
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { postCommand, randomCommands } from './support/random-commands.js';
 import { allEvents, expectedModel } from './support/read-model-expectations.js';
+import { testRandom } from './support/seeded-random.js';
 
 const servicesUp = (await postgresAvailable()) && (await natsAvailable());
 
@@ -35,17 +36,7 @@ type PipelineRole = 'relay' | 'read-processor';
 type KillChoice = PipelineRole | 'both';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const randomInt = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
-
-/** Polls until true; on time-out the error carries `describe()` (the state, for a post-mortem). */
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number, describe?: () => Promise<string>): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${describe ? `\n${await describe()}` : ''}`);
-    await sleep(100);
-  }
-}
+const random = testRandom();
 
 /** The sum of a counter's samples in a Prometheus text page (all label sets). */
 function counterValue(page: string, name: string): number {
@@ -131,7 +122,7 @@ describe.skipIf(!servicesUp)('pipeline: relay and read processor as CLI processe
   async function completeAll(): Promise<RecordedEvent[]> {
     const total = await storedEvents();
     let all: RecordedEvent[] = [];
-    await waitFor(`$all to hold all ${total} stored events`, async () => (all = await allEvents(ledger.store)).length === total, 30_000);
+    await expect.poll(async () => (all = await allEvents(ledger.store)).length === total, { timeout: 30_000, interval: 50, message: `$all to hold all ${total} stored events` }).toBe(true);
     return all;
   }
 
@@ -151,14 +142,14 @@ describe.skipIf(!servicesUp)('pipeline: relay and read processor as CLI processe
     await Promise.all([start('relay'), start('read-processor')]);
     // The pipeline works before any kill: three accounts, seen by the read model.
     const accounts = await randomCommands(ledger, ['S1', 'S2', 'S3'], 0);
-    await waitFor('the first accounts in the read model', async () => ((await readModel.checkpoint('accounts'))?.eventsApplied ?? 0) >= 3, 20_000);
+    await expect.poll(async () => ((await readModel.checkpoint('accounts'))?.eventsApplied ?? 0), { timeout: 20_000, interval: 50, message: 'the first accounts in the read model' }).toBeGreaterThanOrEqual(3);
 
     // Every kind at least once, the rest at random, in random order.
     const schedule: KillChoice[] = ['relay', 'read-processor', 'both'];
     const choices: KillChoice[] = ['relay', 'read-processor', 'both'];
-    while (schedule.length < 5) schedule.push(choices[randomInt(0, 2)]!);
+    while (schedule.length < 5) schedule.push(choices[random.int(0, 2)]!);
     for (let i = schedule.length - 1; i > 0; i -= 1) {
-      const j = randomInt(0, i);
+      const j = random.int(0, i);
       [schedule[i], schedule[j]] = [schedule[j]!, schedule[i]!];
     }
 
@@ -175,11 +166,11 @@ describe.skipIf(!servicesUp)('pipeline: relay and read processor as CLI processe
         randomCommands(ledger, fresh, 32),
         (async () => {
           for (let i = 0; i < 60; i += 1) {
-            const from = earlier[randomInt(0, earlier.length - 1)]!;
+            const from = earlier[random.int(0, earlier.length - 1)]!;
             let to = from;
-            while (to === from) to = earlier[randomInt(0, earlier.length - 1)]!;
-            if (Math.random() < 0.3) await postCommand(ledger, '/commands/deposit', { accountId: from, amount: String(randomInt(1, 300)) });
-            else await postCommand(ledger, '/commands/transfer', { fromAccountId: from, toAccountId: to, amount: String(randomInt(1, 300)) });
+            while (to === from) to = earlier[random.int(0, earlier.length - 1)]!;
+            if (random.next() < 0.3) await postCommand(ledger, '/commands/deposit', { accountId: from, amount: String(random.int(1, 300)) });
+            else await postCommand(ledger, '/commands/transfer', { fromAccountId: from, toAccountId: to, amount: String(random.int(1, 300)) });
             commandsSent += 1;
             await sleep(20);
           }
@@ -187,7 +178,7 @@ describe.skipIf(!servicesUp)('pipeline: relay and read processor as CLI processe
       ]).finally(() => (batchDone = true));
       commandsSent += fresh.length + 32;
 
-      const delayMs = randomInt(200, 500);
+      const delayMs = random.int(200, 500);
       await sleep(delayMs);
       const victims: PipelineRole[] = choice === 'both' ? ['relay', 'read-processor'] : [choice];
       // The evidence, taken just before the kill.
@@ -212,12 +203,12 @@ describe.skipIf(!servicesUp)('pipeline: relay and read processor as CLI processe
     const last = all.at(-1)!;
     const killsDoneAt = Date.now();
     const progress: string[] = [];
-    await waitFor(`the read model to reach all ${all.length} events`, async () => {
+    // Polls 'reached', else where things stand (for a post-mortem, shown when it times out).
+    await expect.poll(async () => {
       const checkpoint = await readModel.checkpoint('accounts');
       const line = `${Date.now() - killsDoneAt} ms: applied ${checkpoint?.eventsApplied ?? 0}, position ${checkpoint?.position ?? 0}`;
       if (progress.at(-1)?.replace(/^\d+ ms: /, '') !== line.replace(/^\d+ ms: /, '')) progress.push(line);
-      return checkpoint !== null && checkpoint.position === last.globalPosition && checkpoint.eventsApplied >= all.length;
-    }, 90_000, async () => {
+      if (checkpoint !== null && checkpoint.position === last.globalPosition && checkpoint.eventsApplied >= all.length) return 'reached';
       const consumer = await admin.jsm.consumers.info(streamName, 'accounts').catch((e: Error) => e.message);
       const stream = (await admin.jsm.streams.info(streamName)).state;
       return [
@@ -226,7 +217,7 @@ describe.skipIf(!servicesUp)('pipeline: relay and read processor as CLI processe
         `progress: ${progress.join('; ')}`,
         `relay output: ${current['relay']?.output()}`, `read-processor output: ${current['read-processor']?.output()}`,
       ].join('\n');
-    });
+    }, { timeout: 90_000, interval: 100, message: `the read model to reach all ${all.length} events` }).toBe('reached');
     const caughtUpMs = Date.now() - killsDoneAt;
 
     // Read model = a fresh replay of the event store: every balance, every transaction row.

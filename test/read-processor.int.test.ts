@@ -32,15 +32,6 @@ import { allEvents, expectedModel } from './support/read-model-expectations.js';
 
 const servicesUp = (await postgresAvailable()) && (await natsAvailable());
 
-async function waitFor(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 interface Rig {
   ledger: Ledger;
   bus: EventBus;
@@ -79,7 +70,7 @@ async function theFlow(rig: Rig, commandCount: number): Promise<void> {
   const relayDone = relay.run(relayAbort.signal);
   const allDone = async () => {
     const all = await allEvents(ledger.store);
-    await waitFor(`the processor to handle all ${all.length} events`, () => all.every((e) => handled.has(e.eventId) || deadLettered.has(e.eventId)));
+    await expect.poll(() => all.every((e) => handled.has(e.eventId) || deadLettered.has(e.eventId)), { timeout: 20_000, interval: 20, message: `the processor to handle all ${all.length} events` }).toBe(true);
     return all;
   };
 
@@ -232,7 +223,7 @@ describe('read processor with maxAckPending > 1: a redelivered event arrives aft
       };
       await processor.start();
       for (const event of all) await bus.publish(event);
-      await waitFor('every event applied', () => handled.size === all.length);
+      await expect.poll(() => handled.size, { timeout: 20_000, interval: 20, message: 'every event applied' }).toBe(all.length);
       await processor.stop();
       expect(gaps).toBeGreaterThan(0);
       expect(await readModel.contents()).toEqual(expectedModel(all));

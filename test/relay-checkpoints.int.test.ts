@@ -24,14 +24,6 @@ async function allEvents(store: EventStore): Promise<RecordedEvent[]> {
   return (await store.readAll(0, 1_000))!.events;
 }
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 for (const factory of await storeFactories()) {
   describe.skipIf(!factory.available)(`relay checkpoints on ${factory.name}`, () => {
     let opened: OpenedStore;
@@ -78,7 +70,7 @@ for (const factory of await storeFactories()) {
       const running = first.run(abort.signal);
       await appendSome(opened.store, 'thing-live', 5); // while it runs
       const all = await allEvents(opened.store);
-      await until('every event', () => bus.storedEvents().length === all.length);
+      await expect.poll(() => bus.storedEvents().length, { timeout: 10_000, interval: 5, message: 'every event' }).toBe(all.length);
       expect((await first.lag()).eventsBehind).toBe(0);
       abort.abort();
       await running;
@@ -91,7 +83,7 @@ for (const factory of await storeFactories()) {
       const second = new OutboxRelay({ ...deps, publisher: fresh }, options);
       const abort2 = new AbortController();
       const running2 = second.run(abort2.signal);
-      await until('the new events', () => fresh.storedEvents().length === 4);
+      await expect.poll(() => fresh.storedEvents().length, { timeout: 10_000, interval: 5, message: 'the new events' }).toBe(4);
       const lag = await second.lag();
       abort2.abort();
       await running2;

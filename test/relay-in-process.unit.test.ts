@@ -27,14 +27,6 @@ const event = (n: number, type = 'MoneyDeposited', aggregateType = 'Account'): R
 const events = (count: number, from = 1) => Array.from({ length: count }, (_, i) => event(from + i));
 const ids = (list: RecordedEvent[]) => list.map((e) => e.eventId);
 
-async function until(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 const base: SubscribeOptions = { maxDeliver: 3, maxAckPending: 1, backoffMs: [5, 10] };
 
 describe('in-process event bus', () => {
@@ -67,13 +59,13 @@ describe('in-process event bus', () => {
     for (const e of list) await bus.publish(e);
     const seen: RecordedEvent[] = [];
     const first = await bus.subscribe('proc', async (e) => { seen.push(e); }, { ...base, maxAckPending: 4 });
-    await until('six events', () => seen.length >= 6);
+    await expect.poll(() => seen.length, { timeout: 5_000, interval: 2, message: 'six events' }).toBeGreaterThanOrEqual(6);
     await first.stop();
     const stoppedAt = seen.length;
     expect(ids(seen)).toEqual(ids(list.slice(0, stoppedAt)));
     for (const e of events(2, 11)) await bus.publish(e);
     const second = await bus.subscribe('proc', async (e) => { seen.push(e); }, base);
-    await until('every event', () => seen.length === 12);
+    await expect.poll(() => seen.length, { timeout: 5_000, interval: 2, message: 'every event' }).toBe(12);
     await second.stop();
     expect(ids(seen)).toEqual(ids(events(12)));
     await bus.close();
@@ -96,7 +88,7 @@ describe('in-process event bus', () => {
         }
         handled.push(e.globalPosition);
       }, { ...base, maxAckPending, backoffMs: [40, 40] });
-      await until('every event', () => handled.length === 6);
+      await expect.poll(() => handled.length, { timeout: 5_000, interval: 2, message: 'every event' }).toBe(6);
       await sub.stop();
       expect(deliveries).toEqual([{ redelivered: false, attempt: 1 }, { redelivered: true, attempt: 2 }, { redelivered: true, attempt: 3 }]);
       expect(retriedAt - started).toBeGreaterThanOrEqual(35);
@@ -128,7 +120,7 @@ describe('in-process event bus', () => {
       },
       onError: (error) => errors.push(error),
     });
-    await until('the rest', () => handled.length === 3);
+    await expect.poll(() => handled.length, { timeout: 5_000, interval: 2, message: 'the rest' }).toBe(3);
     await sub.stop();
     expect(handled).toEqual([1, 3, 4]);
     expect(handlerCalls).toBe(3); // maxDeliver, never more
@@ -142,7 +134,7 @@ describe('in-process event bus', () => {
       if (e.globalPosition === 1) throw new Error('poison');
       got.push(e.globalPosition);
     }, { ...base, maxDeliver: 2, onError: (error) => dropped.push(error) });
-    await until('the rest', () => got.length === 3);
+    await expect.poll(() => got.length, { timeout: 5_000, interval: 2, message: 'the rest' }).toBe(3);
     await other.stop();
     expect(got).toEqual([2, 3, 4]);
     expect(dropped).toHaveLength(1);
@@ -157,7 +149,7 @@ describe('in-process event bus', () => {
     await bus.publish(event(3, 'MoneyWithdrawn'));
     const seen: number[] = [];
     const sub = await bus.subscribe('accounts', async (e) => { seen.push(e.globalPosition); }, { ...base, filter: ['account.*'] });
-    await until('account events', () => seen.length === 2);
+    await expect.poll(() => seen.length, { timeout: 5_000, interval: 2, message: 'account events' }).toBe(2);
     await sub.stop();
     expect(seen).toEqual([1, 3]);
     await expect(bus.subscribe('bad', async () => {}, { ...base, filter: ['a.>.b'] })).rejects.toThrow(/not a NATS subject/);
@@ -177,7 +169,7 @@ describe('in-process event bus', () => {
     const seen: number[] = [];
     const resumed = await bus.subscribe('slow', async (e) => { seen.push(e.globalPosition); }, base);
     await fourth;
-    await until('all four', () => seen.length === 4);
+    await expect.poll(() => seen.length, { timeout: 5_000, interval: 2, message: 'all four' }).toBe(4);
     await resumed.stop();
     expect(seen).toEqual([1, 2, 3, 4]);
     expect(bus.storedEvents().map((e) => e.globalPosition)).toEqual([2, 3, 4]);
@@ -211,7 +203,7 @@ async function relayUntil(relay: OutboxRelay, done: () => boolean): Promise<void
   const abort = new AbortController();
   const running = relay.run(abort.signal);
   try {
-    await until('the relay', done);
+    await expect.poll(done, { timeout: 5_000, interval: 2, message: 'the relay' }).toBe(true);
   } finally {
     abort.abort();
     await running;
@@ -284,14 +276,14 @@ describe('outbox relay over the in-process bus', () => {
     });
     const abort = new AbortController();
     const running = relay.run(abort.signal);
-    await until('the checkpoint to fail', () => bus.storedEvents().length >= 20);
+    await expect.poll(() => bus.storedEvents().length, { timeout: 5_000, interval: 2, message: 'the checkpoint to fail' }).toBeGreaterThanOrEqual(20);
     await new Promise((r) => setTimeout(r, 50));
     const saved = (await inner.load('bounded'))!;
     expect(saved).toBeLessThan(20);
     expect(bus.storedEvents().length - saved).toBeLessThanOrEqual(10);
     expect((await relay.lag()).lastError).toBe('database down');
     failing = false;
-    await until('every event', () => bus.storedEvents().length === 100);
+    await expect.poll(() => bus.storedEvents().length, { timeout: 5_000, interval: 2, message: 'every event' }).toBe(100);
     abort.abort();
     await running;
     expect(await inner.load('bounded')).toBe(100);

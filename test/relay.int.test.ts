@@ -28,23 +28,9 @@ import {
 } from './support/nats.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { allEvents } from './support/read-model-expectations.js';
+import { testRandom } from './support/seeded-random.js';
 
 const servicesUp = (await postgresAvailable()) && (await natsAvailable());
-
-/** Polls until true; a condition that throws (a server coming back) counts as not yet. */
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      if (await condition()) return;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`, { cause: lastError });
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -94,8 +80,10 @@ describe.skipIf(!servicesUp)('outbox relay: PostgreSQL → NATS JetStream', () =
     return { relay, stop: async () => { abort.abort(); await done; } };
   }
 
-  const caughtUp = (bus: NatsEventBus) => waitFor('the stream to hold every event', async () =>
-    (await bus.streamState()).messages === (await allEvents(ledger.store)).length);
+  const caughtUp = async (bus: NatsEventBus) => {
+    await expect.poll(async () => (await bus.streamState()).messages === (await allEvents(ledger.store)).length,
+      { timeout: 15_000, interval: 25, message: 'the stream to hold every event' }).toBe(true);
+  };
 
   /** The stream holds exactly $all: same events, same order, each once, with subject and Nats-Msg-Id. */
   async function expectStreamEqualsAll(streamName: string, subjectPrefix: string, jsm = admin.jsm): Promise<RecordedEvent[]> {
@@ -210,8 +198,8 @@ describe.skipIf(!servicesUp)('outbox relay: PostgreSQL → NATS JetStream', () =
       for (let round = 0; round < 3; round += 1) {
         // Odd rounds resume from the checkpoint alone, so the re-sent tail goes through Nats-Msg-Id dedupe.
         const relay = spawnRelay(round % 2 === 0);
-        await waitFor(`relay ${round} to publish`, async () => /published \d+/.test(relay.output()), 20_000);
-        await sleep(20 + Math.floor(Math.random() * 300));
+        await expect.poll(async () => /published \d+/.test(relay.output()), { timeout: 20_000, interval: 25, message: `relay ${round} to publish` }).toBe(true);
+        await sleep(testRandom().int(20, 319));
         relay.child.kill('SIGKILL');
         await relay.exited;
         expect(relay.child.signalCode).toBe('SIGKILL');
@@ -244,11 +232,11 @@ describe.skipIf(!servicesUp)('outbox relay: PostgreSQL → NATS JetStream', () =
       await caughtUp(bus);
       await server.stop();
       await someCommands(5); // the command path never touches NATS
-      await waitFor('the relay to notice', async () => (await relay.lag()).state === 'retrying');
+      await expect.poll(async () => (await relay.lag()).state, { timeout: 15_000, interval: 25, message: 'the relay to notice' }).toBe('retrying');
       expect((await relay.lag()).eventsBehind).toBeGreaterThan(0);
       server = await startPrivateNatsServer(storeDir, port);
       // (Asking the stream while the client still reconnects would wait out a request timeout: ask the relay.)
-      await waitFor('the relay to catch up', async () => (await relay.lag()).eventsBehind === 0);
+      await expect.poll(async () => (await relay.lag()).eventsBehind, { timeout: 15_000, interval: 25, message: 'the relay to catch up' }).toBe(0);
       await caughtUp(bus);
       await stop();
       const own = await natsAdmin(server.url);
@@ -290,7 +278,7 @@ describe.skipIf(!servicesUp)('outbox relay: PostgreSQL → NATS JetStream', () =
       },
     };
     const first = await bus.subscribe('processor-test', handler, options);
-    await waitFor('every event handled', async () => handled.length === events.length - 1);
+    await expect.poll(async () => handled.length, { timeout: 15_000, interval: 25, message: 'every event handled' }).toBe(events.length - 1);
     await first.stop();
 
     // maxAckPending 1: strict order, the flaky event held the others back until it went through.
@@ -305,7 +293,7 @@ describe.skipIf(!servicesUp)('outbox relay: PostgreSQL → NATS JetStream', () =
     for (const event of more) await bus.publish(event);
     const resumed: string[] = [];
     const second = await bus.subscribe('processor-test', async (event) => { resumed.push(event.eventId); }, options);
-    await waitFor('the new events', async () => resumed.length === 2);
+    await expect.poll(async () => resumed.length, { timeout: 15_000, interval: 25, message: 'the new events' }).toBe(2);
     await sleep(100);
     await second.stop();
     expect(resumed).toEqual(more.map((e) => e.eventId));

@@ -153,8 +153,13 @@ describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, p
     const expected = (await allAfter(from)).map(key);
     expect(expected).toHaveLength(24);
     for (const sse of subscribers) await sse.take(expected.length, 10_000);
-    await delay(200); // nothing more arrives
-    for (const sse of subscribers) expect(sse.events().map((m) => key(m.body))).toEqual(expected);
+    // Nothing more than these arrives: a marker written after them comes next, in order, to every one (the
+    // positive control: each stream is live, so an extra or a duplicate would have shown up before it).
+    await deposit('S1', 3);
+    const withMarker = (await allAfter(from)).map(key);
+    expect(withMarker.slice(0, expected.length)).toEqual(expected);
+    for (const sse of subscribers) await sse.take(withMarker.length, 10_000);
+    for (const sse of subscribers) expect(sse.events().map((m) => key(m.body))).toEqual(withMarker);
   }, 60_000);
 
   it('store reads per second do not grow with the number of idle subscriptions (counted around the real store)', async () => {
@@ -224,10 +229,11 @@ describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, p
     }
     await writing;
     await deposit('S1', 1);
+    // Each gets exactly $all after its position: the last deposit is the marker that comes last (the positive
+    // control: a gap, an extra or a duplicate from the join would show before it).
     for (const { from, sse } of allSubs) {
       const expected = (await allAfter(from)).map(key);
       await sse.take(expected.length, 10_000);
-      await delay(50);
       expect(sse.events().map((m) => key(m.body))).toEqual(expected);
     }
     const stream = (await ledger.store.readStream('account-S2', { fromVersion: 1, count: 1_000, direction: 'forward' })).events;
@@ -322,12 +328,12 @@ describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, p
     await all.until(() => all.ended, 1_000, 'end of the $all stream');
     await one.until(() => one.ended, 1_000, 'end of the stream subscription');
     expect(Date.now() - revokedAt).toBeLessThan(1_000);
+    // The positive control first: the other key's stream goes on, and gets the five; the revoked ones got none.
+    await bystander.take(6);
+    expect(bystander.ended).toBe(false);
     expect(all.messages.length).toBe(before);
     expect(one.messages).toHaveLength(0);
     expect(all.comments).toContain('the API key was revoked');
-    // The other key's stream goes on, and gets the five.
-    await bystander.take(6);
-    expect(bystander.ended).toBe(false);
     expect((await subscribe('/subscribe/$all', doomed.key)).response.status).toBe(401);
   }, 30_000);
 
@@ -335,6 +341,7 @@ describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, p
     const doomed = await newKey('auditor', 'revoked in the database');
     const from = await head();
     const all = (await subscribe(`/subscribe/$all?from=${from}`, doomed.key)).sse!;
+    const bystander = (await subscribe(`/subscribe/$all?from=${from}`, auditor.key)).sse!;
     await deposit('S2', 1);
     await all.take(1);
     const other = new pg.Client({ connectionString: db.url });
@@ -356,10 +363,13 @@ describe.skipIf(!(await postgresAvailable()))('subscriptions: one shared feed, p
     const endedAfterMs = Date.now() - revokedAt;
     await writes;
     expect(endedAfterMs).toBeLessThanOrEqual(KEY_CACHE_TTL_MS + 200);
-    // Nothing more arrives once it ended, however much is written.
+    // Nothing more arrives once it ended, however much is written; the positive control: the bystander, on
+    // another key, receives everything, the last deposit included.
     const received = all.messages.length;
     await deposit('S2', 1);
-    await delay(200);
+    const expected = (await allAfter(from)).map(key);
+    await bystander.take(expected.length, 5_000);
+    expect(bystander.events().map((m) => key(m.body))).toEqual(expected);
     expect(all.messages.length).toBe(received);
   }, 30_000);
 });

@@ -28,8 +28,6 @@ afterEach(async () => {
   await expect.poll(() => activeFollowers(), { timeout: 2_000, interval: 20 }).toBe(0);
 });
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 // ---- the embedded store ---------------------------------------------------------------------------------
 
 let ledger: Ledger;
@@ -93,9 +91,15 @@ describe('GET /subscribe/$all', () => {
     const all = await readAllHttp(ledger);
     expect(all.length).toBe(before.length + 1 + 2 + 10 + 2);
 
-    const received = await sse!.take(all.length);
-    await delay(200); // nothing more arrives
-    expect(sse!.messages.length).toBe(all.length);
+    // Nothing more arrives than these: a marker written after them comes next, in order (the positive control:
+    // the stream is live, so an extra or a duplicate would have shown up before it).
+    await sse!.take(all.length);
+    await command(ledger, '/commands/deposit', { accountId: 'A3', amount: '1' });
+    const withMarker = await readAllHttp(ledger);
+    expect(withMarker.slice(0, all.length)).toEqual(all);
+    const everything = await sse!.take(withMarker.length);
+    expect(everything.map((m) => m.body)).toEqual(withMarker);
+    const received = everything.slice(0, all.length);
     expect(received.map((m) => m.body)).toEqual(all);
     expect(received.map((m) => m.id)).toEqual(all.map((e) => String(e.globalPosition)));
     expect(new Set(received.map((m) => m.event))).toEqual(new Set(['event']));
@@ -184,14 +188,20 @@ describe('GET /subscribe/streams/:streamId', () => {
 
     const stream = (await ledger.app.inject({ method: 'GET', url: '/streams/account-X?from=2' })).json();
     expect([...live, ...resumed].map((m) => m.body)).toEqual(stream.events);
-    await delay(150);
-    expect(second.sse!.messages.length).toBe(2);
+    // Nothing more than these two: a marker written after them comes next (the positive control).
+    await command(ledger, '/commands/deposit', { accountId: 'X', amount: '4' });
+    expect((await second.sse!.take(3)).map((m) => m.id)).toEqual(['7', '8', '9']);
   });
 
   it('a stream that does not exist yet: the connection stays open and its events arrive when written', async () => {
     const { response, sse } = await subscribe('/subscribe/streams/account-LATER');
     expect(response.status).toBe(200);
-    await delay(150);
+    // Nothing arrives while the stream does not exist, though the feed is live: a subscriber of $all (the
+    // positive control) receives an event written elsewhere meanwhile.
+    const head = (await readAllHttp(ledger)).at(-1)?.globalPosition ?? 0;
+    const control = await subscribe(`/subscribe/$all?from=${head}`);
+    expect((await post(ledger, '/streams/not-later/events', [{ type: 'Noted', data: {} }])).statusCode).toBe(201);
+    expect((await control.sse!.take(1)).map((m) => m.body.streamId)).toEqual(['not-later']);
     expect(sse!.messages).toHaveLength(0);
     await openAccount(ledger, 'LATER', 1);
     const received = await sse!.take(2);
@@ -360,9 +370,14 @@ describe.skipIf(!(await postgresAvailable()))('on PostgreSQL, with concurrent wr
 
     const all = await readAllHttp(writerA);
     expect(all.length).toBeGreaterThan(accounts.length + 8 * 3);
-    const received = await sse.take(all.length, 10_000);
-    await delay(200);
-    expect(sse.messages.length).toBe(all.length);
+    // Nothing more than $all arrives: a marker written after it comes next, in order (the positive control).
+    await sse.take(all.length, 10_000);
+    expect((await post(writerA, '/streams/shared-0/events', [{ type: 'Marker', data: {} }])).statusCode).toBe(201);
+    const withMarker = await readAllHttp(writerA);
+    expect(withMarker.slice(0, all.length)).toEqual(all);
+    const everything = await sse.take(withMarker.length, 10_000);
+    expect(everything.map((m) => key(m.body))).toEqual(withMarker.map(key));
+    const received = everything.slice(0, all.length);
     expect(received.map((m) => key(m.body))).toEqual(all.map(key));
     expect(received.map((m) => m.id)).toEqual(all.map((e) => String(e.globalPosition)));
   });

@@ -1,5 +1,5 @@
 // How an event reads to a person: what happened, to which account, for how much.
-import { ACCOUNT_STREAM_PREFIX } from '@ledger/domain/account/events';
+import { ACCOUNT_STREAM_PREFIX, accountIdOfStream } from '@ledger/domain/account/events';
 import { formatMoney } from './money';
 import type { RecordedEvent } from './types';
 
@@ -10,7 +10,7 @@ export const isAccountStream = (streamId: string): boolean => streamId.startsWit
 
 export const accountIdOf = (event: RecordedEvent): string | null =>
   typeof event.data['accountId'] === 'string' ? (event.data['accountId'] as string)
-    : isAccountStream(event.streamId) ? event.streamId.slice(ACCOUNT_STREAM_PREFIX.length) : null;
+    : accountIdOfStream(event.streamId);
 
 export function amountOf(event: RecordedEvent): { text: string; sign: 'in' | 'out' | null } | null {
   const amount = event.data['amount'];

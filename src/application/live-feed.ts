@@ -34,7 +34,7 @@
 import { ChangeSignal } from './change-signal.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 
-export interface LiveFeedOptions {
+interface LiveFeedOptions {
   /** Events per read. */
   pageSize: number;
   /** How often the feed polls while it has members, for commits of other processes. */

@@ -62,7 +62,7 @@ interface EventKey {
   streamVersion: number;
 }
 
-export interface ReadModelQueriesOptions {
+interface ReadModelQueriesOptions {
   projection: string;
   /** How often lag is measured. */
   lagIntervalMs?: number;

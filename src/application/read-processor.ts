@@ -9,28 +9,24 @@
 // recording it fails, the bus keeps the event and tries again). An operator lists dead letters and
 // replays one once the cause is fixed.
 //
-// rebuild(): the model from scratch, from the event store's $all (position 0, commit order) directly, not
-// through the bus: the subscription is stopped meanwhile and started again afterwards; events the bus then
-// delivers that the rebuild already applied are duplicates to the projection. The rebuild holds the
-// projection lock alone for its whole run (a session-level advisory lock in the read store), so processors
-// in other processes wait, their deliveries kept alive with `working()`, instead of writing into a model
-// being emptied. A processor that starts on an empty model (a new read store, a schema change) rebuilds
-// first: faster than replaying the bus, and right even when the bus no longer holds the oldest events.
-import { PROJECTION_LOCK_KEY, type SqlReadModel } from '../adapters/read-model/sql-read-model.js';
-import type { DeadLetter } from '../ports/read-model.js';
+// rebuild() stops the subscription, replays $all into an emptied model (read-processor-rebuild.ts) and
+// starts it again; events the bus then delivers that the rebuild already applied are duplicates to the
+// projection. A processor that starts on an empty model (a new read store, a schema change) rebuilds first.
+import type { DeadLetter, ReadModel } from '../ports/read-model.js';
 import type { Delivery, EventSubscriber, EventSubscription, SubscribeOptions } from '../ports/event-bus.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 import { AccountProjection, type ApplyOutcome } from '../projections/account-projection.js';
 import { OUTAGE_RETRY_MAX_MS, OUTAGE_RETRY_MIN_MS } from '../domain/limits.js';
 import { isUnavailableError } from '../ports/unavailable.js';
 import { abortableSleep } from '../lib/abortable-sleep.js';
+import { rebuildReadModel, type RebuildReport } from './read-processor-rebuild.js';
 
-export interface ReadProcessorDeps {
+interface ReadProcessorDeps {
   /** Null: this process only rebuilds and replays dead letters (a query API); start() refuses. */
   bus: EventSubscriber | null;
   /** The event store: for rebuild only. */
   store: EventStore;
-  readModel: SqlReadModel;
+  readModel: ReadModel;
 }
 
 export interface ReadProcessorOptions {
@@ -83,7 +79,7 @@ interface Queued {
   reject: (error: unknown) => void;
 }
 
-export interface ReadProcessorStatus {
+interface ReadProcessorStatus {
   name: string;
   /** Global position of the last event applied; 0: none. */
   position: number;
@@ -96,18 +92,6 @@ export interface ReadProcessorStatus {
   deadLetters: number;
   /** The last rebuild this process ran. */
   lastRebuild: RebuildReport | null;
-}
-
-export interface RebuildReport {
-  events: number;
-  applied: number;
-  ignored: number;
-  deadLettered: number;
-  durationMs: number;
-  eventsPerSecond: number;
-  /** The checkpoint after the rebuild. */
-  position: number;
-  finishedAt: string;
 }
 
 export class ReadProcessor {
@@ -285,23 +269,20 @@ export class ReadProcessor {
   }
 
   /**
-   * Empties the read model and replays the event store's $all from position 0, a page per transaction
-   * (one by one for a page that fails, dead-lettering what still fails). The bus subscription, if running,
-   * is stopped meanwhile and resumed after.
+   * Empties the read model and replays the event store's $all from position 0 (read-processor-rebuild.ts).
+   * The bus subscription, if running, is stopped meanwhile and resumed after.
    */
   async rebuild(): Promise<RebuildReport> {
     if (this.rebuilding) throw new RebuildInProgressError(`projection ${this.options.name} is already being rebuilt`);
     const wasRunning = this.subscription !== null;
-    this.rebuilding = { startedAt: new Date().toISOString(), events: 0 };
+    const rebuilding = { startedAt: new Date().toISOString(), events: 0 };
+    this.rebuilding = rebuilding;
     try {
       await this.stop();
-      const report = await this.deps.readModel.db.session(async (session) => {
-        await session.query('SELECT pg_advisory_lock($1)', [PROJECTION_LOCK_KEY]);
-        try {
-          return await this.replayAll();
-        } finally {
-          await session.query('SELECT pg_advisory_unlock($1)', [PROJECTION_LOCK_KEY]);
-        }
+      const report = await rebuildReadModel({
+        store: this.deps.store, readModel: this.deps.readModel, projection: this.projection, pageSize: this.options.rebuildPageSize,
+        onProgress: (events) => { rebuilding.events = events; },
+        ...(this.options.onDeadLetter ? { onDeadLetter: this.options.onDeadLetter } : {}),
       });
       this.lastRebuild = report;
       return report;
@@ -309,49 +290,6 @@ export class ReadProcessor {
       this.rebuilding = null;
       if (wasRunning) await this.start();
     }
-  }
-
-  /** Empties the model and replays $all into it; the caller holds the projection lock. */
-  private async replayAll(): Promise<RebuildReport> {
-    const started = performance.now();
-    await this.deps.readModel.reset(this.options.name);
-    const report = { events: 0, applied: 0, ignored: 0, deadLettered: 0 };
-    let position = 0;
-    for (;;) {
-      const page = await this.deps.store.readAll(position, this.options.rebuildPageSize);
-      if (!page) throw new Error(`rebuild: position ${position} vanished from the event store`);
-      if (page.events.length === 0) break;
-      try {
-        const counts = await this.projection.applyBatch(page.events, { lockHeld: true });
-        report.applied += counts.applied;
-        report.ignored += counts.ignored;
-      } catch {
-        for (const event of page.events) {
-          try {
-            const counts = await this.projection.applyBatch([event], { lockHeld: true });
-            report.applied += counts.applied;
-            report.ignored += counts.ignored;
-          } catch (error) {
-            await this.deps.readModel.recordDeadLetter(this.options.name, event, error, 1);
-            report.deadLettered += 1;
-            this.options.onDeadLetter?.(event, error);
-          }
-        }
-      }
-      report.events += page.events.length;
-      if (this.rebuilding) this.rebuilding.events = report.events;
-      position = page.lastPosition;
-      if (page.events.length < this.options.rebuildPageSize) break;
-    }
-    const durationMs = performance.now() - started;
-    const checkpoint = await this.deps.readModel.checkpoint(this.options.name);
-    return {
-      ...report,
-      durationMs: Math.round(durationMs),
-      eventsPerSecond: durationMs > 0 ? Math.round((report.events * 1_000) / durationMs) : report.events,
-      position: checkpoint?.position ?? 0,
-      finishedAt: new Date().toISOString(),
-    };
   }
 }
 

@@ -19,7 +19,7 @@
 //
 // Only one relay may run per checkpoint name (two would publish everything twice, dropped as duplicates,
 // and fight over the checkpoint row).
-import { abortableSleep } from '../lib/abortable-sleep.js';
+import { retryWithBackoff } from '../lib/abortable-sleep.js';
 import { READ_PAGE_MAX, RELAY_DEFAULTS, RELAY_PIPELINE_EVENTS_MAX } from '../domain/limits.js';
 import type { EventPublisher } from '../ports/event-bus.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
@@ -126,18 +126,8 @@ export class OutboxRelay {
     try {
       const resumed = await this.retrying(signal, () => this.resume());
       if (!resumed) return;
-      let delayMs = this.options.retryMinMs;
-      while (!signal.aborted) {
-        try {
-          await this.follow(signal);
-          delayMs = this.options.retryMinMs;
-        } catch (error) {
-          if (error instanceof RelayPositionLostError) throw error;
-          this.failed(error);
-          await abortableSleep(delayMs, signal);
-          delayMs = Math.min(delayMs * 2, this.options.retryMaxMs);
-        }
-      }
+      // follow() returns only when the signal aborts; each success starts the backoff afresh.
+      while (!signal.aborted) await this.retrying(signal, () => this.follow(signal), (error) => error instanceof RelayPositionLostError);
     } finally {
       clearInterval(timer);
       if (this.publishedTotal > this.savedTotal) await this.saveCheckpoint().catch((error: unknown) => this.failed(error));
@@ -230,20 +220,11 @@ export class OutboxRelay {
   }
 
   /** Publishes until the bus acknowledges; false when the signal aborted first. */
-  private async publish(event: RecordedEvent, signal: AbortSignal): Promise<boolean> {
-    let delayMs = this.options.retryMinMs;
-    for (;;) {
-      if (signal.aborted) return false;
-      try {
-        await this.deps.publisher.publish(event);
-        if (this.state === 'retrying') this.state = 'running';
-        return true;
-      } catch (error) {
-        this.failed(error);
-        await abortableSleep(delayMs, signal);
-        delayMs = Math.min(delayMs * 2, this.options.retryMaxMs);
-      }
-    }
+  private publish(event: RecordedEvent, signal: AbortSignal): Promise<boolean> {
+    return this.retrying(signal, async () => {
+      await this.deps.publisher.publish(event);
+      if (this.state === 'retrying') this.state = 'running';
+    });
   }
 
   private saveCheckpoint(): Promise<void> {
@@ -259,19 +240,11 @@ export class OutboxRelay {
     return saved;
   }
 
-  private async retrying(signal: AbortSignal, fn: () => Promise<void>): Promise<boolean> {
-    let delayMs = this.options.retryMinMs;
-    for (;;) {
-      if (signal.aborted) return false;
-      try {
-        await fn();
-        return true;
-      } catch (error) {
-        this.failed(error);
-        await abortableSleep(delayMs, signal);
-        delayMs = Math.min(delayMs * 2, this.options.retryMaxMs);
-      }
-    }
+  /** fn until it resolves (true) or the signal aborts (false), with the relay's backoff; `isFatal` failures end it. */
+  private retrying(signal: AbortSignal, fn: () => Promise<void>, isFatal?: (error: unknown) => boolean): Promise<boolean> {
+    return retryWithBackoff(signal, fn, {
+      minMs: this.options.retryMinMs, maxMs: this.options.retryMaxMs, onFailure: (error) => this.failed(error), ...(isFatal ? { isFatal } : {}),
+    });
   }
 
   private failed(error: unknown): void {

@@ -42,7 +42,7 @@ export interface SealerOptions {
 
 export type SealerState = 'idle' | 'starting' | 'running' | 'retrying' | 'stopped';
 
-export interface SealerStatus {
+interface SealerStatus {
   state: SealerState;
   /** Leaves in the log. */
   size: number;

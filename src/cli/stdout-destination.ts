@@ -10,7 +10,7 @@
 
 import { STDOUT_QUEUE_BYTES_MAX } from '../domain/limits.js';
 
-export interface StdoutDestination {
+interface StdoutDestination {
   /** pino's DestinationStream: one line at a time. */
   write(line: string): void;
   /** Lines dropped because the reader was too slow or gone. */

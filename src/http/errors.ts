@@ -3,7 +3,7 @@
 // the same codes, and test/http-errors.unit.test.ts fails if the two drift apart.
 import { CanonicalEncodingError } from '../domain/audit/canonical.js';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { REJECTION_CODES, type Rejection, type RejectionCode } from '../domain/rejections.js';
+import type { Rejection, RejectionCode } from '../domain/rejections.js';
 import { UNAVAILABLE_RETRY_AFTER_S } from '../domain/limits.js';
 import { CommitOutcomeUnknownError, isUnavailableError } from '../ports/unavailable.js';
 

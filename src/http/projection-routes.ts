@@ -3,7 +3,8 @@
 // `accounts` (account_balance and account_transactions); the routes are written for a list of them.
 import type { FastifyInstance } from 'fastify';
 import type { ReadModelQueries } from '../application/read-model-queries.js';
-import { RebuildInProgressError, type ReadProcessor, type RebuildReport } from '../application/read-processor.js';
+import { RebuildInProgressError, type ReadProcessor } from '../application/read-processor.js';
+import type { RebuildReport } from '../application/read-processor-rebuild.js';
 import { PROJECTION_STALLED_AFTER_MS } from '../domain/limits.js';
 import type { ReadModel } from '../ports/read-model.js';
 import { ApiError, ERROR_SCHEMA } from './errors.js';

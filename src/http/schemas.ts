@@ -1,6 +1,6 @@
 // JSON schemas shared by routes (validated by Fastify's Ajv, published in the OpenAPI document).
 import {
-  ACCOUNT_ID_LENGTH_MAX, CORRELATION_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, OWNER_LENGTH_MAX, READ_PAGE_MAX, STREAM_ID_LENGTH_MAX,
+  ACCOUNT_ID_LENGTH_MAX, CORRELATION_ID_LENGTH_MAX, IDEMPOTENCY_KEY_LENGTH_MAX, READ_PAGE_MAX, STREAM_ID_LENGTH_MAX,
 } from '../domain/limits.js';
 
 export const ACCOUNT_ID = {

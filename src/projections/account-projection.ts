@@ -34,7 +34,7 @@
 // Writers share the projection lock per transaction (ReadModel.transaction); a rebuild holds it alone, so a
 // read processor in another process waits while the model is emptied and replayed. The SQL that reads and
 // writes the rows is the read model adapter's (src/adapters/read-model/sql-read-model.ts).
-import { ACCOUNT_AGGREGATE, ACCOUNT_STREAM_PREFIX } from '../domain/account/events.js';
+import { ACCOUNT_AGGREGATE, accountIdOfStream } from '../domain/account/events.js';
 import type { RecordedEvent } from '../ports/event-store.js';
 import type { BalanceRow, ProjectionWrite, ReadModel, ReadModelTransaction, TransactionRow } from '../ports/read-model.js';
 
@@ -62,11 +62,10 @@ const INTEGER = /^-?(0|[1-9][0-9]{0,18})$/;
 
 /** The account an event belongs to, or null when it is not an account event. */
 export function accountOf(event: RecordedEvent): string | null {
-  if (event.aggregateType !== ACCOUNT_AGGREGATE || !event.streamId.startsWith(ACCOUNT_STREAM_PREFIX)) return null;
-  return event.streamId.slice(ACCOUNT_STREAM_PREFIX.length);
+  return event.aggregateType === ACCOUNT_AGGREGATE ? accountIdOfStream(event.streamId) : null;
 }
 
-export interface BatchOutcome {
+interface BatchOutcome {
   applied: number;
   duplicates: number;
   ignored: number;

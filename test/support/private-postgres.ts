@@ -10,6 +10,7 @@ import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { testRandom } from './seeded-random.js';
 
 export const PG_BIN_DIR = process.env['CHRONICLE_TEST_PG_BIN_DIR'] ?? '/usr/lib/postgresql/15/bin';
 const REQUIRED = process.env['CHRONICLE_REQUIRE_SERVICES'] === '1';
@@ -87,7 +88,7 @@ export async function freePostgresPort(): Promise<number> {
   const free = (port: number) => new Promise<boolean>((resolve) => {
     const server = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
-  for (let port = 55432 + Math.floor(Math.random() * 2_000), tries = 0; tries < 200; port += 1, tries += 1) {
+  for (let port = 55432 + testRandom().int(0, 1_999), tries = 0; tries < 200; port += 1, tries += 1) {
     if (await free(port)) return port;
   }
   throw new Error('no free port from 55432 up');

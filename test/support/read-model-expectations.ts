@@ -1,5 +1,6 @@
 // What the read model must contain, computed from the events without the projection's code, and every
 // event of $all: shared by the projection and read-processor tests.
+import { vi } from 'vitest';
 import type { SqlQueryable } from '../../src/adapters/event-store/sql/sql-client.js';
 import type { BalanceRow, ReadModelContents, TransactionRow } from '../../src/ports/read-model.js';
 import type { EventStore, RecordedEvent } from '../../src/ports/event-store.js';
@@ -10,14 +11,13 @@ import type { EventStore, RecordedEvent } from '../../src/ports/event-store.js';
  * write lands between reading the pages and counting the table.
  */
 export async function allEvents(store: EventStore, sql?: Pick<SqlQueryable, 'query'>, timeoutMs = 10_000): Promise<RecordedEvent[]> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
+  // vi.waitFor, not expect.poll: this also runs in beforeAll hooks, where expect.poll is not allowed.
+  return vi.waitFor(async () => {
     const events = await allEventsNow(store);
     const total = sql ? Number((await sql.query<{ n: string }>('SELECT count(*)::text AS n FROM events'))[0]!.n) : events.length;
-    if (events.length === total) return events;
-    if (Date.now() > end) throw new Error(`$all shows ${events.length} of ${total} events after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+    if (events.length !== total) throw new Error(`$all shows ${events.length} of ${total} events after ${timeoutMs} ms`);
+    return events;
+  }, { timeout: timeoutMs, interval: 20 });
 }
 
 /** $all as it reads right now, page by page. */
@@ -32,7 +32,14 @@ export async function allEventsNow(store: EventStore): Promise<RecordedEvent[]> 
   }
 }
 
-/** The read model as it must be, computed from the events without the projection's code. */
+/** What each money event does to its account's balance: the sign of its amount. */
+const SIGN: Record<string, bigint> = { MoneyDeposited: 1n, MoneyWithdrawn: -1n, TransferSent: -1n, TransferReceived: 1n };
+
+/**
+ * The read model as it must be, computed from the events without the projection's code. Balances are the
+ * signed sums of the amounts, never the events' own balanceAfter: a write side that stored a wrong
+ * balanceAfter would then fail here instead of being copied into the expectation.
+ */
 export function expectedModel(events: readonly RecordedEvent[]): ReadModelContents {
   const balances = new Map<string, BalanceRow>();
   const transactions: TransactionRow[] = [];
@@ -45,9 +52,12 @@ export function expectedModel(events: readonly RecordedEvent[]): ReadModelConten
       continue;
     }
     const b = balances.get(accountId)!;
-    Object.assign(b, { balance: d['balanceAfter'], version: e.streamVersion, lastGlobalPosition: e.globalPosition, lastEventAt: e.recordedAt });
+    const sign = SIGN[e.type];
+    if (sign === undefined) throw new Error(`expectedModel: unknown account event ${e.type}`);
+    const balance = (BigInt(b.balance) + sign * BigInt(d['amount']!)).toString();
+    Object.assign(b, { balance, version: e.streamVersion, lastGlobalPosition: e.globalPosition, lastEventAt: e.recordedAt });
     transactions.push({
-      eventId: e.eventId, accountId, type: e.type, amount: d['amount']!, balanceAfter: d['balanceAfter']!, transferId: d['transferId'] ?? null,
+      eventId: e.eventId, accountId, type: e.type, amount: d['amount']!, balanceAfter: balance, transferId: d['transferId'] ?? null,
       counterpartyAccountId: d['toAccountId'] ?? d['fromAccountId'] ?? null, globalPosition: e.globalPosition, streamVersion: e.streamVersion, recordedAt: e.recordedAt,
     });
   }

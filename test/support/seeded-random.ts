@@ -1,6 +1,8 @@
-// Random traffic that can be replayed: a small seeded generator (mulberry32). The seed comes from
-// CHRONICLE_TEST_SEED when set, else from the clock, and tests print it in their failure messages, so a
-// failing run can be repeated exactly with CHRONICLE_TEST_SEED=<seed>.
+// Random test data that can be replayed: a small seeded generator (mulberry32). Each test file runs with one
+// seed: TEST_SEED when set (CHRONICLE_TEST_SEED, its older name, too), else one from the clock. A failing
+// test prints it (test/support/seed-setup.ts), and `TEST_SEED=<seed> npx vitest run test/<file>` replays the
+// file's random choices: this generator's and fast-check's (configured with the same seed). Traffic from
+// several concurrent writers replays each writer's commands, not their interleaving.
 export interface SeededRandom {
   readonly seed: number;
   /** In [0, 1). */
@@ -8,9 +10,31 @@ export interface SeededRandom {
   /** An integer in [min, max]. */
   int(min: number, max: number): number;
   pick<T>(items: readonly T[]): T;
+  /** A generator of its own, seeded from this one: for a concurrent writer. */
+  fork(): SeededRandom;
 }
 
-export function seededRandom(seed = Number(process.env['CHRONICLE_TEST_SEED'] ?? Date.now() % 2 ** 32)): SeededRandom {
+let fileSeed: number | undefined;
+
+/** This test file's seed (see the file comment). */
+export function testSeed(): number {
+  if (fileSeed === undefined) {
+    const given = process.env['TEST_SEED'] ?? process.env['CHRONICLE_TEST_SEED'];
+    if (given !== undefined && !/^\d{1,10}$/.test(given)) throw new Error(`TEST_SEED must be an integer in [0, 2^32), not ${JSON.stringify(given)}`);
+    fileSeed = given === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(given) >>> 0;
+  }
+  return fileSeed;
+}
+
+let fileRandom: SeededRandom | undefined;
+
+/** The test file's generator, seeded with testSeed(): one sequence for the whole file, in test order. */
+export function testRandom(): SeededRandom {
+  fileRandom ??= seededRandom(testSeed());
+  return fileRandom;
+}
+
+export function seededRandom(seed = testSeed()): SeededRandom {
   let state = seed >>> 0;
   const next = () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -19,10 +43,12 @@ export function seededRandom(seed = Number(process.env['CHRONICLE_TEST_SEED'] ??
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
-  return {
+  const random: SeededRandom = {
     seed,
     next,
     int: (min, max) => min + Math.floor(next() * (max - min + 1)),
     pick: (items) => items[Math.floor(next() * items.length)]!,
+    fork: () => seededRandom(random.int(0, 2 ** 32 - 1)),
   };
+  return random;
 }

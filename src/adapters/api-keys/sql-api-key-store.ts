@@ -1,5 +1,5 @@
 // API keys in the event store's database (PostgreSQL or PGlite, through SqlClient). The table is migration
-// 6 of the event store (src/adapters/event-store/sql/migrations.ts).
+// 6 of the event store (src/adapters/event-store/sql/migrations/006-api-keys.sql).
 import type { SqlClient } from '../event-store/sql/sql-client.js';
 import type { ApiKeyRecord, ApiKeyStore, KeyRole, NewApiKey } from '../../ports/api-key-store.js';
 

@@ -11,11 +11,11 @@ import { keyIdOf, type SignatureVerifier } from '../../domain/audit/checkpoint.j
 import { sha256 } from '../event-store/sql/sql-event-store.js';
 import type { CheckpointSigner } from '../../ports/merkle-log.js';
 
-export type SigningKeySource = 'CHRONICLE_SIGNING_KEY' | 'CHRONICLE_SIGNING_KEY_FILE' | 'data-dir' | 'generated';
+type SigningKeySource = 'CHRONICLE_SIGNING_KEY' | 'CHRONICLE_SIGNING_KEY_FILE' | 'data-dir' | 'generated';
 
-export const SIGNING_KEY_FILE_NAME = 'signing-key.pem';
+const SIGNING_KEY_FILE_NAME = 'signing-key.pem';
 
-export function signerFromPrivateKey(privateKey: KeyObject): CheckpointSigner {
+function signerFromPrivateKey(privateKey: KeyObject): CheckpointSigner {
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`the signing key must be Ed25519, not ${privateKey.asymmetricKeyType ?? 'unknown'}`);
   const publicKey = createPublicKey(privateKey);
   const raw = rawPublicKey(publicKey);

@@ -6,7 +6,7 @@ import { fromHex, toHex, type Sha256 } from '../../domain/audit/hash.js';
 import {
   consistencyProofRanges, inclusionProofRanges, MerkleFrontier, rangeNodes, rangeRoot, type LeafRange, type NodeRef,
 } from '../../domain/audit/merkle.js';
-import { toSafeNumber } from '../event-store/sql/sql-event-store.js';
+import { toSafeNumber } from '../event-store/sql/event-rows.js';
 import type { SqlClient, SqlQueryable } from '../event-store/sql/sql-client.js';
 import type { MerkleLog, SealedLeaf } from '../../ports/merkle-log.js';
 

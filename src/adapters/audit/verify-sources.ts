@@ -6,7 +6,9 @@ import { VERIFY_PAGE_ROWS as PAGE } from '../../domain/limits.js';
 import type { LogItem, VerifiableEvent } from '../../domain/audit/verify.js';
 import type { VerifySource } from '../../ports/verify-source.js';
 import type { SqlClient } from '../event-store/sql/sql-client.js';
-import { legacyThroughOf, readAllRows, toSafeNumber } from '../event-store/sql/sql-event-store.js';
+import { toSafeNumber } from '../event-store/sql/event-rows.js';
+import { allReader, legacyThroughOf } from '../event-store/sql/read-all.js';
+import { utcMicros } from '../event-store/sql/utc-micros.js';
 
 
 interface Row {
@@ -32,8 +34,10 @@ interface Row {
 
 const EVENT = (e: string) => `${e}.event_id::text AS event_id, ${e}.stream_id, ${e}.stream_version::text AS stream_version,
   ${e}.global_position::text AS global_position, ${e}.aggregate_type, ${e}.event_type, ${e}.event_data, ${e}.event_schema_version,
-  ${e}.created_by, ${e}.metadata, to_char(${e}.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
+  ${e}.created_by, ${e}.metadata, ${utcMicros(`${e}.recorded_at`)} AS recorded_at,
   encode(${e}.prev_hash, 'hex') AS prev_hash, encode(${e}.event_hash, 'hex') AS event_hash, encode(${e}.content_hash, 'hex') AS content_hash`;
+
+const readUnsealed = allReader<Row>(EVENT('e'), 'chronicle_verify_unsealed');
 
 const toEvent = (r: Row): VerifiableEvent => ({
   eventId: r.event_id!, streamId: r.stream_id, streamVersion: toSafeNumber(r.stream_version), globalPosition: toSafeNumber(r.global_position),
@@ -72,7 +76,7 @@ export function sqlVerifySource(db: SqlClient): VerifySource {
       }
     },
     async *unsealed(): AsyncGenerator<VerifiableEvent> {
-      // $all's order after the last leaf (readAllRows), read straight from the events: event_log_head is not
+      // $all's order after the last leaf (read-all.ts), read straight from the events: event_log_head is not
       // trusted here, a tampered head must not hide an event from the verifier.
       const legacyThrough = await legacyThroughOf(db).catch(() => 0);
       let after = lastLeafPosition ?? 0;
@@ -82,7 +86,7 @@ export function sqlVerifySource(db: SqlClient): VerifySource {
       }
       for (;;) {
         const rows: Row[] = after <= legacyThrough && legacyThrough > 0
-          ? (await readAllRows<Row>(db, legacyThrough, after, PAGE, EVENT('e'), 'chronicle_verify_unsealed')) ?? []
+          ? (await readUnsealed(db, legacyThrough, after, PAGE)) ?? []
           : await db.query<Row>(`SELECT ${EVENT('e')} FROM events e WHERE e.global_position > $1 ORDER BY e.global_position LIMIT $2`, [after, PAGE]);
         for (const r of rows) yield toEvent(r);
         if (rows.length < PAGE) return;

@@ -8,7 +8,7 @@ import type { RecordedEvent } from '../../ports/event-store.js';
 /** Bounds on subscription options ("put a limit on everything"): src/domain/limits.ts. */
 import { BACKOFF_MS_MAX, BACKOFF_STEPS_MAX, MAX_ACK_PENDING_MAX, MAX_DELIVER_MAX } from '../../domain/limits.js';
 
-export class InvalidSubscribeOptionsError extends Error {
+class InvalidSubscribeOptionsError extends Error {
   override readonly name = 'InvalidSubscribeOptionsError';
 }
 
@@ -57,7 +57,7 @@ export function subjectMatches(pattern: string, subject: string): boolean {
   return p.length === s.length;
 }
 
-export type DeliveryOutcome =
+type DeliveryOutcome =
   /** Handled, or dead-lettered: acknowledge. */
   | { kind: 'ack' }
   /** Given up with no dead-letter store: drop it (JetStream: term). */

@@ -8,7 +8,7 @@ export interface MetricSample {
   value: number;
 }
 
-export interface HistogramData {
+interface HistogramData {
   /** Cumulative counts by upper bound, ascending; the last is +Inf. */
   buckets: { le: number; count: number }[];
   sum: number;

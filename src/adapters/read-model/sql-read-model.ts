@@ -1,8 +1,8 @@
 // The read store: PostgreSQL (or PGlite) views built from the event stream by the read processor. It is a
 // different database from the event store (READ_DATABASE_URL vs DATABASE_URL; the spec puts events in
 // CockroachDB and views in PostgreSQL), so it sets up its own schema here instead of riding on the event
-// store's migrations: CREATE ... IF NOT EXISTS, idempotent, under a transaction-scoped advisory lock so
-// several processes starting at once against one empty database do not race on the catalog.
+// store's migrations: schema.sql, CREATE ... IF NOT EXISTS, idempotent, under a transaction-scoped advisory
+// lock so several processes starting at once against one empty database do not race on the catalog.
 //
 // Tables (the spec's `account_balance` and `account_transactions`, plus what the processor needs):
 // - account_balance: one row per account, the balance after the last applied event and that event's stream
@@ -17,7 +17,9 @@
 // Money is BIGINT minor units (the ledger's limits keep amounts and balances far below 2^63-1), passed and
 // read as decimal strings so no value goes through a JS number.
 import type { SqlClient, SqlQueryable } from '../event-store/sql/sql-client.js';
-import { toSafeNumber } from '../event-store/sql/sql-event-store.js';
+import { toSafeNumber } from '../event-store/sql/event-rows.js';
+import { sqlFile } from '../event-store/sql/sql-files.js';
+import { utcMicros } from '../event-store/sql/utc-micros.js';
 import { DEAD_LETTER_ERROR_LENGTH_MAX, DEAD_LETTERS_PAGE_DEFAULT } from '../../domain/limits.js';
 import type { RecordedEvent } from '../../ports/event-store.js';
 import type {
@@ -36,74 +38,30 @@ export const PROJECTION_LOCK_KEY = 7_301_240_004;
  */
 export const READ_MODEL_SCHEMA_VERSION = 2;
 
-export const READ_MODEL_SCHEMA = `
-CREATE TABLE IF NOT EXISTS read_model_schema (
-  id      INT PRIMARY KEY,
-  version INT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS account_balance (
-  account_id           TEXT PRIMARY KEY,
-  owner                TEXT NOT NULL,
-  currency             TEXT NOT NULL,
-  balance              BIGINT NOT NULL,
-  version              BIGINT NOT NULL,
-  last_global_position BIGINT NOT NULL,
-  opened_at            TIMESTAMPTZ NOT NULL,
-  last_event_at        TIMESTAMPTZ NOT NULL,
-  updated_at           TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS account_transactions (
-  event_id                UUID PRIMARY KEY,
-  account_id              TEXT NOT NULL,
-  type                    TEXT NOT NULL,
-  amount                  BIGINT NOT NULL,
-  balance_after           BIGINT NOT NULL,
-  transfer_id             TEXT,
-  counterparty_account_id TEXT,
-  global_position         BIGINT NOT NULL,
-  stream_version          BIGINT NOT NULL,
-  recorded_at             TIMESTAMPTZ NOT NULL,
-  UNIQUE (account_id, stream_version)
-);
-CREATE TABLE IF NOT EXISTS projection_checkpoints (
-  name           TEXT PRIMARY KEY,
-  transaction_id BIGINT NOT NULL,
-  position       BIGINT NOT NULL,
-  events_applied BIGINT NOT NULL,
-  updated_at     TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-  event_id   UUID NOT NULL,
-  projection TEXT NOT NULL,
-  event      JSONB NOT NULL,
-  error      TEXT NOT NULL,
-  attempts   INT NOT NULL,
-  failed_at  TIMESTAMPTZ NOT NULL,
-  PRIMARY KEY (projection, event_id)
-);
-`;
-
-/** Microsecond ISO-8601 UTC, the RecordedEvent.recordedAt format, from a TIMESTAMPTZ column. */
-const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const READ_MODEL_SCHEMA = sqlFile(new URL('./schema.sql', import.meta.url));
 
 interface BalanceColumns {
   account_id: string; owner: string; currency: string; balance: string; version: string; last_global_position: string;
   opened_at: string; last_event_at: string;
 }
-const BALANCE_COLUMNS = `b.account_id, b.owner, b.currency, b.balance::text AS balance, b.version::text AS version,
-  b.last_global_position::text AS last_global_position, ${iso('b.opened_at')} AS opened_at, ${iso('b.last_event_at')} AS last_event_at`;
-const toBalance = (r: BalanceColumns): BalanceRow => ({
+export const BALANCE_COLUMNS = `b.account_id, b.owner, b.currency, b.balance::text AS balance, b.version::text AS version,
+  b.last_global_position::text AS last_global_position, ${utcMicros('b.opened_at')} AS opened_at, ${utcMicros('b.last_event_at')} AS last_event_at`;
+export const toBalance = (r: BalanceColumns): BalanceRow => ({
   accountId: r.account_id, owner: r.owner, currency: r.currency, balance: r.balance, version: toSafeNumber(r.version),
   lastGlobalPosition: toSafeNumber(r.last_global_position), openedAt: r.opened_at, lastEventAt: r.last_event_at,
 });
 
 interface CheckpointColumns { name: string; transaction_id: string; position: string; events_applied: string; updated_at: string }
 const checkpointColumns = (c: string) => `${c}.name, ${c}.transaction_id::text AS transaction_id, ${c}.position::text AS position,
-  ${c}.events_applied::text AS events_applied, ${iso(`${c}.updated_at`)} AS updated_at`;
+  ${c}.events_applied::text AS events_applied, ${utcMicros(`${c}.updated_at`)} AS updated_at`;
 const CHECKPOINT_COLUMNS = checkpointColumns('projection_checkpoints');
 const toCheckpoint = (r: CheckpointColumns): Checkpoint => ({
   name: r.name, transactionId: r.transaction_id, position: toSafeNumber(r.position), eventsApplied: toSafeNumber(r.events_applied), updatedAt: r.updated_at,
 });
+
+/** The statements of a schema file: split at semicolons, comment lines dropped. */
+const statementsOf = (sql: string): string[] =>
+  sql.split('\n').filter((line) => !line.startsWith('--')).join('\n').split(';').map((s) => s.trim()).filter(Boolean);
 
 export class SqlReadModel implements ReadModel {
   private constructor(readonly db: SqlClient) {}
@@ -125,7 +83,7 @@ export class SqlReadModel implements ReadModel {
       if ((stored !== undefined && stored !== READ_MODEL_SCHEMA_VERSION) || legacy) {
         await tx.query('DROP TABLE IF EXISTS account_balance, account_transactions, projection_checkpoints');
       }
-      for (const statement of READ_MODEL_SCHEMA.split(';').map((s) => s.trim()).filter(Boolean)) await tx.query(statement);
+      for (const statement of statementsOf(READ_MODEL_SCHEMA)) await tx.query(statement);
       await tx.query(
         'INSERT INTO read_model_schema (id, version) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version',
         [READ_MODEL_SCHEMA_VERSION],
@@ -250,7 +208,7 @@ export class SqlReadModel implements ReadModel {
 
   private async selectDeadLetters(where: string, params: unknown[]): Promise<DeadLetter[]> {
     const rows = await this.db.query<{ event_id: string; projection: string; event: RecordedEvent | string; error: string; attempts: number; failed_at: string }>(
-      `SELECT event_id::text AS event_id, projection, event, error, attempts, ${iso('failed_at')} AS failed_at FROM dead_letters ${where}`, params,
+      `SELECT event_id::text AS event_id, projection, event, error, attempts, ${utcMicros('failed_at')} AS failed_at FROM dead_letters ${where}`, params,
     );
     return rows.map((r) => ({
       eventId: r.event_id, projection: r.projection, event: typeof r.event === 'string' ? JSON.parse(r.event) as RecordedEvent : r.event,
@@ -293,7 +251,7 @@ export class SqlReadModel implements ReadModel {
     const rows = await tx.query<{ event_id: string; account_id: string; type: string; amount: string; balance_after: string; transfer_id: string | null; counterparty_account_id: string | null; global_position: string; stream_version: string; recorded_at: string }>(
       `SELECT event_id::text AS event_id, account_id, type, amount::text AS amount, balance_after::text AS balance_after,
               transfer_id, counterparty_account_id, global_position::text AS global_position,
-              stream_version::text AS stream_version, ${iso('recorded_at')} AS recorded_at
+              stream_version::text AS stream_version, ${utcMicros('recorded_at')} AS recorded_at
          FROM account_transactions t ORDER BY t.account_id COLLATE "C", t.stream_version`,
     );
     return rows.map((r) => ({

@@ -5,6 +5,9 @@ import type { CurrencyCode } from '../currency.js';
 export const ACCOUNT_AGGREGATE = 'Account';
 export const ACCOUNT_STREAM_PREFIX = 'account-';
 export const accountStreamId = (accountId: string): string => `${ACCOUNT_STREAM_PREFIX}${accountId}`;
+/** The account id an account stream's id names; null for a stream of anything else. */
+export const accountIdOfStream = (streamId: string): string | null =>
+  streamId.startsWith(ACCOUNT_STREAM_PREFIX) ? streamId.slice(ACCOUNT_STREAM_PREFIX.length) : null;
 
 /** Bumped when an event's data changes shape; stored with each event (event_schema_version). */
 export const ACCOUNT_EVENT_SCHEMA_VERSION = 1;

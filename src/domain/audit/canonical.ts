@@ -63,7 +63,7 @@ export interface CanonicalEventFields {
   createdBy: string;
 }
 
-export type CanonicalEncodingErrorCode =
+type CanonicalEncodingErrorCode =
   | 'invalid_field'
   | 'number_not_integer'
   | 'number_unsafe'
@@ -141,7 +141,7 @@ export function sealableEntry(event: CanonicalEventFields & { prevHash?: string 
 export const CONTENT_ENCODING_ID = 'chronicle-content-v1';
 
 /** The fields of an event known before it is stored. */
-export type ContentFields = Omit<CanonicalEventFields, 'globalPosition' | 'recordedAt' | 'streamVersion'>;
+type ContentFields = Omit<CanonicalEventFields, 'globalPosition' | 'recordedAt' | 'streamVersion'>;
 
 export function canonicalContentJson(event: ContentFields): string {
   // Validated as a whole event would be, with placeholders for the two fields the content leaves out.

@@ -35,7 +35,7 @@ export interface LogItem {
   stored?: { eventId: string; globalPosition: number; leafHash: string };
 }
 
-export type FindingKind =
+type FindingKind =
   | 'content_altered' | 'chain_broken' | 'version_out_of_order' | 'not_encodable' | 'unchained'
   | 'event_missing' | 'leaf_mismatch' | 'checkpoint_root_mismatch' | 'checkpoint_signature_invalid'
   | 'checkpoint_beyond_log' | 'saved_checkpoint_mismatch';

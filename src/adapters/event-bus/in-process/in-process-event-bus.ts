@@ -18,7 +18,7 @@ import { EventBusClosedError, eventSubject } from '../../../ports/event-bus.js';
 import type { RecordedEvent } from '../../../ports/event-store.js';
 import { checkSubscribeOptions, handleDelivery, subjectMatches } from '../consumer-rules.js';
 
-export interface InProcessEventBusOptions {
+interface InProcessEventBusOptions {
   /** Default `events`. */
   subjectPrefix?: string;
   /** A publish of an event id stored less than this long ago is dropped. Default 2 minutes (as JetStream). */

@@ -23,7 +23,7 @@ import type { RecordedEvent } from '../../../ports/event-store.js';
 import { checkSubscribeOptions, handleDelivery } from '../consumer-rules.js';
 import { ensureStream, STREAM_NAME_PATTERN, SUBJECT_PREFIX_PATTERN, type StreamSettings } from './jetstream-stream.js';
 
-export interface NatsEventBusOptions {
+interface NatsEventBusOptions {
   /** e.g. `nats://127.0.0.1:4222`. */
   servers: string | string[];
   /** Default `chronicle-events`. */
@@ -50,7 +50,7 @@ export class EventPublishError extends Error {
   override readonly name = 'EventPublishError';
 }
 
-export class InvalidEventMessageError extends Error {
+class InvalidEventMessageError extends Error {
   override readonly name = 'InvalidEventMessageError';
 }
 

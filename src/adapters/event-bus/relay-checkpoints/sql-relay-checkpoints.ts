@@ -1,8 +1,9 @@
 // The relay's checkpoint in the event store's own database (PostgreSQL or PGlite, through SqlClient):
 // one row per relay name. Kept beside the events so a backup of the store carries the relay's position.
-// The table is migration 3 of the event store (src/adapters/event-store/sql/migrations.ts).
+// The table is migration 3 of the event store (src/adapters/event-store/sql/migrations/).
 import type { SqlClient } from '../../event-store/sql/sql-client.js';
-import { legacyThroughOf, readAllRows, toSafeNumber } from '../../event-store/sql/sql-event-store.js';
+import { toSafeNumber } from '../../event-store/sql/event-rows.js';
+import { allReader, legacyThroughOf } from '../../event-store/sql/read-all.js';
 import type { CountEventsAfter, RelayCheckpointStore } from '../../../ports/relay-checkpoints.js';
 
 export class SqlRelayCheckpoints implements RelayCheckpointStore {
@@ -29,6 +30,8 @@ export class SqlRelayCheckpoints implements RelayCheckpointStore {
   }
 }
 
+const readPositions = allReader<{ global_position: string }>('e.global_position', 'chronicle_count_after');
+
 /**
  * Counts the events of `$all` after a position (at most `max`), as readAll would list them, without
  * reading them: the relay's and the read model's lag for metrics. Positions are dense and in commit order
@@ -43,6 +46,6 @@ export function sqlCountEventsAfter(db: SqlClient): CountEventsAfter {
       const rows = await db.query<{ head: string }>('SELECT position::text AS head FROM event_log_head', [], 'chronicle_log_head');
       return Math.min(max, Math.max(0, toSafeNumber(rows[0]?.head ?? '0') - position));
     }
-    return (await readAllRows(db, legacyThrough, position, max, 'e.global_position', 'chronicle_count_after'))?.length ?? 0;
+    return (await readPositions(db, legacyThrough, position, max))?.length ?? 0;
   };
 }

@@ -3,7 +3,7 @@ import { DB_CONNECT_TIMEOUT_MS } from '../../../domain/limits.js';
 import { CommitOutcomeUnknownError, isUnavailableError } from '../../../ports/unavailable.js';
 import type { SqlClient, SqlQueryable, SqlSession } from '../sql/sql-client.js';
 
-export interface PostgresClientOptions {
+interface PostgresClientOptions {
   connectionString: string;
   /** Connections in the pool. */
   poolMax: number;

@@ -1,0 +1,56 @@
+-- The common append as one plain statement (sql-event-store.ts: every stream exists and is expected at an
+-- exact version, no idempotency key), prepared once per connection. Group commit sends the appends of many
+-- commands as this one statement: their streams are disjoint (the command handler holds each account's
+-- lock), so it is one transaction and one WAL flush for all of them. It costs PostgreSQL about a third of
+-- the PL/pgSQL chronicle_append (measured: 0.27 against 0.7 ms of server CPU). Anything else, and any
+-- surprise (a version mismatch, an event id already stored), goes to chronicle_append for the exact answer.
+-- Rows are locked in stream id order first (the order chronicle_append and exclusive() use). The positions
+-- come last, from event_log_head (migration 7): its row lock is taken only once every stream was locked and
+-- updated (head's WHERE needs ok, which needs upd) and is held until COMMIT, so positions commit in order.
+-- $1..$4: one element per stream (id, expected version, event count, aggregate type), in stream id order;
+-- $5..$13: one element per event (id, stream id, 1-based index in its stream, type, data, schema version,
+-- metadata, created by, content hash in hex).
+-- name: fast_append
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS i(stream_id, expected, n, aggregate_type)
+), locked AS MATERIALIZED (
+  SELECT s.stream_id, s.updated_at, s.last_hash FROM streams s WHERE s.stream_id = ANY ($1::text[]) ORDER BY s.stream_id FOR UPDATE
+), ts AS MATERIALIZED (
+  SELECT GREATEST(clock_timestamp(), max(updated_at)) AS t FROM locked
+), ev AS MATERIALIZED (
+  SELECT * FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::text[], $9::jsonb[], $10::int[], $11::jsonb[], $12::text[], $13::text[])
+    AS e(event_id, stream_id, ord, event_type, event_data, schema_version, metadata, created_by, content_hash)
+), chain AS MATERIALIZED (
+  SELECT l.stream_id, c.ord, c.prev_hash, c.event_hash
+    FROM locked l CROSS JOIN LATERAL chronicle_chain(l.last_hash,
+      ARRAY(SELECT decode(e.content_hash, 'hex') FROM ev e WHERE e.stream_id = l.stream_id ORDER BY e.ord)) c
+), upd AS (
+  UPDATE streams s SET version = s.version + i.n, updated_at = (SELECT t FROM ts),
+         last_hash = (SELECT c.event_hash FROM chain c WHERE c.stream_id = s.stream_id ORDER BY c.ord DESC LIMIT 1)
+    FROM input i WHERE s.stream_id = i.stream_id AND s.version = i.expected
+  RETURNING s.stream_id
+), ok AS MATERIALIZED (
+  SELECT chronicle_all_or_none((SELECT count(*) FROM upd), cardinality($1::text[])) AS all_updated
+), head AS MATERIALIZED (
+  UPDATE event_log_head SET position = position + cardinality($5::uuid[])
+   WHERE singleton AND (SELECT all_updated FROM ok)
+  RETURNING position - cardinality($5::uuid[]) AS base
+), ins AS (
+  INSERT INTO events (global_position, event_id, stream_id, stream_version, aggregate_type, event_type, event_data,
+                      event_schema_version, recorded_at, created_by, metadata, prev_hash, content_hash, event_hash)
+  SELECT (SELECT base FROM head) + row_number() OVER (ORDER BY e.stream_id COLLATE "C", e.ord),
+         e.event_id, e.stream_id, i.expected + e.ord, i.aggregate_type, e.event_type, e.event_data,
+         e.schema_version, (SELECT t FROM ts), e.created_by, e.metadata, c.prev_hash, decode(e.content_hash, 'hex'), c.event_hash
+    FROM ev e
+    JOIN input i ON i.stream_id = e.stream_id
+    JOIN chain c ON c.stream_id = e.stream_id AND c.ord = e.ord
+   WHERE (SELECT all_updated FROM ok)
+   ORDER BY e.stream_id, e.ord
+  RETURNING event_id, stream_id, stream_version, global_position
+)
+SELECT ok.all_updated, pg_current_xact_id()::text AS transaction_id,
+       {{utc_micros (SELECT t FROM ts)}} AS recorded_at,
+       ins.event_id::text AS event_id, ins.stream_id, ins.stream_version::text AS stream_version,
+       ins.global_position::text AS global_position
+  FROM ok LEFT JOIN ins ON true
+ ORDER BY ins.global_position
