@@ -20,13 +20,11 @@
 // authentications allowed per client address (src/http/access-control.ts), not by this cache.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
-  KEY_CACHE_ENTRIES_MAX, KEY_CACHE_TTL_MS, KEY_NEGATIVE_CACHE_ENTRIES_MAX, KEYS_LIST_MAX,
+  API_KEY_SECRET_DISTINCT_CHARACTERS_MIN, KEY_CACHE_ENTRIES_MAX, KEY_CACHE_TTL_MS, KEY_NEGATIVE_CACHE_ENTRIES_MAX, KEYS_LIST_MAX,
 } from '../domain/limits.js';
 import type { ApiKeyRecord, ApiKeyStore, KeyRole } from '../ports/api-key-store.js';
 
 const KEY = /^chr_([0-9a-f]{16})_([A-Za-z0-9_-]{43,128})$/;
-/** A chosen secret (CHRONICLE_BOOTSTRAP_KEY) with fewer distinct characters is refused as not random. */
-const SECRET_DISTINCT_CHARACTERS_MIN = 16;
 
 /** Who made a request: written as created_by of the events it appends. Stable and not secret. */
 export interface Principal {
@@ -62,7 +60,7 @@ export function keyIdOf(key: string): string | null {
 export function chosenKeyProblem(key: string): string | null {
   const match = KEY.exec(key);
   if (!match) return 'must be chr_<16 hex digits>_<43 to 128 characters of A-Z a-z 0-9 _ -> (e.g. from `chronicle keys generate`)';
-  if (new Set(match[2]).size < SECRET_DISTINCT_CHARACTERS_MIN) return 'its secret part does not look random: generate one with `chronicle keys generate`';
+  if (new Set(match[2]).size < API_KEY_SECRET_DISTINCT_CHARACTERS_MIN) return 'its secret part does not look random: generate one with `chronicle keys generate`';
   return null;
 }
 

@@ -16,7 +16,7 @@ import type { DeadLetter, ReadModel } from '../ports/read-model.js';
 import type { Delivery, EventSubscriber, EventSubscription, SubscribeOptions } from '../ports/event-bus.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 import { AccountProjection, type ApplyOutcome } from '../projections/account-projection.js';
-import { OUTAGE_RETRY_MAX_MS, OUTAGE_RETRY_MIN_MS } from '../domain/limits.js';
+import { OUTAGE_RETRY_MAX_MS, OUTAGE_RETRY_MIN_MS, READ_PROCESSOR_DEFAULTS, READ_PROCESSOR_WORKING_INTERVAL_MS } from '../domain/limits.js';
 import { isUnavailableError } from '../ports/unavailable.js';
 import { abortableSleep } from '../lib/abortable-sleep.js';
 import { rebuildReadModel, type RebuildReport } from './read-processor-rebuild.js';
@@ -59,19 +59,6 @@ export interface ReadProcessorOptions {
   rebuildWhenEmpty?: boolean;
   onDeadLetter?: (event: RecordedEvent, error: unknown) => void;
 }
-
-export const READ_PROCESSOR_DEFAULTS = {
-  name: 'accounts',
-  maxDeliver: 5,
-  maxAckPending: 256,
-  batchMax: 256,
-  backoffMs: [100, 500, 2_000, 5_000] as readonly number[],
-  rebuildPageSize: 1_000,
-  rebuildWhenEmpty: true,
-} as const;
-
-/** How often a handler waiting for the projection lock tells the bus it is still at work. */
-const WORKING_INTERVAL_MS = 3_000;
 
 interface Queued {
   event: RecordedEvent;
@@ -152,7 +139,7 @@ export class ReadProcessor {
       o.onDelivered?.(event, delivery);
       if (o.beforeApply) await o.beforeApply(event, delivery);
       // Waiting for the batch and the projection lock (a rebuild elsewhere) may take long: keep it alive.
-      const working = delivery.working ? setInterval(delivery.working, WORKING_INTERVAL_MS) : undefined;
+      const working = delivery.working ? setInterval(delivery.working, READ_PROCESSOR_WORKING_INTERVAL_MS) : undefined;
       let outcome: ApplyOutcome;
       try {
         outcome = await this.applyThroughOutages(event, stopping.signal);

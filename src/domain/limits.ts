@@ -133,7 +133,7 @@ export const NATS_STREAM_DEFAULT = 'chronicle-events';
 export const EVENT_SUBJECT_PREFIX_DEFAULT = 'events';
 /**
  * NATS_ACK_WAIT_MS: a delivered event not acknowledged within this is delivered again (after a crash); a live
- * read processor renews it every 3 s (WORKING_INTERVAL_MS, src/application/read-processor.ts), so the minimum
+ * read processor renews it every 3 s (READ_PROCESSOR_WORKING_INTERVAL_MS), so the minimum
  * stays above that. One
  * value for the CLI and the adapter (the adapter's own default was 30 s, the CLI's 10 s: 10 s it is, what
  * every process started by the CLI has run with).
@@ -286,3 +286,20 @@ export const NATS_RECONNECT_WAIT_MS = 1_000;
 export const NATS_DRAIN_TIMEOUT_MS = 5_000;
 /** Log lines the CLI queues for a slow stdout before it drops them (src/cli/stdout-destination.ts). */
 export const STDOUT_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
+
+/** The read processor (src/application/read-processor.ts): its consumer's name, redelivery bounds and backoff, batches. */
+export const READ_PROCESSOR_DEFAULTS = {
+  name: 'accounts',
+  maxDeliver: 5,
+  maxAckPending: 256,
+  batchMax: 256,
+  backoffMs: [100, 500, 2_000, 5_000] as readonly number[],
+  rebuildPageSize: 1_000,
+  rebuildWhenEmpty: true,
+} as const;
+/** How often a handler waiting for the projection lock tells the bus it is still at work. */
+export const READ_PROCESSOR_WORKING_INTERVAL_MS = 3_000;
+/** Appends that lost a race to create a new stream or to store an event id, tried again (settled on the next try). */
+export const NEW_STREAM_RACE_RETRIES_MAX = 3;
+/** A chosen API key's secret must use at least this many distinct characters (CHRONICLE_BOOTSTRAP_KEY). */
+export const API_KEY_SECRET_DISTINCT_CHARACTERS_MIN = 16;

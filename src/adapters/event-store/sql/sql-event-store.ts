@@ -16,6 +16,7 @@ import { migrate } from './migrate.js';
 import { allReader, legacyThroughOf } from './read-all.js';
 import { sqlErrorOf, type SqlClient, type SqlQueryable } from './sql-client.js';
 import { namedQueries } from './sql-files.js';
+import { NEW_STREAM_RACE_RETRIES_MAX } from '../../../domain/limits.js';
 
 const Q = namedQueries(new URL('./queries/event-store.sql', import.meta.url), [
   'append', 'read_stream_forward', 'read_stream_backward', 'read_latest', 'read_latest_legacy', 'read_event_at', 'last_event_at',
@@ -24,8 +25,6 @@ const Q = namedQueries(new URL('./queries/event-store.sql', import.meta.url), [
 
 const readAllRows = allReader<EventRow>(eventColumns('e'), 'chronicle_read_all');
 
-/** A race on a new stream or event id is settled on the next try; the bound is only a backstop. */
-const NEW_STREAM_RACE_RETRIES_MAX = 3;
 // SQLSTATEs chronicle_append raises for a race it finds once it has written (migrations 1, 4, 7).
 const RACED_ON_NEW_STREAM = 'CL409';
 const RACED_ON_IDEMPOTENCY_KEY = 'CL410';
