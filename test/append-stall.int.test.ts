@@ -81,6 +81,10 @@ describe.skipIf(!(await postgresAvailable()))('a transaction holding the event l
     await new Promise((r) => setTimeout(r, WARN_MS + 300));
     expect((await health()).body.status).toBe('ok');
     expect((await ledger.store.readAll(0, 1_000))!.events.length).toBe(before + 3);
+    // Positive control, same session and wait: once it does take the log head, the monitor says so.
+    await session.query('UPDATE event_log_head SET position = position');
+    await expect.poll(async () => (await health()).body.status, { timeout: 10_000, interval: 100 }).toBe('degraded');
     await session.query('ROLLBACK');
+    await expect.poll(async () => (await health()).body.status, { timeout: 10_000, interval: 100 }).toBe('ok');
   });
 });
