@@ -1,6 +1,8 @@
 // API keys in the event store's database (PostgreSQL or PGlite, through SqlClient). The table is migration
-// 6 of the event store (src/adapters/event-store/sql/migrations/006-api-keys.sql).
+// 6 of the event store (src/adapters/event-store/sql/migrations/006-api-keys.sql); the statements are in
+// api-key-store.sql.
 import type { SqlClient } from '../event-store/sql/sql-client.js';
+import { namedQueries } from '../event-store/sql/sql-files.js';
 import type { ApiKeyRecord, ApiKeyStore, KeyRole, NewApiKey } from '../../ports/api-key-store.js';
 
 // Any fixed number, distinct from the migration lock's: serialises the "no key yet?" check of processes
@@ -26,7 +28,9 @@ const recordOf = (row: Row): ApiKeyRecord => ({
   createdAt: row.created_at, createdBy: row.created_by, revokedAt: row.revoked_at,
 });
 
-const INSERT = `INSERT INTO api_keys (id, name, role, key_hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`;
+const Q = namedQueries(new URL('./api-key-store.sql', import.meta.url), [
+  'find', 'list', 'insert', 'bootstrap_lock', 'any_key', 'revoke',
+], { columns: COLUMNS });
 const paramsOf = (key: NewApiKey) => [key.id, key.name, key.role, key.keyHash, key.createdBy];
 
 export class SqlApiKeyStore implements ApiKeyStore {
@@ -34,17 +38,17 @@ export class SqlApiKeyStore implements ApiKeyStore {
   constructor(private readonly db: SqlClient) {}
 
   async find(id: string): Promise<ApiKeyRecord | null> {
-    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM api_keys WHERE id = $1`, [id], 'chronicle_api_key_find');
+    const rows = await this.db.query<Row>(Q.find, [id], 'chronicle_api_key_find');
     return rows[0] ? recordOf(rows[0]) : null;
   }
 
   async list(limit: number): Promise<ApiKeyRecord[]> {
-    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM api_keys ORDER BY created_at, id LIMIT $1`, [limit]);
+    const rows = await this.db.query<Row>(Q.list, [limit]);
     return rows.map(recordOf);
   }
 
   async insert(key: NewApiKey): Promise<ApiKeyRecord> {
-    const rows = await this.db.query<Row>(INSERT, paramsOf(key));
+    const rows = await this.db.query<Row>(Q.insert, paramsOf(key));
     return recordOf(rows[0]!);
   }
 
@@ -52,18 +56,16 @@ export class SqlApiKeyStore implements ApiKeyStore {
     return this.db.transaction(async (tx) => {
       // A plain INSERT ... WHERE NOT EXISTS is not enough under READ COMMITTED: two transactions would both
       // see an empty table. The lock makes the second wait, then see the first one's key.
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK_KEY]);
-      const any = await tx.query('SELECT 1 FROM api_keys LIMIT 1');
+      await tx.query(Q.bootstrap_lock, [BOOTSTRAP_LOCK_KEY]);
+      const any = await tx.query(Q.any_key);
       if (any.length > 0) return false;
-      await tx.query(INSERT, paramsOf(key));
+      await tx.query(Q.insert, paramsOf(key));
       return true;
     });
   }
 
   async revoke(id: string): Promise<ApiKeyRecord | null> {
-    const rows = await this.db.query<Row>(
-      `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING ${COLUMNS}`, [id],
-    );
+    const rows = await this.db.query<Row>(Q.revoke, [id]);
     return rows[0] ? recordOf(rows[0]) : null;
   }
 }

@@ -1,6 +1,7 @@
 // The Merkle log's storage in the event store's database (tables: migration 5): leaves, the hashes of every
 // complete subtree, signed checkpoints; and proofs answered from them with O(log n) rows in one query each.
-// The tree itself (which subtrees a proof needs, how they fold) is src/domain/audit/merkle.ts.
+// The tree itself (which subtrees a proof needs, how they fold) is src/domain/audit/merkle.ts. Statements:
+// merkle-log.sql.
 import type { SignedCheckpoint } from '../../domain/audit/checkpoint.js';
 import { fromHex, toHex, type Sha256 } from '../../domain/audit/hash.js';
 import {
@@ -8,6 +9,7 @@ import {
 } from '../../domain/audit/merkle.js';
 import { toSafeNumber } from '../event-store/sql/event-rows.js';
 import type { SqlClient, SqlQueryable } from '../event-store/sql/sql-client.js';
+import { namedQueries } from '../event-store/sql/sql-files.js';
 import type { MerkleLog, SealedLeaf } from '../../ports/merkle-log.js';
 
 interface CheckpointRow {
@@ -18,9 +20,12 @@ interface CheckpointRow {
   signature: string;
 }
 
-// Ordered by the table's columns (c.tree_size), never by these text aliases: ORDER BY a bare name sorts by
-// the output column of that name, and '633' > '4817' as text.
+// Ordered by the table's columns (c.tree_size), never by these text aliases (merkle-log.sql says why).
 const CHECKPOINT_COLUMNS = `tree_size::text AS tree_size, encode(root_hash, 'hex') AS root_hash, issued_at, key_id, signature`;
+
+const Q = namedQueries(new URL('./merkle-log.sql', import.meta.url), [
+  'last_leaf', 'append', 'latest_checkpoint', 'checkpoint_at', 'checkpoints', 'leaf_of', 'size', 'node_hashes',
+], { checkpoint_columns: CHECKPOINT_COLUMNS });
 
 const toCheckpoint = (r: CheckpointRow): SignedCheckpoint => ({
   treeSize: toSafeNumber(r.tree_size), rootHash: r.root_hash, issuedAt: r.issued_at, keyId: r.key_id, signature: r.signature,
@@ -31,9 +36,7 @@ export class SqlMerkleLog implements MerkleLog {
 
   /** Where the log stands: its size, the global position of its last leaf (0: none) and its frontier. */
   async state(): Promise<{ size: number; lastPosition: number; frontier: MerkleFrontier }> {
-    const rows = await this.db.query<{ leaf_index: string; global_position: string }>(
-      'SELECT leaf_index::text AS leaf_index, global_position::text AS global_position FROM merkle_leaves l ORDER BY l.leaf_index DESC LIMIT 1',
-    );
+    const rows = await this.db.query<{ leaf_index: string; global_position: string }>(Q.last_leaf);
     const size = rows[0] ? toSafeNumber(rows[0].leaf_index) + 1 : 0;
     const hashes = size === 0 ? [] : await this.nodeHashes(this.db, rangeNodes(0, size));
     return { size, lastPosition: rows[0] ? toSafeNumber(rows[0].global_position) : 0, frontier: MerkleFrontier.restore(this.sha256, size, hashes) };
@@ -48,17 +51,7 @@ export class SqlMerkleLog implements MerkleLog {
     // One statement, so one round trip and atomic without BEGIN/COMMIT: the sealer's whole cost in PostgreSQL
     // per page (a page may be a single event when the log is idle, so round trips matter more than rows).
     await this.db.query(
-      `WITH leaves AS (
-         INSERT INTO merkle_leaves (leaf_index, global_position, event_id, leaf_hash)
-         SELECT i, p, e, decode(h, 'hex') FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[]) AS t(i, p, e, h)
-       ), nodes AS (
-         INSERT INTO merkle_nodes (level, node_index, hash)
-         SELECT l, i, decode(h, 'hex') FROM unnest($5::int[], $6::bigint[], $7::text[]) AS t(l, i, h)
-       ), checkpoint AS (
-         INSERT INTO merkle_checkpoints (tree_size, root_hash, issued_at, key_id, signature)
-         SELECT $8::bigint, decode($9, 'hex'), $10, $11, $12 WHERE $8::bigint IS NOT NULL
-       )
-       SELECT 1`,
+      Q.append,
       [
         leaves.map((l) => l.leafIndex), leaves.map((l) => l.globalPosition), leaves.map((l) => l.eventId), leaves.map((l) => toHex(l.leafHash)),
         inner.map((n) => n.ref.level), inner.map((n) => n.ref.index), inner.map((n) => toHex(n.hash)),
@@ -69,30 +62,25 @@ export class SqlMerkleLog implements MerkleLog {
   }
 
   async latestCheckpoint(): Promise<SignedCheckpoint | null> {
-    const rows = await this.db.query<CheckpointRow>(
-      `SELECT ${CHECKPOINT_COLUMNS} FROM merkle_checkpoints c ORDER BY c.tree_size DESC LIMIT 1`, [], 'chronicle_latest_checkpoint',
-    );
+    const rows = await this.db.query<CheckpointRow>(Q.latest_checkpoint, [], 'chronicle_latest_checkpoint');
     return rows[0] ? toCheckpoint(rows[0]) : null;
   }
 
   async checkpointAt(treeSize: number): Promise<SignedCheckpoint | null> {
-    const rows = await this.db.query<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM merkle_checkpoints WHERE tree_size = $1`, [treeSize]);
+    const rows = await this.db.query<CheckpointRow>(Q.checkpoint_at, [treeSize]);
     return rows[0] ? toCheckpoint(rows[0]) : null;
   }
 
   /** Checkpoints in size order, after `afterSize`, at most `limit`. */
   async checkpoints(afterSize: number, limit: number): Promise<SignedCheckpoint[]> {
-    const rows = await this.db.query<CheckpointRow>(
-      `SELECT ${CHECKPOINT_COLUMNS} FROM merkle_checkpoints c WHERE c.tree_size > $1 ORDER BY c.tree_size LIMIT $2`, [afterSize, limit],
-    );
+    const rows = await this.db.query<CheckpointRow>(Q.checkpoints, [afterSize, limit]);
     return rows.map(toCheckpoint);
   }
 
   /** The leaf an event was sealed as; null when it is not sealed (yet, or not an event of this store). */
   async leafOf(eventId: string): Promise<{ leafIndex: number; globalPosition: number; leafHash: string } | null> {
     const rows = await this.db.query<{ leaf_index: string; global_position: string; leaf_hash: string }>(
-      `SELECT leaf_index::text AS leaf_index, global_position::text AS global_position, encode(leaf_hash, 'hex') AS leaf_hash
-         FROM merkle_leaves WHERE event_id = $1`, [eventId], 'chronicle_leaf_of',
+      Q.leaf_of, [eventId], 'chronicle_leaf_of',
     );
     const r = rows[0];
     return r ? { leafIndex: toSafeNumber(r.leaf_index), globalPosition: toSafeNumber(r.global_position), leafHash: r.leaf_hash } : null;
@@ -100,7 +88,7 @@ export class SqlMerkleLog implements MerkleLog {
 
   /** The size of the log as stored (may be ahead of the latest checkpoint). */
   async size(): Promise<number> {
-    const rows = await this.db.query<{ n: string | null }>('SELECT (max(leaf_index) + 1)::text AS n FROM merkle_leaves');
+    const rows = await this.db.query<{ n: string | null }>(Q.size);
     return rows[0]?.n ? toSafeNumber(rows[0].n) : 0;
   }
 
@@ -135,11 +123,7 @@ export class SqlMerkleLog implements MerkleLog {
   private async nodeHashes(db: SqlQueryable, refs: readonly NodeRef[]): Promise<Uint8Array[]> {
     if (refs.length === 0) return [];
     const rows = await db.query<{ ord: string; h: string | null }>(
-      `SELECT r.ord::text AS ord, encode(COALESCE(n.hash, l.leaf_hash), 'hex') AS h
-         FROM unnest($1::int[], $2::bigint[]) WITH ORDINALITY AS r(level, idx, ord)
-         LEFT JOIN merkle_nodes n ON r.level > 0 AND n.level = r.level AND n.node_index = r.idx
-         LEFT JOIN merkle_leaves l ON r.level = 0 AND l.leaf_index = r.idx
-        ORDER BY r.ord`,
+      Q.node_hashes,
       [refs.map((r) => r.level), refs.map((r) => r.index)],
       'chronicle_merkle_node_hashes',
     );

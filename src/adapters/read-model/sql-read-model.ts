@@ -3,6 +3,7 @@
 // CockroachDB and views in PostgreSQL), so it sets up its own schema here instead of riding on the event
 // store's migrations: schema.sql, CREATE ... IF NOT EXISTS, idempotent, under a transaction-scoped advisory
 // lock so several processes starting at once against one empty database do not race on the catalog.
+// Its statements are in queries.sql, beside this file.
 //
 // Tables (the spec's `account_balance` and `account_transactions`, plus what the processor needs):
 // - account_balance: one row per account, the balance after the last applied event and that event's stream
@@ -18,7 +19,7 @@
 // read as decimal strings so no value goes through a JS number.
 import type { SqlClient, SqlQueryable } from '../event-store/sql/sql-client.js';
 import { toSafeNumber } from '../event-store/sql/event-rows.js';
-import { sqlFile } from '../event-store/sql/sql-files.js';
+import { namedQueries, sqlFile } from '../event-store/sql/sql-files.js';
 import { utcMicros } from '../event-store/sql/utc-micros.js';
 import { DEAD_LETTER_ERROR_LENGTH_MAX, DEAD_LETTERS_PAGE_DEFAULT } from '../../domain/limits.js';
 import type { RecordedEvent } from '../../ports/event-store.js';
@@ -54,10 +55,18 @@ export const toBalance = (r: BalanceColumns): BalanceRow => ({
 interface CheckpointColumns { name: string; transaction_id: string; position: string; events_applied: string; updated_at: string }
 const checkpointColumns = (c: string) => `${c}.name, ${c}.transaction_id::text AS transaction_id, ${c}.position::text AS position,
   ${c}.events_applied::text AS events_applied, ${utcMicros(`${c}.updated_at`)} AS updated_at`;
-const CHECKPOINT_COLUMNS = checkpointColumns('projection_checkpoints');
 const toCheckpoint = (r: CheckpointColumns): Checkpoint => ({
   name: r.name, transactionId: r.transaction_id, position: toSafeNumber(r.position), eventsApplied: toSafeNumber(r.events_applied), updatedAt: r.updated_at,
 });
+const DEAD_LETTER_COLUMNS = `event_id::text AS event_id, projection, event, error, attempts, ${utcMicros('failed_at')} AS failed_at`;
+
+const Q = namedQueries(new URL('./queries.sql', import.meta.url), [
+  'schema_lock', 'schema_version_table_exists', 'schema_version', 'legacy_tables_exist', 'drop_views', 'set_schema_version',
+  'truncate_views', 'delete_checkpoint', 'delete_dead_letters', 'checkpoint', 'balance', 'balance_with_checkpoint', 'read_only_snapshot',
+  'list_balances', 'all_balances', 'all_transactions', 'try_share_projection_lock', 'ping', 'balances_by_currency', 'transaction_count',
+  'record_dead_letter', 'dead_letters', 'dead_letter', 'dead_letter_count', 'remove_dead_letter', 'share_projection_lock',
+  'projection_lock', 'projection_unlock', 'lock_balances', 'write_batch',
+], { balance_columns: BALANCE_COLUMNS, checkpoint_columns: checkpointColumns, dead_letter_columns: DEAD_LETTER_COLUMNS });
 
 /** The statements of a schema file: split at semicolons, comment lines dropped. */
 const statementsOf = (sql: string): string[] =>
@@ -72,22 +81,13 @@ export class SqlReadModel implements ReadModel {
    */
   static async open(db: SqlClient): Promise<SqlReadModel> {
     await db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
-      const known = await tx.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'read_model_schema'",
-      );
-      const stored = known[0]?.n ? (await tx.query<{ version: number }>('SELECT version FROM read_model_schema WHERE id = 1'))[0]?.version : undefined;
-      const legacy = !known[0]?.n && (await tx.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'account_balance'",
-      ))[0]?.n;
-      if ((stored !== undefined && stored !== READ_MODEL_SCHEMA_VERSION) || legacy) {
-        await tx.query('DROP TABLE IF EXISTS account_balance, account_transactions, projection_checkpoints');
-      }
+      await tx.query(Q.schema_lock, [SCHEMA_LOCK_KEY]);
+      const known = await tx.query<{ n: number }>(Q.schema_version_table_exists);
+      const stored = known[0]?.n ? (await tx.query<{ version: number }>(Q.schema_version))[0]?.version : undefined;
+      const legacy = !known[0]?.n && (await tx.query<{ n: number }>(Q.legacy_tables_exist))[0]?.n;
+      if ((stored !== undefined && stored !== READ_MODEL_SCHEMA_VERSION) || legacy) await tx.query(Q.drop_views);
       for (const statement of statementsOf(READ_MODEL_SCHEMA)) await tx.query(statement);
-      await tx.query(
-        'INSERT INTO read_model_schema (id, version) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version',
-        [READ_MODEL_SCHEMA_VERSION],
-      );
+      await tx.query(Q.set_schema_version, [READ_MODEL_SCHEMA_VERSION]);
     });
     return new SqlReadModel(db);
   }
@@ -95,19 +95,19 @@ export class SqlReadModel implements ReadModel {
   /** Empties the views and the checkpoint of `projection` (rebuild); dead letters of it too. */
   async reset(projection: string): Promise<void> {
     await this.db.transaction(async (tx) => {
-      await tx.query('TRUNCATE account_balance, account_transactions');
-      await tx.query('DELETE FROM projection_checkpoints WHERE name = $1', [projection]);
-      await tx.query('DELETE FROM dead_letters WHERE projection = $1', [projection]);
+      await tx.query(Q.truncate_views);
+      await tx.query(Q.delete_checkpoint, [projection]);
+      await tx.query(Q.delete_dead_letters, [projection]);
     });
   }
 
   async checkpoint(name: string): Promise<Checkpoint | null> {
-    const rows = await this.db.query<CheckpointColumns>(`SELECT ${CHECKPOINT_COLUMNS} FROM projection_checkpoints WHERE name = $1`, [name]);
+    const rows = await this.db.query<CheckpointColumns>(Q.checkpoint, [name]);
     return rows[0] ? toCheckpoint(rows[0]) : null;
   }
 
   async balance(accountId: string): Promise<BalanceRow | null> {
-    return (await this.balances('WHERE account_id = $1', [accountId]))[0] ?? null;
+    return (await this.balances(Q.balance, [accountId]))[0] ?? null;
   }
 
   /**
@@ -116,11 +116,7 @@ export class SqlReadModel implements ReadModel {
    */
   async balanceWithCheckpoint(accountId: string, projection: string): Promise<{ account: BalanceRow | null; checkpoint: Checkpoint | null }> {
     const rows = await this.db.query<BalanceColumns & Partial<CheckpointColumns> & { found: boolean }>(
-      `SELECT ${checkpointColumns('c')}, b.account_id IS NOT NULL AS found, ${BALANCE_COLUMNS}
-         FROM (SELECT 1) one
-         LEFT JOIN projection_checkpoints c ON c.name = $2
-         LEFT JOIN account_balance b ON b.account_id = $1`,
-      [accountId, projection], 'chronicle_rm_balance',
+      Q.balance_with_checkpoint, [accountId, projection], 'chronicle_rm_balance',
     );
     const row = rows[0]!;
     return { account: row.found ? toBalance(row) : null, checkpoint: row.name ? toCheckpoint(row as CheckpointColumns) : null };
@@ -135,13 +131,10 @@ export class SqlReadModel implements ReadModel {
     // LIKE's own metacharacters in the search are matched literally (escaped with \, LIKE's default escape).
     const pattern = search === undefined || search === '' ? null : `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     return this.db.transaction(async (tx) => {
-      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      const accounts = await this.balances(
-        `WHERE ($1::text IS NULL OR b.account_id COLLATE "C" > $1::text COLLATE "C")
-           AND ($2::text IS NULL OR b.account_id ILIKE $2::text OR b.owner ILIKE $2::text)`,
-        [after ?? null, pattern], tx, limit,
-      );
-      const rows = await tx.query<CheckpointColumns>(`SELECT ${CHECKPOINT_COLUMNS} FROM projection_checkpoints WHERE name = $1`, [projection]);
+      await tx.query(Q.read_only_snapshot);
+      // The LIMIT is spliced in as a literal, as it always was (a parameter would change the statement).
+      const accounts = await this.balances(`${Q.list_balances} LIMIT ${Math.trunc(limit)}`, [after ?? null, pattern], tx);
+      const rows = await tx.query<CheckpointColumns>(Q.checkpoint, [projection]);
       return { accounts, checkpoint: rows[0] ? toCheckpoint(rows[0]) : null };
     });
   }
@@ -149,23 +142,21 @@ export class SqlReadModel implements ReadModel {
   /** True while a rebuild (in any process) holds the projection lock alone. */
   async rebuildRunning(): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      const rows = await tx.query<{ free: boolean }>('SELECT pg_try_advisory_xact_lock_shared($1) AS free', [PROJECTION_LOCK_KEY]);
+      const rows = await tx.query<{ free: boolean }>(Q.try_share_projection_lock, [PROJECTION_LOCK_KEY]);
       return rows[0]?.free === false;
     });
   }
 
   async ping(): Promise<void> {
-    await this.db.query('SELECT 1');
+    await this.db.query(Q.ping);
   }
 
   /** The projection's state in figures: accounts, transaction rows, and the sum of balances per currency. */
   async summary(): Promise<{ accounts: number; transactions: number; balancesByCurrency: Record<string, string> }> {
     return this.db.transaction(async (tx) => {
-      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      const sums = await tx.query<{ currency: string; accounts: string; total: string }>(
-        'SELECT currency, count(*)::text AS accounts, sum(balance)::text AS total FROM account_balance GROUP BY currency ORDER BY currency',
-      );
-      const transactions = await tx.query<{ n: string }>('SELECT count(*)::text AS n FROM account_transactions');
+      await tx.query(Q.read_only_snapshot);
+      const sums = await tx.query<{ currency: string; accounts: string; total: string }>(Q.balances_by_currency);
+      const transactions = await tx.query<{ n: string }>(Q.transaction_count);
       return {
         accounts: sums.reduce((n, r) => n + Number(r.accounts), 0),
         transactions: Number(transactions[0]?.n ?? 0),
@@ -177,7 +168,7 @@ export class SqlReadModel implements ReadModel {
   /** The whole model in a stable order: for comparisons (tests, a rebuild check). */
   async contents(): Promise<ReadModelContents> {
     return this.db.transaction(async (tx) => ({
-      balances: await this.balances('', [], tx),
+      balances: await this.balances(Q.all_balances, [], tx),
       transactions: await this.transactions(tx),
     }));
   }
@@ -185,30 +176,28 @@ export class SqlReadModel implements ReadModel {
   async recordDeadLetter(projection: string, event: RecordedEvent, error: unknown, attempts: number): Promise<void> {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     await this.db.query(
-      `INSERT INTO dead_letters (event_id, projection, event, error, attempts, failed_at) VALUES ($1, $2, $3, $4, $5, now())
-       ON CONFLICT (projection, event_id) DO UPDATE
-         SET event = EXCLUDED.event, error = EXCLUDED.error, attempts = dead_letters.attempts + EXCLUDED.attempts, failed_at = EXCLUDED.failed_at`,
+      Q.record_dead_letter,
       [event.eventId, projection, JSON.stringify(event), message.slice(0, DEAD_LETTER_ERROR_LENGTH_MAX), attempts],
     );
   }
 
   /** Dead letters of `projection`, in global position order (the order to replay them in). */
   deadLetters(projection: string, limit = DEAD_LETTERS_PAGE_DEFAULT): Promise<DeadLetter[]> {
-    return this.selectDeadLetters('WHERE projection = $1 ORDER BY (event->>\'globalPosition\')::bigint, event_id LIMIT $2', [projection, limit]);
+    return this.selectDeadLetters(Q.dead_letters, [projection, limit]);
   }
 
   async deadLetter(projection: string, eventId: string): Promise<DeadLetter | null> {
-    return (await this.selectDeadLetters('WHERE projection = $1 AND event_id = $2', [projection, eventId]))[0] ?? null;
+    return (await this.selectDeadLetters(Q.dead_letter, [projection, eventId]))[0] ?? null;
   }
 
   async deadLetterCount(projection: string): Promise<number> {
-    const rows = await this.db.query<{ n: string }>('SELECT count(*)::text AS n FROM dead_letters WHERE projection = $1', [projection]);
+    const rows = await this.db.query<{ n: string }>(Q.dead_letter_count, [projection]);
     return Number(rows[0]?.n ?? 0);
   }
 
-  private async selectDeadLetters(where: string, params: unknown[]): Promise<DeadLetter[]> {
+  private async selectDeadLetters(statement: string, params: unknown[]): Promise<DeadLetter[]> {
     const rows = await this.db.query<{ event_id: string; projection: string; event: RecordedEvent | string; error: string; attempts: number; failed_at: string }>(
-      `SELECT event_id::text AS event_id, projection, event, error, attempts, ${utcMicros('failed_at')} AS failed_at FROM dead_letters ${where}`, params,
+      statement, params,
     );
     return rows.map((r) => ({
       eventId: r.event_id, projection: r.projection, event: typeof r.event === 'string' ? JSON.parse(r.event) as RecordedEvent : r.event,
@@ -223,7 +212,7 @@ export class SqlReadModel implements ReadModel {
 
   async transaction<T>(fn: (tx: ReadModelTransaction) => Promise<T>, { lockHeld = false }: { lockHeld?: boolean } = {}): Promise<T> {
     return this.db.transaction(async (tx) => {
-      if (!lockHeld) await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [PROJECTION_LOCK_KEY], 'chronicle_rm_share_lock');
+      if (!lockHeld) await tx.query(Q.share_projection_lock, [PROJECTION_LOCK_KEY], 'chronicle_rm_share_lock');
       return fn(new SqlReadModelTransaction(tx));
     });
   }
@@ -231,28 +220,23 @@ export class SqlReadModel implements ReadModel {
   /** A session-level advisory lock on a connection held for fn's whole run (a rebuild spans many transactions). */
   async withProjectionLockAlone<T>(fn: () => Promise<T>): Promise<T> {
     return this.db.session(async (session) => {
-      await session.query('SELECT pg_advisory_lock($1)', [PROJECTION_LOCK_KEY]);
+      await session.query(Q.projection_lock, [PROJECTION_LOCK_KEY]);
       try {
         return await fn();
       } finally {
-        await session.query('SELECT pg_advisory_unlock($1)', [PROJECTION_LOCK_KEY]);
+        await session.query(Q.projection_unlock, [PROJECTION_LOCK_KEY]);
       }
     });
   }
 
-  private async balances(where: string, params: unknown[], tx: SqlQueryable = this.db, limit?: number): Promise<BalanceRow[]> {
-    const rows = await tx.query<BalanceColumns>(
-      `SELECT ${BALANCE_COLUMNS} FROM account_balance b ${where} ORDER BY b.account_id COLLATE "C"${limit === undefined ? '' : ` LIMIT ${Math.trunc(limit)}`}`, params,
-    );
+  private async balances(statement: string, params: unknown[], tx: SqlQueryable = this.db): Promise<BalanceRow[]> {
+    const rows = await tx.query<BalanceColumns>(statement, params);
     return rows.map(toBalance);
   }
 
   private async transactions(tx: SqlQueryable): Promise<TransactionRow[]> {
     const rows = await tx.query<{ event_id: string; account_id: string; type: string; amount: string; balance_after: string; transfer_id: string | null; counterparty_account_id: string | null; global_position: string; stream_version: string; recorded_at: string }>(
-      `SELECT event_id::text AS event_id, account_id, type, amount::text AS amount, balance_after::text AS balance_after,
-              transfer_id, counterparty_account_id, global_position::text AS global_position,
-              stream_version::text AS stream_version, ${utcMicros('recorded_at')} AS recorded_at
-         FROM account_transactions t ORDER BY t.account_id COLLATE "C", t.stream_version`,
+      Q.all_transactions,
     );
     return rows.map((r) => ({
       eventId: r.event_id, accountId: r.account_id, type: r.type, amount: r.amount, balanceAfter: r.balance_after,
@@ -263,7 +247,7 @@ export class SqlReadModel implements ReadModel {
 }
 
 const removeDeadLetter = async (db: SqlQueryable, projection: string, eventId: string): Promise<void> => {
-  await db.query('DELETE FROM dead_letters WHERE projection = $1 AND event_id = $2', [projection, eventId]);
+  await db.query(Q.remove_dead_letter, [projection, eventId]);
 };
 
 /** The projection's writes inside one read-model transaction (src/projections/account-projection.ts decides them). */
@@ -272,10 +256,7 @@ class SqlReadModelTransaction implements ReadModelTransaction {
 
   async lockBalances(accountIds: readonly string[]): Promise<Map<string, BalanceRow>> {
     if (accountIds.length === 0) return new Map();
-    const rows = await this.tx.query<BalanceColumns>(
-      `SELECT ${BALANCE_COLUMNS} FROM account_balance b WHERE b.account_id = ANY($1::text[]) ORDER BY b.account_id COLLATE "C" FOR UPDATE`,
-      [accountIds], 'chronicle_rm_lock_accounts',
-    );
+    const rows = await this.tx.query<BalanceColumns>(Q.lock_balances, [accountIds], 'chronicle_rm_lock_accounts');
     return new Map(rows.map((r) => [r.account_id, toBalance(r)]));
   }
 
@@ -288,34 +269,7 @@ class SqlReadModelTransaction implements ReadModelTransaction {
    */
   async write(projection: string, { created: c, changed: u, transactions: t, checkpoint }: ProjectionWrite): Promise<{ inserted: number }> {
     const rows = await this.tx.query<{ inserted: number }>(
-      `WITH ins AS (
-         INSERT INTO account_balance (account_id, owner, currency, balance, version, last_global_position, last_event_at, opened_at, updated_at)
-         SELECT a, o, cur, b, v, p, at, op, now()
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[])
-             AS x(a, o, cur, b, v, p, at, op)
-         ON CONFLICT (account_id) DO NOTHING RETURNING 1
-       ), upd AS (
-         UPDATE account_balance SET balance = x.b, version = x.v, last_global_position = x.p, last_event_at = x.at, updated_at = now()
-           FROM unnest($9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::timestamptz[]) AS x(a, b, v, p, at)
-          WHERE account_id = x.a
-         RETURNING 1
-       ), txs AS (
-         INSERT INTO account_transactions (event_id, account_id, type, amount, balance_after, transfer_id, counterparty_account_id,
-                                           global_position, stream_version, recorded_at)
-         SELECT * FROM unnest($14::uuid[], $15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[], $20::text[],
-                              $21::bigint[], $22::bigint[], $23::timestamptz[])
-         ON CONFLICT (event_id) DO NOTHING RETURNING 1
-       ), cp AS (
-         INSERT INTO projection_checkpoints AS c (name, transaction_id, position, events_applied, updated_at)
-         SELECT $24::text, $25::bigint, $26::bigint, $27::bigint, now() WHERE $25::bigint IS NOT NULL
-         ON CONFLICT (name) DO UPDATE SET
-           transaction_id = CASE WHEN c.position < EXCLUDED.position THEN EXCLUDED.transaction_id ELSE c.transaction_id END,
-           position       = GREATEST(c.position, EXCLUDED.position),
-           events_applied = c.events_applied + EXCLUDED.events_applied,
-           updated_at     = EXCLUDED.updated_at
-         RETURNING 1
-       )
-       SELECT (SELECT count(*) FROM ins)::int AS inserted`,
+      Q.write_batch,
       [
         c.map((r) => r.accountId), c.map((r) => r.owner), c.map((r) => r.currency), c.map((r) => r.balance),
         c.map((r) => String(r.version)), c.map((r) => String(r.lastGlobalPosition)), c.map((r) => r.lastEventAt), c.map((r) => r.openedAt),

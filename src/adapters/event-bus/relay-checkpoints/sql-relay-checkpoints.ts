@@ -1,10 +1,14 @@
 // The relay's checkpoint in the event store's own database (PostgreSQL or PGlite, through SqlClient):
 // one row per relay name. Kept beside the events so a backup of the store carries the relay's position.
-// The table is migration 3 of the event store (src/adapters/event-store/sql/migrations/).
+// The table is migration 3 of the event store (src/adapters/event-store/sql/migrations/); the statements are
+// in relay-checkpoints.sql.
 import type { SqlClient } from '../../event-store/sql/sql-client.js';
 import { toSafeNumber } from '../../event-store/sql/event-rows.js';
 import { allReader, legacyThroughOf } from '../../event-store/sql/read-all.js';
+import { namedQueries } from '../../event-store/sql/sql-files.js';
 import type { CountEventsAfter, RelayCheckpointStore } from '../../../ports/relay-checkpoints.js';
+
+const Q = namedQueries(new URL('./relay-checkpoints.sql', import.meta.url), ['load', 'save', 'log_head']);
 
 export class SqlRelayCheckpoints implements RelayCheckpointStore {
   private constructor(private readonly db: SqlClient) {}
@@ -15,18 +19,12 @@ export class SqlRelayCheckpoints implements RelayCheckpointStore {
   }
 
   async load(name: string): Promise<number | null> {
-    const rows = await this.db.query<{ position: string }>(
-      'SELECT position::text AS position FROM relay_checkpoints WHERE name = $1', [name], 'chronicle_relay_checkpoint_load',
-    );
+    const rows = await this.db.query<{ position: string }>(Q.load, [name], 'chronicle_relay_checkpoint_load');
     return rows[0] ? toSafeNumber(rows[0].position) : null;
   }
 
   async save(name: string, position: number): Promise<void> {
-    await this.db.query(
-      `INSERT INTO relay_checkpoints (name, position, updated_at) VALUES ($1, $2, now())
-       ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at`,
-      [name, position], 'chronicle_relay_checkpoint_save',
-    );
+    await this.db.query(Q.save, [name, position], 'chronicle_relay_checkpoint_save');
   }
 }
 
@@ -43,7 +41,7 @@ export function sqlCountEventsAfter(db: SqlClient): CountEventsAfter {
     legacy ??= await legacyThroughOf(db);
     const legacyThrough = legacy;
     if (legacyThrough === 0 || position > legacyThrough) {
-      const rows = await db.query<{ head: string }>('SELECT position::text AS head FROM event_log_head', [], 'chronicle_log_head');
+      const rows = await db.query<{ head: string }>(Q.log_head, [], 'chronicle_log_head');
       return Math.min(max, Math.max(0, toSafeNumber(rows[0]?.head ?? '0') - position));
     }
     return (await readPositions(db, legacyThrough, position, max))?.length ?? 0;

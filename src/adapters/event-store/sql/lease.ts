@@ -13,12 +13,13 @@
 // Not a fencing token: a holder cut off from PostgreSQL keeps running until it notices. What it does
 // meanwhile is safe here: a second relay's publishes are deduplicated by event id, a second read processor's
 // writes are idempotent, the sealer's writes are keyed by the log's size; the lease keeps that the
-// exception, not the rule.
+// exception, not the rule. Statements: queries/lease.sql.
 import { abortableSleep } from '../../../lib/abortable-sleep.js';
 import { LEASE_CHECK_INTERVAL_MS, LEASE_CHECK_TIMEOUT_MS, LEASE_RETRY_MS, OUTAGE_RETRY_MAX_MS, OUTAGE_RETRY_MIN_MS } from '../../../domain/limits.js';
 import { isUnavailableError } from '../../../ports/unavailable.js';
 import type { LeaseCallbacks, Leases } from '../../../ports/lease.js';
 import type { SqlClient, SqlSession } from './sql-client.js';
+import { namedQueries } from './sql-files.js';
 
 export interface LeaseOptions {
   signal: AbortSignal;
@@ -38,6 +39,8 @@ export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
 }
 
+const Q = namedQueries(new URL('./queries/lease.sql', import.meta.url), ['try_lock', 'unlock', 'check_connection']);
+
 const leaseKey = (name: string) => `chronicle-lease:${name}`;
 
 /** Asks until the lease is held (true) or the signal aborts (false); the session throws when its connection goes. */
@@ -45,7 +48,7 @@ async function acquire(session: SqlSession, key: string, options: LeaseOptions, 
   for (;;) {
     if (options.signal.aborted) return false;
     if (session.lost?.aborted) throw new LeaseLostError('the lease connection was lost while standing by', { cause: session.lost.reason });
-    const rows = await session.query<{ held: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS held', [key]);
+    const rows = await session.query<{ held: boolean }>(Q.try_lock, [key]);
     if (rows[0]?.held) return true;
     if (!told.standby) {
       told.standby = true;
@@ -67,7 +70,7 @@ export async function withLease<T>(db: SqlClient, name: string, options: LeaseOp
     try {
       return await fn();
     } finally {
-      if (!session.lost?.aborted) await session.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch(() => {});
+      if (!session.lost?.aborted) await session.query(Q.unlock, [key]).catch(() => {});
     }
   });
 }
@@ -100,7 +103,7 @@ export async function keepLease(db: SqlClient, name: string, options: KeepLeaseO
           await checking;
         }
         if (options.signal.aborted) {
-          if (!session.lost?.aborted) await session.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch(() => {});
+          if (!session.lost?.aborted) await session.query(Q.unlock, [key]).catch(() => {});
           return;
         }
         // fn returned while this process was to go on holding: its lease went (or fn gave up on its own).
@@ -131,7 +134,7 @@ async function checkConnection(session: SqlSession, until: AbortSignal, interval
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        session.query('SELECT 1'),
+        session.query(Q.check_connection),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new LeaseLostError(`the lease connection did not answer within ${LEASE_CHECK_TIMEOUT_MS} ms`)), LEASE_CHECK_TIMEOUT_MS);
         }),
