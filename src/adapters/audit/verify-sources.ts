@@ -6,36 +6,20 @@ import { VERIFY_PAGE_ROWS as PAGE } from '../../domain/limits.js';
 import type { LogItem, VerifiableEvent } from '../../domain/audit/verify.js';
 import type { VerifySource } from '../../ports/verify-source.js';
 import type { SqlClient } from '../event-store/sql/sql-client.js';
-import { toSafeNumber } from '../event-store/sql/event-rows.js';
+import { eventColumns, toSafeNumber, type EventRow } from '../event-store/sql/event-rows.js';
 import { allReader, legacyThroughOf } from '../event-store/sql/read-all.js';
-import { utcMicros } from '../event-store/sql/utc-micros.js';
 
-
-interface Row {
+/** An event row (null event_id: a leaf whose event is gone) with its content hash and, for leaves, the leaf's columns. */
+interface Row extends Omit<EventRow, 'event_id'> {
+  event_id: string | null;
+  content_hash: string | null;
   leaf_index: string;
   l_position: string;
   l_event_id: string;
   l_hash: string;
-  event_id: string | null;
-  stream_id: string;
-  stream_version: string;
-  global_position: string;
-  aggregate_type: string;
-  event_type: string;
-  event_data: Record<string, unknown>;
-  event_schema_version: number;
-  created_by: string;
-  metadata: Record<string, unknown>;
-  recorded_at: string;
-  prev_hash: string | null;
-  event_hash: string | null;
-  content_hash: string | null;
 }
 
-const EVENT = (e: string) => `${e}.event_id::text AS event_id, ${e}.stream_id, ${e}.stream_version::text AS stream_version,
-  ${e}.global_position::text AS global_position, ${e}.aggregate_type, ${e}.event_type, ${e}.event_data, ${e}.event_schema_version,
-  ${e}.created_by, ${e}.metadata, ${utcMicros(`${e}.recorded_at`)} AS recorded_at,
-  encode(${e}.prev_hash, 'hex') AS prev_hash, encode(${e}.event_hash, 'hex') AS event_hash, encode(${e}.content_hash, 'hex') AS content_hash`;
+const EVENT = (e: string) => `${eventColumns(e)}, encode(${e}.content_hash, 'hex') AS content_hash`;
 
 const readUnsealed = allReader<Row>(EVENT('e'), 'chronicle_verify_unsealed');
 
