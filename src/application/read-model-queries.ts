@@ -68,7 +68,7 @@ interface ReadModelQueriesOptions {
   lagIntervalMs?: number;
   /** Unapplied events counted at most. */
   lagCountMax?: number;
-  /** Positions whose commit-order key is remembered. */
+  /** Positions whose event (account, stream version) is remembered. */
   keyCacheMax?: number;
 }
 

@@ -176,7 +176,7 @@ export const GROUP_COMMIT_DEFAULTS = Object.freeze({ batchRequestsMax: 128, batc
 /** The read model's freshness (src/application/read-model-queries.ts): lag measured every interval, counted up to a cap. */
 export const PROJECTION_LAG_INTERVAL_MS_DEFAULT = 1_000;
 export const PROJECTION_LAG_COUNT_EVENTS_MAX = 100_000;
-/** Positions whose commit-order key the read-your-writes check remembers. */
+/** Positions whose event (account, stream version) the read-your-writes check remembers. */
 export const POSITION_KEY_CACHE_ENTRIES_MAX = 10_000;
 /** A projection that has not moved for this long while events wait is reported `stalled` (GET /projections). */
 export const PROJECTION_STALLED_AFTER_MS = 30_000;

@@ -31,7 +31,7 @@ export interface TransactionRow {
 
 export interface Checkpoint {
   name: string;
-  /** Commit-order key of the last event applied: its transaction id (decimal) and global position. */
+  /** The last event applied: its transaction id (decimal, for display) and global position (the order). */
   transactionId: string;
   position: number;
   eventsApplied: number;

@@ -10,9 +10,9 @@
 //   version (the projection's per-account guard: see src/projections/account-projection.ts).
 // - account_transactions: one row per money event (deposit, withdrawal, each side of a transfer), keyed by
 //   the event id so the same event can never be counted twice.
-// - projection_checkpoints: per projection, the last event applied in commit order (its transaction id and
-//   global position: the commit-order key, see src/ports/event-store.ts) and a counter. Written in the same
-//   transaction as the rows the event changed, and only ever forward in commit order.
+// - projection_checkpoints: per projection, the last event applied (its global position, which is in commit
+//   order since event store migration 7, and its transaction id, for display) and a counter. Written in the
+//   same transaction as the rows the event changed, and only ever forward.
 // - dead_letters: events a projection gave up on after max-deliver, for an operator to list and replay.
 //
 // Money is BIGINT minor units (the ledger's limits keep amounts and balances far below 2^63-1), passed and
