@@ -12,11 +12,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/application/api-keys.js';
-import { testRandom } from './support/seeded-random.js';
+import { freePort } from './support/nats.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHUTDOWN_TIMEOUT_MS = 2_000;
-let nextPort = 47_400 + testRandom().int(0, 499);
 
 interface Started {
   child: ChildProcess;
@@ -27,8 +26,9 @@ interface Started {
 }
 const started: Started[] = [];
 
-function startCli(env: Record<string, string>): Started {
-  const port = nextPort++;
+// A port the OS says is free (a fixed one may be some other socket's: the ephemeral range covers it).
+async function startCli(env: Record<string, string>): Promise<Started> {
+  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'chronicle-shutdown-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
     cwd: REPO_ROOT,
@@ -53,9 +53,10 @@ afterEach(async () => {
   }
 });
 
-async function healthy(port: number, timeoutMs = 60_000): Promise<void> {
+async function healthy({ port, child }: Started, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited (${child.exitCode ?? child.signalCode}) before it was healthy on ${port}`);
     try {
       if ((await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2_000) })).status === 200) return;
     } catch { /* not yet */ }
@@ -92,9 +93,9 @@ async function terminate(s: Started): Promise<{ code: number | null; signal: Nod
 
 describe('chronicle start stops within SHUTDOWN_TIMEOUT_MS', () => {
   it('with a stdout pipe nobody reads: requests are still answered, and SIGTERM ends it', async () => {
-    const s = startCli({});
+    const s = await startCli({});
     s.child.stdout!.pause(); // the pipe fills and stays full
-    await healthy(s.port);
+    await healthy(s);
     // Enough log lines to fill the pipe many times over (each request logs two lines of over 500 bytes).
     expect(await chatter(s.port, 600)).toBe(600);
     const end = await terminate(s);
@@ -103,9 +104,9 @@ describe('chronicle start stops within SHUTDOWN_TIMEOUT_MS', () => {
   }, 120_000);
 
   it('with a stdout pipe its reader closed: EPIPE neither crashes nor hangs it', async () => {
-    const s = startCli({});
+    const s = await startCli({});
     s.child.stdout!.resume();
-    await healthy(s.port);
+    await healthy(s);
     s.child.stdout!.destroy(); // the read end is closed: every write now fails with EPIPE
     expect(await chatter(s.port, 200)).toBe(200);
     expect(s.child.exitCode).toBeNull();
@@ -116,9 +117,9 @@ describe('chronicle start stops within SHUTDOWN_TIMEOUT_MS', () => {
 
   it('a request that never completes cannot hold the shutdown: it forces itself, status 1, within the bound', async () => {
     const key = generateApiKey().key;
-    const s = startCli({ CHRONICLE_BOOTSTRAP_KEY: key, REQUEST_TIMEOUT_MS: '120000', HEADERS_TIMEOUT_MS: '60000' });
+    const s = await startCli({ CHRONICLE_BOOTSTRAP_KEY: key, REQUEST_TIMEOUT_MS: '120000', HEADERS_TIMEOUT_MS: '60000' });
     s.child.stdout!.resume();
-    await healthy(s.port);
+    await healthy(s);
     // A body dripped a byte a second: the request stays in flight, and the server's close waits for it.
     const socket = connect(s.port, '127.0.0.1');
     socket.on('error', () => {});
