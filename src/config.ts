@@ -26,6 +26,8 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   /** postgres://… of the read store (READ_DATABASE_URL); unset: the event store's database. */
   readonly readDatabaseUrl: string | undefined;
+  /** postgres://… of a streaming replica of the read store (READ_REPLICA_URL): query-api serves balances from it. */
+  readonly readReplicaUrl: string | undefined;
   /** PGlite's directory (CHRONICLE_DATA_DIR). */
   readonly dataDir: string;
   /** PostgreSQL pool size (PG_POOL_MAX). */
@@ -126,6 +128,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (readDatabaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(readDatabaseUrl)) {
     throw new ConfigError('READ_DATABASE_URL must start with postgres:// or postgresql://');
   }
+  const readReplicaUrl = env['READ_REPLICA_URL'] || undefined;
+  if (readReplicaUrl !== undefined && !/^postgres(ql)?:\/\//.test(readReplicaUrl)) {
+    throw new ConfigError('READ_REPLICA_URL must start with postgres:// or postgresql://');
+  }
   const natsUrl = env['NATS_URL'] || undefined;
   if (natsUrl !== undefined && !/^(nats|tls):\/\//.test(natsUrl)) throw new ConfigError('NATS_URL must start with nats:// or tls://');
   const natsStream = env['NATS_STREAM'] || NATS_STREAM_DEFAULT;
@@ -168,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env['HOST'] || HTTP_HOST_DEFAULT,
     databaseUrl,
     readDatabaseUrl,
+    readReplicaUrl,
     dataDir: resolve(env['CHRONICLE_DATA_DIR'] || DATA_DIR_DEFAULT),
     pgPoolMax: integer(env, 'PG_POOL_MAX', PG_POOL_CONNECTIONS_DEFAULT, 1, PG_POOL_CONNECTIONS_MAX),
     snapshotEvery: integer(env, 'SNAPSHOT_EVERY', SNAPSHOT_EVERY_EVENTS_DEFAULT, 0, SNAPSHOT_EVERY_EVENTS_MAX),

@@ -67,6 +67,8 @@ export interface LedgerOptions {
   store: StoreTarget;
   /** The read store (READ_DATABASE_URL). Default: the event store's own database. */
   readStore?: StoreTarget;
+  /** A streaming replica of the read store (READ_REPLICA_URL): query-api serves balances and the account list from it. */
+  readReplica?: StoreTarget;
   /** Default: the in-process bus. */
   bus?: BusTarget;
   /** Default: all four. */

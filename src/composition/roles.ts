@@ -8,13 +8,13 @@ import { SqlMerkleLog } from '../adapters/audit/sql-merkle-log.js';
 import { InProcessEventBus } from '../adapters/event-bus/in-process/in-process-event-bus.js';
 import { connectNatsEventBus } from '../adapters/event-bus/nats/nats-event-bus.js';
 import { SqlRelayCheckpoints, sqlCountEventsAfter } from '../adapters/event-bus/relay-checkpoints/sql-relay-checkpoints.js';
-import { openEventStore, openSqlClient } from '../adapters/event-store/open-store.js';
+import { openEventStore, openSqlClient, type StoreTarget } from '../adapters/event-store/open-store.js';
 import { sqlLeases } from '../adapters/event-store/sql/lease.js';
 import type { SqlClient } from '../adapters/event-store/sql/sql-client.js';
 import { sha256, type SqlEventStore } from '../adapters/event-store/sql/sql-event-store.js';
 import { randomIds } from '../adapters/ids/random-ids.js';
 import type { LedgerMetrics } from '../adapters/metrics/prometheus.js';
-import { SqlReadModel } from '../adapters/read-model/sql-read-model.js';
+import { ReadReplicaNotReadyError, SqlReadModel } from '../adapters/read-model/sql-read-model.js';
 import { AccountQueries } from '../application/account-queries.js';
 import { AggregateRepository } from '../application/aggregate-repository.js';
 import { AppendStallMonitor } from '../application/append-stall-monitor.js';
@@ -28,8 +28,9 @@ import { MemoryRelayCheckpoints, OutboxRelay } from '../application/relay.js';
 import { Sealer } from '../application/sealer.js';
 import {
   ACCOUNT_LOAD_PAGE_EVENTS, ACCOUNT_QUEUE_COMMANDS_DEFAULT, AGGREGATE_CACHE_ACCOUNTS_DEFAULT, APPEND_STALL_DEFAULTS,
-  PROJECTION_LAG_INTERVAL_MS_DEFAULT, SNAPSHOT_EVERY_EVENTS_DEFAULT,
+  PROJECTION_LAG_INTERVAL_MS_DEFAULT, READ_REPLICA_READY_WAIT_MS, SNAPSHOT_EVERY_EVENTS_DEFAULT,
 } from '../domain/limits.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { HealthCheck } from '../http/build-app.js';
 import type { BusTarget, LedgerOptions, Role } from '../ledger.js';
 import type { EventBus } from '../ports/event-bus.js';
@@ -145,9 +146,12 @@ export async function wireQueryApi(w: Wiring, bus: EventBus | null): Promise<Rea
     await readModel.ping();
     return { kind: readDb.dialect, separate: options.readStore !== undefined };
   };
+  // Balances and the account list come from the replica when there is one (their freshness from its own
+  // checkpoint); rebuilds, dead letters and the processor stay on the read store.
+  const served = options.readReplica && w.has('query-api') ? await wireReadReplica(w, options.readReplica) : readModel;
   const name = options.readProcessor?.name ?? 'accounts';
   const readQueries = new ReadModelQueries(
-    { model: readModel, store, countEventsAfter: sqlCountEventsAfter(store.sql) },
+    { model: served, store, countEventsAfter: sqlCountEventsAfter(store.sql) },
     { projection: name, lagIntervalMs: options.lagIntervalMs ?? PROJECTION_LAG_INTERVAL_MS_DEFAULT },
   );
   readQueries.startLagMonitor((error) => log.warn({ err: error }, 'projection lag not measured'));
@@ -155,6 +159,26 @@ export async function wireQueryApi(w: Wiring, bus: EventBus | null): Promise<Rea
   metrics.watchProjection(name, () => readQueries.currentLag());
   const processor = new ReadProcessor({ bus: w.has('read-processor') ? bus : null, store, readModel }, processorOptions(w, name, readQueries));
   return { readModel, readDb, readQueries, processor };
+}
+
+/** The read model on READ_REPLICA_URL, waited for until it has the schema; /health reports its replay lag. */
+async function wireReadReplica(w: Wiring, target: StoreTarget): Promise<SqlReadModel> {
+  const db = await openSqlClient(target, 'chronicle-read-replica');
+  w.cleanup.push(() => db.close());
+  // The schema was just set up on the primary (wireQueryApi): the replica has it once it replays that far.
+  const deadline = Date.now() + READ_REPLICA_READY_WAIT_MS;
+  let model: SqlReadModel;
+  for (;;) {
+    try {
+      model = await SqlReadModel.onReplica(db);
+      break;
+    } catch (error) {
+      if (!(error instanceof ReadReplicaNotReadyError) || Date.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
+  w.components['readReplica'] = async () => ({ kind: 'postgres', ...(await model.replicaState()) });
+  return model;
 }
 
 /** The read processor's options: the caller's, with metrics and logs around its callbacks. */

@@ -124,6 +124,10 @@ export const ACCOUNT_QUEUE_COMMANDS_MAX = 1_000_000;
 /** READ_WAIT_MAX_MS: the longest a read-your-writes query (?minPosition=) waits, and how long it may be set. */
 export const READ_WAIT_MS_DEFAULT = 5_000;
 export const READ_WAIT_MS_MAX = 60_000;
+/** A read on the read replica cancelled by a conflict with recovery is run again up to this many times. */
+export const READ_REPLICA_CONFLICT_RETRIES = 3;
+/** How long query-api waits at start for the read replica to have replayed the read model's schema. */
+export const READ_REPLICA_READY_WAIT_MS = 30_000;
 /** APPEND_STALL_WARN_MS: a transaction holding the event log head longer than this is reported. */
 export const APPEND_STALL_WARN_MS_DEFAULT = 5_000;
 export const APPEND_STALL_WARN_MS_MIN = 100;

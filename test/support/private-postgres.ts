@@ -44,15 +44,23 @@ export interface PrivatePostgres {
 const uid = (user: string) => Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
 const gid = (user: string) => Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
 
-export async function startPrivatePostgres(port: number): Promise<PrivatePostgres> {
+/** A fresh temporary directory owned by the `postgres` user. */
+export function postgresOwnedTempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'chronicle-pg-'));
   chownSync(dir, uid('postgres'), gid('postgres'));
+  return dir;
+}
+
+/** Runs a PostgreSQL binary as the `postgres` user; throws with its output when it fails. */
+export function asPostgres(bin: string, args: string[]): void {
+  const result = spawnSync(RUNUSER, ['-u', 'postgres', '--', join(PG_BIN_DIR, bin), ...args], { encoding: 'utf8', timeout: 60_000 });
+  if (result.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${result.status ?? result.signal}): ${result.stderr}${result.stdout}`);
+}
+
+export async function startPrivatePostgres(port: number): Promise<PrivatePostgres> {
+  const dir = postgresOwnedTempDir();
   const data = join(dir, 'data');
   const logFile = join(dir, 'server.log');
-  const asPostgres = (bin: string, args: string[]) => {
-    const result = spawnSync(RUNUSER, ['-u', 'postgres', '--', join(PG_BIN_DIR, bin), ...args], { encoding: 'utf8', timeout: 60_000 });
-    if (result.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${result.status ?? result.signal}): ${result.stderr}${result.stdout}`);
-  };
   const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
   asPostgres('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
   const start = () => asPostgres('pg_ctl', ['-D', data, '-l', logFile, '-o', serverOptions, '-w', '-t', '60', 'start']);
@@ -92,4 +100,47 @@ export async function freePostgresPort(): Promise<number> {
     if (await free(port)) return port;
   }
   throw new Error('no free port from 55432 up');
+}
+
+export interface PrivateStandby {
+  port: number;
+  url(database?: string): string;
+  /** Stops replaying WAL (it keeps receiving it): the replica falls behind on purpose. */
+  pauseReplay(): Promise<void>;
+  resumeReplay(): Promise<void>;
+  destroy(): void;
+}
+
+/**
+ * A hot standby of `primary` on `port`, streaming from it (pg_basebackup -R): a read replica. initdb's trust
+ * rules already let loopback connect for replication, and PostgreSQL 15's defaults (wal_level replica,
+ * max_wal_senders 10, hot_standby on) are what streaming needs; a hot standby needs max_connections at
+ * least the primary's.
+ */
+export async function startPrivateStandby(primary: PrivatePostgres, port: number): Promise<PrivateStandby> {
+  const dir = postgresOwnedTempDir();
+  const data = join(dir, 'data');
+  const logFile = join(dir, 'server.log');
+  asPostgres('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '--no-sync']);
+  asPostgres('pg_ctl', ['-D', data, '-l', logFile, '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, '-w', '-t', '60', 'start']);
+  const url = (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`;
+  const run = async (sql: string) => {
+    const client = new pg.Client({ connectionString: url() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    port,
+    url,
+    pauseReplay: () => run('SELECT pg_wal_replay_pause()'),
+    resumeReplay: () => run('SELECT pg_wal_replay_resume()'),
+    destroy() {
+      spawnSync(RUNUSER, ['-u', 'postgres', '--', join(PG_BIN_DIR, 'pg_ctl'), '-D', data, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -13,8 +13,8 @@ export type StoreTarget =
   | { kind: 'pglite'; dataDir?: string; client?: SqlClient };
 
 /** A SQL client on the target, without the event store on it (the read store). */
-export async function openSqlClient(target: StoreTarget): Promise<SqlClient> {
-  if (target.kind === 'postgres') return createPostgresClient({ connectionString: target.url, poolMax: target.poolMax, applicationName: 'chronicle-read-store' });
+export async function openSqlClient(target: StoreTarget, applicationName = 'chronicle-read-store'): Promise<SqlClient> {
+  if (target.kind === 'postgres') return createPostgresClient({ connectionString: target.url, poolMax: target.poolMax, applicationName });
   if (target.client) return target.client;
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
   return createPgliteClient(target.dataDir);

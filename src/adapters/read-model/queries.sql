@@ -148,3 +148,9 @@ WITH ins AS (
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM ins)::int AS inserted
+
+-- Where a streaming replica is: in recovery (a replica) or not, and how long ago it replayed its last
+-- transaction (null: none replayed since it started).
+-- name: replica_state
+SELECT pg_is_in_recovery() AS in_recovery,
+       (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS replay_age_ms

@@ -17,11 +17,11 @@
 //
 // Money is BIGINT minor units (the ledger's limits keep amounts and balances far below 2^63-1), passed and
 // read as decimal strings so no value goes through a JS number.
-import type { SqlClient, SqlQueryable } from '../event-store/sql/sql-client.js';
+import { sqlErrorOf, type SqlClient, type SqlQueryable } from '../event-store/sql/sql-client.js';
 import { toSafeNumber } from '../event-store/sql/event-rows.js';
 import { namedQueries, sqlFile } from '../event-store/sql/sql-files.js';
 import { utcMicros } from '../event-store/sql/utc-micros.js';
-import { DEAD_LETTER_ERROR_LENGTH_MAX, DEAD_LETTERS_PAGE_DEFAULT } from '../../domain/limits.js';
+import { DEAD_LETTER_ERROR_LENGTH_MAX, DEAD_LETTERS_PAGE_DEFAULT, READ_REPLICA_CONFLICT_RETRIES } from '../../domain/limits.js';
 import type { RecordedEvent } from '../../ports/event-store.js';
 import type {
   BalanceRow, Checkpoint, DeadLetter, ProjectionWrite, ReadModel, ReadModelContents, ReadModelTransaction, TransactionRow,
@@ -65,8 +65,37 @@ const Q = namedQueries(new URL('./queries.sql', import.meta.url), [
   'truncate_views', 'delete_checkpoint', 'delete_dead_letters', 'checkpoint', 'balance', 'balance_with_checkpoint', 'read_only_snapshot',
   'list_balances', 'all_balances', 'all_transactions', 'try_share_projection_lock', 'ping', 'balances_by_currency', 'transaction_count',
   'record_dead_letter', 'dead_letters', 'dead_letter', 'dead_letter_count', 'remove_dead_letter', 'share_projection_lock',
-  'projection_lock', 'projection_unlock', 'lock_balances', 'write_batch',
+  'projection_lock', 'projection_unlock', 'lock_balances', 'write_batch', 'replica_state',
 ], { balance_columns: BALANCE_COLUMNS, checkpoint_columns: checkpointColumns, dead_letter_columns: DEAD_LETTER_COLUMNS });
+
+export class ReadReplicaNotReadyError extends Error {
+  override readonly name = 'ReadReplicaNotReadyError';
+}
+
+/** SQLSTATE of a statement a hot standby cancelled because replay needed what it read (conflict with recovery). */
+const RECOVERY_CONFLICT_CODES = new Set(['40001', '40P01']);
+
+/** `db` with every statement retried (up to READ_REPLICA_CONFLICT_RETRIES times) when a hot standby cancels it. */
+function retryingRecoveryConflicts(db: SqlClient): SqlClient {
+  const retry = async <T>(run: () => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await run();
+      } catch (error) {
+        const code = sqlErrorOf(error)?.code;
+        if (attempt >= READ_REPLICA_CONFLICT_RETRIES || code === undefined || !RECOVERY_CONFLICT_CODES.has(code)) throw error;
+      }
+    }
+  };
+  return {
+    dialect: db.dialect,
+    query: (text, params, name) => retry(() => db.query(text, params, name)),
+    exec: (sql) => retry(() => db.exec(sql)),
+    transaction: (fn) => retry(() => db.transaction(fn)),
+    session: (fn) => db.session(fn),
+    close: () => db.close(),
+  };
+}
 
 /** The statements of a schema file: split at semicolons, comment lines dropped. */
 const statementsOf = (sql: string): string[] =>
@@ -90,6 +119,22 @@ export class SqlReadModel implements ReadModel {
       await tx.query(Q.set_schema_version, [READ_MODEL_SCHEMA_VERSION]);
     });
     return new SqlReadModel(db);
+  }
+
+  /**
+   * The read model on a streaming replica of the read store (READ_REPLICA_URL): read-only, so nothing is set
+   * up; the primary's processes do that, and the replica receives it. Until the replica has the schema of this
+   * version it answers ReadReplicaNotReadyError (the caller retries). Statements cancelled by a conflict with
+   * recovery (the replica replaying a change under a running read) are retried a few times.
+   */
+  static async onReplica(db: SqlClient): Promise<SqlReadModel> {
+    const replica = retryingRecoveryConflicts(db);
+    const known = await replica.query<{ n: number }>(Q.schema_version_table_exists);
+    const stored = known[0]?.n ? (await replica.query<{ version: number }>(Q.schema_version))[0]?.version : undefined;
+    if (stored !== READ_MODEL_SCHEMA_VERSION) {
+      throw new ReadReplicaNotReadyError(`the read replica has read model schema ${stored ?? 'none'}, not ${READ_MODEL_SCHEMA_VERSION}: it has not replayed the primary's set-up yet`);
+    }
+    return new SqlReadModel(replica);
   }
 
   /** Empties the views and the checkpoint of `projection` (rebuild); dead letters of it too. */
@@ -145,6 +190,15 @@ export class SqlReadModel implements ReadModel {
       const rows = await tx.query<{ free: boolean }>(Q.try_share_projection_lock, [PROJECTION_LOCK_KEY]);
       return rows[0]?.free === false;
     });
+  }
+
+  /**
+   * On a replica: whether it is one, and how long ago it replayed its last transaction (an idle primary
+   * makes that age grow too, so it is a figure for people, not a lag).
+   */
+  async replicaState(): Promise<{ inRecovery: boolean; lastReplayAgeMs: number | null }> {
+    const row = (await this.db.query<{ in_recovery: boolean; replay_age_ms: number | null }>(Q.replica_state))[0]!;
+    return { inRecovery: row.in_recovery, lastReplayAgeMs: row.replay_age_ms === null ? null : Math.round(row.replay_age_ms) };
   }
 
   async ping(): Promise<void> {
