@@ -26,6 +26,8 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   /** postgres://… of the read store (READ_DATABASE_URL); unset: the event store's database. */
   readonly readDatabaseUrl: string | undefined;
+  /** Patroni's REST API of each database node (PATRONI_URLS, comma-separated): /health reports their roles and lag. */
+  readonly patroniUrls: readonly string[];
   /** postgres://… of a streaming replica of the read store (READ_REPLICA_URL): query-api serves balances from it. */
   readonly readReplicaUrl: string | undefined;
   /** PGlite's directory (CHRONICLE_DATA_DIR). */
@@ -132,6 +134,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (readReplicaUrl !== undefined && !/^postgres(ql)?:\/\//.test(readReplicaUrl)) {
     throw new ConfigError('READ_REPLICA_URL must start with postgres:// or postgresql://');
   }
+  const patroniUrls = (env['PATRONI_URLS'] ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  for (const url of patroniUrls) {
+    if (!/^https?:\/\/[^\s/]+/.test(url)) throw new ConfigError(`PATRONI_URLS: ${url} is not an http:// or https:// URL`);
+  }
   const natsUrl = env['NATS_URL'] || undefined;
   if (natsUrl !== undefined && !/^(nats|tls):\/\//.test(natsUrl)) throw new ConfigError('NATS_URL must start with nats:// or tls://');
   const natsStream = env['NATS_STREAM'] || NATS_STREAM_DEFAULT;
@@ -175,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl,
     readDatabaseUrl,
     readReplicaUrl,
+    patroniUrls,
     dataDir: resolve(env['CHRONICLE_DATA_DIR'] || DATA_DIR_DEFAULT),
     pgPoolMax: integer(env, 'PG_POOL_MAX', PG_POOL_CONNECTIONS_DEFAULT, 1, PG_POOL_CONNECTIONS_MAX),
     snapshotEvery: integer(env, 'SNAPSHOT_EVERY', SNAPSHOT_EVERY_EVENTS_DEFAULT, 0, SNAPSHOT_EVERY_EVENTS_MAX),

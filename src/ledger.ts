@@ -69,6 +69,8 @@ export interface LedgerOptions {
   readStore?: StoreTarget;
   /** A streaming replica of the read store (READ_REPLICA_URL): query-api serves balances and the account list from it. */
   readReplica?: StoreTarget;
+  /** Patroni REST API of each database node (PATRONI_URLS): /health reports their roles and lag. */
+  patroniUrls?: readonly string[];
   /** Default: the in-process bus. */
   bus?: BusTarget;
   /** Default: all four. */

@@ -32,7 +32,7 @@ ${KEYS_USAGE}
 
 Every long-running command serves /health and /metrics on PORT. The API needs an API key
 (Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
-environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, READ_REPLICA_URL, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
+environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, READ_REPLICA_URL, PATRONI_URLS, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
              NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE),
              CHRONICLE_CHECKPOINT_INTERVAL_MS, CHRONICLE_BOOTSTRAP_KEY, CHRONICLE_AUTH_DISABLED_INSECURE,
@@ -108,6 +108,7 @@ async function open(config: Config, command: string, roles: readonly Role[], log
       // One-shot commands (migrate, projections) seal nothing.
       audit: { signer, sealer: serving && config.sealer ? { checkpointIntervalMs: config.checkpointIntervalMs } : false },
       ...(config.readDatabaseUrl === undefined ? {} : { readStore: { kind: 'postgres', url: config.readDatabaseUrl, poolMax: config.pgPoolMax } }),
+      ...(config.patroniUrls.length === 0 ? {} : { patroniUrls: config.patroniUrls }),
       ...(config.readReplicaUrl === undefined ? {} : { readReplica: { kind: 'postgres', url: config.readReplicaUrl, poolMax: config.pgPoolMax } }),
       bus,
       roles,

@@ -9,6 +9,7 @@ import { InProcessEventBus } from '../adapters/event-bus/in-process/in-process-e
 import { connectNatsEventBus } from '../adapters/event-bus/nats/nats-event-bus.js';
 import { SqlRelayCheckpoints, sqlCountEventsAfter } from '../adapters/event-bus/relay-checkpoints/sql-relay-checkpoints.js';
 import { openEventStore, openSqlClient, type StoreTarget } from '../adapters/event-store/open-store.js';
+import { patroniClusterState } from '../adapters/patroni/patroni-nodes.js';
 import { sqlLeases } from '../adapters/event-store/sql/lease.js';
 import type { SqlClient } from '../adapters/event-store/sql/sql-client.js';
 import { sha256, type SqlEventStore } from '../adapters/event-store/sql/sql-event-store.js';
@@ -80,6 +81,14 @@ export async function openStore(
         : { heldMs: stalls.current()?.ageMs ?? 0 };
     };
   }
+  if (options.patroniUrls && options.patroniUrls.length > 0) {
+    const urls = options.patroniUrls;
+    // The database's nodes (Patroni's REST API): degraded while one is down, lagging alone or no standby is synchronous.
+    wiring.components['postgresNodes'] = async () => {
+      const state = await patroniClusterState(urls);
+      return { ...(state.healthy ? {} : { status: 'degraded' }), nodes: state.nodes.map(({ url: _url, ...node }) => node) };
+    };
+  }
   return wiring;
 }
 
@@ -115,7 +124,10 @@ export async function wireBus(w: Wiring): Promise<EventBus> {
       ...(busTarget.ackWaitMs === undefined ? {} : { ackWaitMs: busTarget.ackWaitMs }),
     });
     bus = nats;
-    w.components['bus'] = async () => ({ kind: 'nats', stream: busTarget.stream, ...(await nats.streamState()) });
+    w.components['bus'] = async () => {
+      const { degraded, ...state } = await nats.streamState();
+      return { kind: 'nats', stream: busTarget.stream, ...(degraded ? { status: 'degraded' } : {}), ...state };
+    };
   }
   w.cleanup.push(() => bus.close());
   return bus;

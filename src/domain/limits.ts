@@ -128,6 +128,8 @@ export const READ_WAIT_MS_MAX = 60_000;
 export const READ_REPLICA_CONFLICT_RETRIES = 3;
 /** How long query-api waits at start for the read replica to have replayed the read model's schema. */
 export const READ_REPLICA_READY_WAIT_MS = 30_000;
+/** The longest /health waits for one Patroni node's REST API. */
+export const PATRONI_REQUEST_TIMEOUT_MS = 1_000;
 /** APPEND_STALL_WARN_MS: a transaction holding the event log head longer than this is reported. */
 export const APPEND_STALL_WARN_MS_DEFAULT = 5_000;
 export const APPEND_STALL_WARN_MS_MIN = 100;

@@ -177,9 +177,17 @@ export class NatsEventBus implements EventBus {
   }
 
   /** Messages held and the last sequence: for the relay's tests and an operator's check. */
-  async streamState(): Promise<{ messages: number; lastSeq: number }> {
+  /**
+   * The stream's messages and, in a JetStream cluster, its servers: the leader and each replica, current or
+   * not. `degraded`: a replica is offline or behind, or the stream has no leader.
+   */
+  async streamState(): Promise<{ messages: number; lastSeq: number; leader: string | null; replicas: { name: string; current: boolean; offline: boolean; lag: number }[]; degraded: boolean }> {
     const info = await this.jsm.streams.info(this.streamName);
-    return { messages: info.state.messages, lastSeq: info.state.last_seq };
+    const replicas = (info.cluster?.replicas ?? []).map((r) => ({ name: r.name, current: r.current, offline: r.offline === true, lag: r.lag ?? 0 }));
+    const leader = info.cluster?.leader ?? null;
+    const degraded = (info.config.num_replicas > 1 && leader === null) || replicas.some((r) => !r.current || r.offline)
+      || replicas.length + 1 < info.config.num_replicas;
+    return { messages: info.state.messages, lastSeq: info.state.last_seq, leader, replicas, degraded };
   }
 
   async subscribe(durableName: string, handler: EventHandler, options: SubscribeOptions): Promise<EventSubscription> {
