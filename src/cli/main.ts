@@ -7,9 +7,9 @@ import { loadSigner } from '../adapters/audit/signing-key.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 import { verifyCommand, VERIFY_USAGE } from './verify.js';
 import { keysCommand, KEYS_USAGE } from './keys-command.js';
-import { UsageError } from './traffic/args.js';
-import { simulateTraffic, SIMULATE_USAGE } from './traffic/simulate.js';
-import { verifyConsistency, VERIFY_CONSISTENCY_USAGE } from './traffic/verify-consistency.js';
+import { trafficCommand } from './traffic/command.js';
+import { SIMULATE_USAGE } from './traffic/simulate.js';
+import { VERIFY_CONSISTENCY_USAGE } from './traffic/verify-consistency.js';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildDashboardServer, DashboardNotBuiltError } from '../http/dashboard-server.js';
@@ -33,10 +33,10 @@ commands:
                    ${VERIFY_USAGE.replace('\n', '\n                   ')}
 ${KEYS_USAGE}
   simulate-traffic     concurrent deposits, withdrawals and transfers against a running ledger, every outcome journaled
-                   ${SIMULATE_USAGE.replace(/\n/g, '\n                   ')}
+                   ${SIMULATE_USAGE.replace(/\n\s*/g, '\n                     ')}
   verify-consistency   check a traffic journal against the ledger: nothing acknowledged lost or doubled, money
                        conserved, read model and JetStream equal to $all, \`chronicle verify\` clean
-                   ${VERIFY_CONSISTENCY_USAGE.replace(/\n/g, '\n                   ')}
+                   ${VERIFY_CONSISTENCY_USAGE.replace(/\n\s*/g, '\n                     ')}
 
 Every long-running command serves /health and /metrics on PORT. The API needs an API key
 (Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
@@ -156,7 +156,14 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   // Clients of a running ledger: they read no ledger configuration.
-  if (command === 'simulate-traffic' || command === 'verify-consistency') return trafficCommand(command, argv.slice(1));
+  if (command === 'simulate-traffic' || command === 'verify-consistency') {
+    let sigint: (() => void) | null = null;
+    return trafficCommand(command, argv.slice(1), { out: (line) => console.log(line), err: (line) => console.error(line), env: process.env }, (handler) => {
+      if (sigint) process.off('SIGINT', sigint);
+      sigint = handler;
+      if (handler) process.on('SIGINT', handler);
+    });
+  }
   const config = loadConfig();
   if (command === 'migrate') {
     const { ledger, release } = await open(config, command, ['ledger-api']);
@@ -254,33 +261,6 @@ async function dashboardOnly(config: Config): Promise<number> {
   await server.listen({ port: config.dashboardPort, host: config.host });
   log.info({ api: config.dashboardApiUrl, dir: config.dashboardDir }, `dashboard on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.dashboardPort}`);
   return -1; // keep running
-}
-
-/** `simulate-traffic` and `verify-consistency`: a bad argument is one line and exit 2; SIGINT stops the traffic early. */
-async function trafficCommand(command: 'simulate-traffic' | 'verify-consistency', args: string[]): Promise<number> {
-  const io = { out: (line: string) => console.log(line), err: (line: string) => console.error(line), env: process.env };
-  try {
-    if (command === 'verify-consistency') return await verifyConsistency(args, io);
-    const interrupt = new AbortController();
-    const onSigint = () => {
-      // The first: stop sending; in-flight commands are journaled unknown and the summary is written. The
-      // second: at once (every journal line already written is on disk: one write(2) each).
-      if (interrupt.signal.aborted) process.exit(130);
-      console.error('interrupted: finishing the journal (Ctrl-C again to quit at once)');
-      interrupt.abort();
-    };
-    process.on('SIGINT', onSigint);
-    try {
-      const code = await simulateTraffic(args, { ...io, interrupt: interrupt.signal });
-      return interrupt.signal.aborted ? 130 : code;
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`chronicle ${command}: ${error.message} (--help for usage)`);
-    return 2;
-  }
 }
 
 /** `projections list` and `projections rebuild <name>`: one-shot, against the stores directly. */
