@@ -123,7 +123,7 @@ export function foldLog(events: LogEvent[]): Fold {
   const fold: Fold = { accounts: new Map(), totals: new Map(), transfers: new Map(), orderFailures: [], foldFailures: [], negative: [] };
   const versions = new Map<string, number>();
   events.forEach((e, i) => {
-    if (e.globalPosition !== i + 1) fold.orderFailures.push(`position ${e.globalPosition} is the ${i + 1}th event of $all (positions must run 1, 2, 3, ... with no gap)`);
+    if (e.globalPosition !== i + 1) fold.orderFailures.push(`position ${e.globalPosition} is event #${i + 1} of $all (positions must run 1, 2, 3, ... with no gap)`);
     const expected = (versions.get(e.streamId) ?? 0) + 1;
     if (e.streamVersion !== expected) fold.orderFailures.push(`${describe(e)}: ${e.streamId} should be at v${expected} here`);
     versions.set(e.streamId, e.streamVersion);
@@ -318,7 +318,7 @@ function busCheck(input: CheckInput): Check {
   const firstCopies = messages.filter((m) => m.eventId !== undefined && seqsOf.get(m.eventId)![0] === m.seq && inLog.has(m.eventId)).map((m) => m);
   const logOrder = input.events.filter((e) => seqsOf.has(e.eventId));
   const at = logOrder.findIndex((e, i) => firstCopies[i]?.eventId !== e.eventId);
-  if (at >= 0) failures.push(`order: the stream's ${at + 1}th event is ${firstCopies[at]?.eventId ?? 'missing'} (seq ${firstCopies[at]?.seq ?? '-'}), $all's is ${describe(logOrder[at]!)}`);
+  if (at >= 0) failures.push(`order: the stream's event #${at + 1} is ${firstCopies[at]?.eventId ?? 'missing'} (seq ${firstCopies[at]?.seq ?? '-'}), $all's #${at + 1} is ${describe(logOrder[at]!)}`);
   return check('jetstream', failures, `stream ${stream}: ${messages.length} messages for ${input.events.length} events of $all, each once, in $all order`);
 }
 
