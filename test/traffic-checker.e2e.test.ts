@@ -55,6 +55,8 @@ describe.skipIf(!servicesUp)('simulate-traffic and verify-consistency against a 
   const processes: CliProcess[] = [];
   let apis: CliProcess[] = [];
   let query: CliProcess;
+  /** A third ledger-api, killed under load in the failover test. */
+  let victim: CliProcess;
   const verifyArgs = (journalFile: string) => [
     '--url', apis.map((a) => a.base).join(','), '--query-url', query.base, '--journal', journalFile,
     '--nats', NATS_TEST_URL, '--stream', streamName,
@@ -74,8 +76,10 @@ describe.skipIf(!servicesUp)('simulate-traffic and verify-consistency against a 
       return p;
     };
     apis = [await start('ledger-api')]; // the first migrates and seals
-    const [second, q] = await Promise.all([start('ledger-api', { CHRONICLE_SEALER: 'off' }), start('query-api'), start('relay'), start('read-processor')]);
+    const [second, third, q] = await Promise.all([start('ledger-api', { CHRONICLE_SEALER: 'off' }), start('ledger-api', { CHRONICLE_SEALER: 'off' }),
+      start('query-api'), start('relay'), start('read-processor')]);
     apis.push(second!);
+    victim = third!;
     query = q!;
   }, 120_000);
 
@@ -162,30 +166,38 @@ describe.skipIf(!servicesUp)('simulate-traffic and verify-consistency against a 
     current = file;
   }, 60_000);
 
-  it('stops on SIGINT with a complete journal (in-flight commands unknown), which then verifies', async () => {
+  it('goes on through the other API when one is SIGKILLed, stops on SIGINT with a complete journal, which then verifies', async () => {
     const file = join(scratch, 'interrupted.jsonl');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'simulate-traffic', '--url', apis.map((a) => a.base).join(','),
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'simulate-traffic', '--url', `${victim.base},${apis[0]!.base}`,
       '--clients', '6', '--seconds', '120', '--accounts', '4', '--journal', file, '--seed', String(seed)], {
       cwd: REPO_ROOT, env: { ...process.env, CHRONICLE_KEY: CLI_ADMIN_KEY }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    // Once traffic flows (commands of the clients in the journal), interrupt it.
-    await expect.poll(() => {
+    const trafficSoFar = () => {
       try {
         return parseJournal(readFileSync(file, 'utf8')).commands.filter((c) => c.client >= 0).length;
       } catch {
         return 0;
       }
-    }, { timeout: 30_000, interval: 100 }).toBeGreaterThan(5);
+    };
+    // Once traffic flows, kill one of the two APIs (half the clients start on it); once 15 more commands are
+    // answered, interrupt the run.
+    await expect.poll(trafficSoFar, { timeout: 30_000, interval: 100 }).toBeGreaterThan(5);
+    await victim.signal('SIGKILL');
+    const atKill = trafficSoFar();
+    await expect.poll(trafficSoFar, { timeout: 30_000, interval: 100 }).toBeGreaterThan(atKill + 15);
     child.kill('SIGINT');
     expect(await exited).toBe(130);
     const written = parseJournal(readFileSync(file, 'utf8'));
     expect(written.end?.summary['interrupted']).toBe(true);
     expect(written.commands.length).toBe(written.end?.summary['commands']);
+    expect(written.end?.summary['noAnswer'], stdout).toBeGreaterThan(0); // the killed API's connections
     expect(stdout).toMatch(/interrupted/);
+    console.log(stdout);
     const run = await inProcess('verify-consistency', [...verifyArgs(file), '--key', CLI_ADMIN_KEY]);
+    console.log(run.stdout);
     expect(run.code, run.stdout).toBe(0);
   }, 60_000);
 
@@ -234,6 +246,7 @@ describe.skipIf(!servicesUp)('simulate-traffic and verify-consistency against a 
       await db.end();
     }
     const run = await inProcess('verify-consistency', [...verifyArgs(current), '--key', CLI_ADMIN_KEY]);
+    console.log(run.stdout);
     expect(run.code, run.stdout).toBe(1);
     expect(run.stdout).toMatch(/^FAIL read_model: /m);
     expect(run.stdout).toMatch(new RegExp(`- ${accountId}: the query API says balance \\d+`));
