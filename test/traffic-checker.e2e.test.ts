@@ -213,6 +213,11 @@ describe.skipIf(!servicesUp)('simulate-traffic and verify-consistency against a 
     expect(run.stdout).toMatch(/^FAIL acknowledged_once: /m);
     expect(run.stdout).toContain(`${forged.key} (Withdraw): acknowledged event 00000000-0000-4000-8000-000000000001 is not in $all`);
     expect(run.stdout).toMatch(/^VERDICT: FAILED \(1 of 9 checks: acknowledged_once\)/m);
+    const json = await inProcess('verify-consistency', [...verifyArgs(file), '--key', CLI_ADMIN_KEY, '--json']);
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout) as { ok: boolean; checks: { name: string; status: string; failures: string[] }[] };
+    expect(report.ok).toBe(false);
+    expect(report.checks.filter((c) => c.status !== 'pass').map((c) => [c.name, c.failures.length])).toEqual([['acknowledged_once', 1]]);
   }, 60_000);
 
   it('fails on a duplicate message in the JetStream stream, naming the event', async () => {
