@@ -9,6 +9,11 @@ export type Answer =
   | { kind: 'answer'; url: string; status: number; body: any; replayed: boolean }
   | { kind: 'no_answer'; url: string; error: string };
 
+/** No URL gave an answer to a read within its bound. */
+export class NoAnswerError extends Error {
+  override name = 'NoAnswerError';
+}
+
 export interface LedgerClientOptions {
   urls: string[];
   key: string | undefined;
@@ -73,7 +78,7 @@ export class LedgerClient {
       if (answer.kind === 'answer' && answer.status < 500) return answer;
       last = answer.kind === 'answer' ? `${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}` : answer.error;
       this.failOver();
-      if (Date.now() >= end) throw new Error(`GET ${path}: no answer from ${this.options.urls.join(', ')} (${last})`);
+      if (Date.now() >= end) throw new NoAnswerError(`GET ${path}: no answer from ${this.options.urls.join(', ')} (${last})`);
       await sleep(backoffMs[Math.min(n, backoffMs.length - 1)]!);
     }
   }

@@ -20,7 +20,7 @@ import { CONSISTENCY_CATCH_UP_WAIT_MS, READ_PAGE_MAX, TRAFFIC_DEFAULTS } from '.
 import { keyFlag, keyIdOf, parseArgs, urlsFlag, UsageError } from './args.js';
 import { checkConsistency, formatVerdict, type BusMessage, type CheckedCommand, type CheckInput, type LogEvent, type ReadModelAccount } from './check.js';
 import { parseJournal } from './journal.js';
-import { LedgerClient, resolveCommand } from './ledger-client.js';
+import { LedgerClient, NoAnswerError, resolveCommand } from './ledger-client.js';
 
 export const VERIFY_CONSISTENCY_USAGE = `chronicle verify-consistency --url <API>[,<API>…] --key <admin key> --journal <file>
                  [--query-url <query API>[,…]] [--nats <nats://…>[,…]] [--stream <name>] [--json]`;
@@ -213,14 +213,8 @@ export async function verifyConsistency(args: string[], io: VerifyConsistencyIo)
     }
     return verdict.ok ? 0 : 1;
   } catch (error) {
-    if (error instanceof Unreachable) {
-      io.err(`chronicle verify-consistency: ${error.message}`);
-      return 2;
-    }
-    if (/no answer from/.test((error as Error).message)) {
-      io.err(`chronicle verify-consistency: ${(error as Error).message}`);
-      return 2;
-    }
-    throw error;
+    if (!(error instanceof Unreachable || error instanceof NoAnswerError)) throw error;
+    io.err(`chronicle verify-consistency: ${error.message}`);
+    return 2;
   }
 }
