@@ -7,6 +7,9 @@ import { loadSigner } from '../adapters/audit/signing-key.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 import { verifyCommand, VERIFY_USAGE } from './verify.js';
 import { keysCommand, KEYS_USAGE } from './keys-command.js';
+import { trafficCommand } from './traffic/command.js';
+import { SIMULATE_USAGE } from './traffic/simulate.js';
+import { VERIFY_CONSISTENCY_USAGE } from './traffic/verify-consistency.js';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildDashboardServer, DashboardNotBuiltError } from '../http/dashboard-server.js';
@@ -29,6 +32,11 @@ commands:
   verify           check every hash chain, Merkle leaf and signed checkpoint; name what was altered
                    ${VERIFY_USAGE.replace('\n', '\n                   ')}
 ${KEYS_USAGE}
+  simulate-traffic     concurrent deposits, withdrawals and transfers against a running ledger, every outcome journaled
+                   ${SIMULATE_USAGE.replace(/\n\s*/g, '\n                     ')}
+  verify-consistency   check a traffic journal against the ledger: nothing acknowledged lost or doubled, money
+                       conserved, read model and JetStream equal to $all, \`chronicle verify\` clean
+                   ${VERIFY_CONSISTENCY_USAGE.replace(/\n\s*/g, '\n                     ')}
 
 Every long-running command serves /health and /metrics on PORT. The API needs an API key
 (Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
@@ -148,6 +156,15 @@ async function main(argv: string[]): Promise<number> {
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
     return command === undefined ? 2 : 0;
+  }
+  // Clients of a running ledger: they read no ledger configuration.
+  if (command === 'simulate-traffic' || command === 'verify-consistency') {
+    let sigint: (() => void) | null = null;
+    return trafficCommand(command, argv.slice(1), { out: (line) => console.log(line), err: (line) => console.error(line), env: process.env }, (handler) => {
+      if (sigint) process.off('SIGINT', sigint);
+      sigint = handler;
+      if (handler) process.on('SIGINT', handler);
+    });
   }
   const config = loadConfig();
   if (command === 'migrate') {

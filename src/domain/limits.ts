@@ -309,3 +309,31 @@ export const READ_PROCESSOR_WORKING_INTERVAL_MS = 3_000;
 export const NEW_STREAM_RACE_RETRIES_MAX = 3;
 /** A chosen API key's secret must use at least this many distinct characters (CHRONICLE_BOOTSTRAP_KEY). */
 export const API_KEY_SECRET_DISTINCT_CHARACTERS_MIN = 16;
+
+/**
+ * `chronicle simulate-traffic` (src/cli/traffic/): what it sends and how long it keeps asking. An attempt with
+ * no definite answer (a 503, a timeout, a connection error) is retried with the same Idempotency-Key, with
+ * backoff, on the next URL, for at most `retryGiveUpMs` (longer than a Patroni failover, whose TTL is at least
+ * 20 s), then journaled `unknown`.
+ */
+export const TRAFFIC_DEFAULTS = {
+  accounts: 20,
+  currencies: ['EUR'] as readonly string[],
+  attemptTimeoutMs: 10_000,
+  retryGiveUpMs: 60_000,
+  retryBackoffMs: [50, 100, 250, 500, 1_000, 2_000] as readonly number[],
+  progressIntervalMs: 1_000,
+  depositAmountMax: 1_000,
+  withdrawAmountMax: 1_500,
+  transferAmountMax: 800,
+} as const;
+/** Bounds of `chronicle simulate-traffic`'s arguments. */
+export const TRAFFIC_CLIENTS_MAX = 1_000;
+export const TRAFFIC_ACCOUNTS_MAX = 100_000;
+export const TRAFFIC_SECONDS_MAX = 86_400;
+/**
+ * `chronicle verify-consistency`: how long it waits for the read model and the JetStream stream to catch up
+ * with $all before it compares them, and how many failures of one check it prints (the rest are counted).
+ */
+export const CONSISTENCY_CATCH_UP_WAIT_MS = 30_000;
+export const CONSISTENCY_FAILURES_SHOWN_MAX = 20;
