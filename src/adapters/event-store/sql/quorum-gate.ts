@@ -22,6 +22,9 @@ import { namedQueries } from './sql-files.js';
 
 const Q = namedQueries(new URL('./queries/quorum.sql', import.meta.url), ['wal_mark', 'standbys_flushed']);
 
+/** The WAL mark's select, for a read to carry as a subquery of its own statement (read-all.sql read_all_gated). */
+export const WAL_MARK_SQL = Q.wal_mark;
+
 /** Where the WAL stood right after a read, and what was synchronous then (quorum.sql wal_mark). */
 export interface WalMark {
   sync_names: string;

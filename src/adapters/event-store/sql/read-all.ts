@@ -3,12 +3,12 @@
 import type { SqlQueryable } from './sql-client.js';
 import { toSafeNumber } from './event-rows.js';
 import { namedQueries } from './sql-files.js';
-import type { WalMark } from './quorum-gate.js';
+import { WAL_MARK_SQL, type WalMark } from './quorum-gate.js';
 
 const FILE = new URL('./queries/read-all.sql', import.meta.url);
 const NAMES = ['read_all', 'read_all_gated', 'legacy_transaction', 'read_legacy', 'read_after_legacy', 'legacy_through'] as const;
 
-const LEGACY_THROUGH = namedQueries(FILE, NAMES, { columns: 'e.*' }).legacy_through;
+const LEGACY_THROUGH = namedQueries(FILE, NAMES, { columns: 'e.*', wal_mark: WAL_MARK_SQL }).legacy_through;
 
 /** The last position stored before migration 7 whose events keep their older order; 0 when there is none. */
 export async function legacyThroughOf(db: SqlQueryable): Promise<number> {
@@ -33,7 +33,7 @@ export function allReader<Row>(columns: string, statementName: string): AllReade
  * the legacy path (whose reader then takes it with a statement of its own, after the read).
  */
 export function markedAllReader<Row>(columns: string, statementName: string, gated: boolean) {
-  const q = namedQueries(FILE, NAMES, { columns });
+  const q = namedQueries(FILE, NAMES, { columns, wal_mark: WAL_MARK_SQL });
   return async (db: SqlQueryable, legacyThrough: number, afterPosition: number, count: number): Promise<{ rows: Row[]; mark: WalMark | null } | null> => {
     if (legacyThrough === 0 || afterPosition > legacyThrough) {
       const rows = await db.query<Row & WalMark & { head: string; in_page: boolean | null }>(

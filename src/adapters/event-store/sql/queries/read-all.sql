@@ -10,16 +10,10 @@
 SELECT h.position::text AS head, p.* FROM event_log_head h LEFT JOIN LATERAL (
   SELECT {{columns}}, true AS in_page FROM events e WHERE e.global_position > $1 ORDER BY e.global_position LIMIT $2) p ON true
 
--- read_all, with where the WAL stood after its snapshot (quorum.sql's wal_mark, the same columns): the
--- PostgreSQL event store's page, for the quorum gate, at no extra round trip.
+-- read_all, with where the WAL stood after its snapshot ({{wal_mark}}: quorum.sql's wal_mark, a subquery
+-- evaluated once): the PostgreSQL event store's page, for the quorum gate, at no extra round trip.
 -- name: read_all_gated
-SELECT h.position::text AS head,
-       CASE WHEN pg_is_in_recovery() THEN '' ELSE current_setting('synchronous_standby_names') END AS sync_names,
-       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_flush_lsn()::text END AS flush_lsn,
-       CASE WHEN pg_is_in_recovery() THEN NULL
-            ELSE pg_postmaster_start_time()::text || '/' || substr(pg_walfile_name(pg_current_wal_flush_lsn()), 1, 8) END AS server,
-       p.*
-  FROM event_log_head h LEFT JOIN LATERAL (
+SELECT h.position::text AS head, w.*, p.* FROM ({{wal_mark}}) w CROSS JOIN event_log_head h LEFT JOIN LATERAL (
   SELECT {{columns}}, true AS in_page FROM events e WHERE e.global_position > $1 ORDER BY e.global_position LIMIT $2) p ON true
 
 -- The transaction of the legacy event at $1 (the cursor's commit-order key).
