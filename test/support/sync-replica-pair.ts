@@ -56,6 +56,14 @@ function node(dir: string, name: string, port: number, extra: string): PgNode {
     stop: (mode) => { asPostgres('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']); },
     kill9() {
       const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      // Only our own postmaster: a stale postmaster.pid (a server already killed) may name a reused pid.
+      let cmdline = '';
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        return; // gone already
+      }
+      if (!cmdline.includes(data)) return;
       const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
       for (const p of [pid, ...children]) {
         try {
@@ -102,7 +110,7 @@ export async function startSyncPair(ports: [number, number], databases: readonly
           try {
             n.stop('immediate');
           } catch {
-            try { n.kill9(); } catch { /* never started, or gone */ }
+            n.kill9(); // kills only a live postmaster of this pair's own data directory
           }
         }
         if (process.env['CHRONICLE_TEST_KEEP_PG'] !== '1') rmSync(dir, { recursive: true, force: true });
