@@ -2,7 +2,7 @@
 // the shared PostgreSQL: only this file's own backends are ever terminated (their pids, from
 // pg_backend_pid() on connections this file opened).
 // - a transaction whose connection goes during COMMIT rejects with CommitOutcomeUnknownError (an outage by
-//   src/ports/unavailable.ts, so 503 `unavailable` with outcome unknown over HTTP), never a silent retry; the
+//   src/ports/unavailable.ts, so 503 `outcome_unknown` over HTTP), never a silent retry; the
 //   broken client is not handed to anyone again: the pool serves the next statements;
 // - a session (the lease's connection) whose backend is terminated: its `lost` signal aborts, and the
 //   process does not die (before the fix: "Unhandled 'error' event" from the held client);

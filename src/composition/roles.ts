@@ -64,7 +64,16 @@ export async function openStore(
   base: Omit<Wiring, 'store' | 'ids' | 'appended' | 'components'>,
 ): Promise<Wiring> {
   const { options, metrics, log, cleanup } = base;
-  const store = await openEventStore(options.store, { onGroupCommitFlush: (n) => metrics.groupCommitFlush(n) });
+  const quorumLog = log.child({ component: 'quorum-gate' });
+  const store = await openEventStore(options.store, {
+    onGroupCommitFlush: (n) => metrics.groupCommitFlush(n),
+    // Followers wait for the synchronous standbys (src/adapters/event-store/sql/quorum-gate.ts).
+    quorum: {
+      onWait: (seconds, released) => metrics.quorumWait(seconds, released),
+      onHeld: (hold) => quorumLog.warn(hold, 'events are held back from followers: the synchronous standbys have not flushed them'),
+      onReleased: (hold) => quorumLog.info(hold, 'the synchronous standbys caught up: followers go on'),
+    },
+  });
   cleanup.push(() => store.close());
   const wiring: Wiring = { ...base, store, ids: options.ids ?? randomIds, appended: new ChangeSignal(), components: {} };
   if (options.store.kind === 'postgres') {

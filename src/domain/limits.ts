@@ -213,6 +213,20 @@ export const SEALER_DEFAULTS = {
   retryMaxMs: 5_000,
 } as const;
 
+/**
+ * The quorum gate (src/adapters/event-store/sql/quorum-gate.ts): a page of `$all` is handed to a follower
+ * only once the synchronous standbys have flushed the WAL it was read at. While they have not, it polls
+ * pg_stat_replication with backoff (MIN doubling to MAX); a read held longer than `waitMaxMs` returns no
+ * events (the follower polls again, and its own stop signal is honoured within that bound). A hold longer
+ * than `warnAfterMs` is logged once, and its end.
+ */
+export const QUORUM_GATE_DEFAULTS = Object.freeze({ pollMinMs: 1, pollMaxMs: 50, waitMaxMs: 1_000, warnAfterMs: 5_000 });
+/**
+ * How long an Idempotency-Key replay waits for its stored answer to be durable on the synchronous standbys
+ * before answering 503 `outcome_unknown` again (the first attempt's commit was cut off from its standby).
+ */
+export const QUORUM_REPLAY_WAIT_MS = 3_000;
+
 /** The append-stall monitor (src/application/append-stall-monitor.ts): how often it looks, when it warns, how often it repeats. */
 export const APPEND_STALL_DEFAULTS = Object.freeze({ intervalMs: 1_000, warnMs: APPEND_STALL_WARN_MS_DEFAULT, warnEveryMs: 10_000 });
 

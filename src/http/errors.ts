@@ -57,6 +57,7 @@ const HTTP_STATUS = {
   overloaded: 503,
   store_unavailable: 503,
   unavailable: 503,
+  outcome_unknown: 503,
   internal_error: 500,
 } as const;
 
@@ -127,19 +128,36 @@ export function handleError(error: FastifyError | ApiError | Error, request: Fas
   }
   // The database or the bus is down or restarting (src/ports/unavailable.ts): an outage, not a bug. No
   // driver text (addresses, server messages) goes out; the log has it.
+  // A write whose commit may or may not have happened, or happened on the primary only (src/ports/unavailable.ts):
+  // neither 201 nor a 4xx would be true. The retry with the same Idempotency-Key answers the truth.
+  if (outcomeUnknown(error)) {
+    request.log.warn({ err: error }, 'a write\'s outcome is unknown');
+    reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
+    return reply.status(503).send(errorBody('outcome_unknown',
+      'the request may or may not have been applied, or is not yet durable: retry it with the same Idempotency-Key, which answers with the truth',
+      { retryable: true, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S, outcome: 'unknown' }));
+  }
   if (isUnavailableError(error)) {
     request.log.warn({ err: error }, 'a dependency is unavailable');
     reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_S));
     // A write cut off mid-way may or may not have landed (a lost COMMIT above all): only the same
     // Idempotency-Key makes its retry safe. A read is simply retried.
     const write = request.method !== 'GET' && request.method !== 'HEAD';
-    const unknown = error instanceof CommitOutcomeUnknownError || write;
-    return reply.status(503).send(errorBody('unavailable', unknown
+    return reply.status(503).send(errorBody('unavailable', write
       ? 'the database is unavailable; the request may or may not have been applied: retry it with the same Idempotency-Key'
       : 'the database is unavailable; retry later', { retryable: true, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S, ...(write ? { outcome: 'unknown' } : {}) }));
   }
   request.log.error({ err: error }, 'unhandled error');
   return reply.status(500).send(errorBody('internal_error', 'internal error; the request may be retried with the same Idempotency-Key'));
+}
+
+/** The error, or one it wraps (`cause`, AggregateError's `errors`), is a CommitOutcomeUnknownError. */
+function outcomeUnknown(error: unknown, seen = new Set<unknown>()): boolean {
+  if (typeof error !== 'object' || error === null || seen.has(error)) return false;
+  seen.add(error);
+  if (error instanceof CommitOutcomeUnknownError) return true;
+  const { cause, errors } = error as { cause?: unknown; errors?: unknown };
+  return (Array.isArray(errors) && errors.some((e) => outcomeUnknown(e, seen))) || outcomeUnknown(cause, seen);
 }
 
 /**

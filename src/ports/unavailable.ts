@@ -37,12 +37,23 @@ const PG_MESSAGES = [
 const NATS_NAMES: ReadonlySet<string> = new Set(['ConnectionError', 'ClosedConnectionError', 'TimeoutError', 'NoResponders', 'NoRespondersError']);
 
 /**
- * A write whose connection was lost while it committed: it may or may not have committed. Never retried
- * blindly; the caller either looks the write up by an id it carried or reports the outcome as unknown
- * (the HTTP API: 503 `unavailable`, retry with the same Idempotency-Key).
+ * A write whose outcome cannot be known now: its connection was lost while it committed (it may or may not
+ * have committed), or its COMMIT returned after its wait for synchronous replication was cancelled (committed
+ * on the primary only: a failover may erase it), or the stored answer a retry would replay is not yet durable
+ * on the synchronous standbys. Never retried blindly and never reported as done; the HTTP API answers 503
+ * `outcome_unknown`: retry with the same Idempotency-Key, and that retry answers the truth.
  */
 export class CommitOutcomeUnknownError extends Error {
   override readonly name = 'CommitOutcomeUnknownError';
+}
+
+/**
+ * A read that would show events not yet durable on the synchronous standbys, and that cannot simply return
+ * fewer events (the newest events of `$all`): the standbys did not confirm them within the bound. An outage
+ * of the quorum, answered like one (503, retry).
+ */
+export class QuorumNotReachedError extends Error {
+  override readonly name = 'QuorumNotReachedError';
 }
 
 /** The dependency's own error, or the one it wraps (`cause`, AggregateError's `errors`), is an outage. */
@@ -51,7 +62,7 @@ export function isUnavailableError(error: unknown): boolean {
   const visit = (e: unknown): boolean => {
     if (typeof e !== 'object' || e === null || seen.has(e)) return false;
     seen.add(e);
-    if (e instanceof CommitOutcomeUnknownError) return true;
+    if (e instanceof CommitOutcomeUnknownError || e instanceof QuorumNotReachedError) return true;
     const { code, name, message, cause, errors } = e as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
     if (typeof code === 'string') {
       if (SOCKET_CODES.has(code) || SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true;

@@ -5,6 +5,7 @@ import { createPostgresClient } from './postgres/postgres-client.js';
 import { GROUP_COMMIT_DEFAULTS } from './sql/group-commit.js';
 import type { SqlClient } from './sql/sql-client.js';
 import { SqlEventStore } from './sql/sql-event-store.js';
+import type { QuorumGateOptions } from './sql/quorum-gate.js';
 
 export type StoreTarget =
   | { kind: 'postgres'; url: string; poolMax: number }
@@ -20,10 +21,14 @@ export async function openSqlClient(target: StoreTarget, applicationName = 'chro
   return createPgliteClient(target.dataDir);
 }
 
-export async function openEventStore(target: StoreTarget, options: { onGroupCommitFlush?: (appends: number) => void } = {}): Promise<SqlEventStore> {
+export async function openEventStore(
+  target: StoreTarget, options: { onGroupCommitFlush?: (appends: number) => void; quorum?: QuorumGateOptions } = {},
+): Promise<SqlEventStore> {
   const groupCommit = { ...GROUP_COMMIT_DEFAULTS, ...(options.onGroupCommitFlush ? { onFlush: options.onGroupCommitFlush } : {}) };
   if (target.kind === 'postgres') {
-    return SqlEventStore.open(createPostgresClient({ connectionString: target.url, poolMax: target.poolMax }), { groupCommit });
+    return SqlEventStore.open(createPostgresClient({ connectionString: target.url, poolMax: target.poolMax }), {
+      groupCommit, ...(options.quorum ? { quorum: options.quorum } : {}),
+    });
   }
   if (target.client) return SqlEventStore.open(target.client, { groupCommit });
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });

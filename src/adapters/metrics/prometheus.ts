@@ -40,6 +40,14 @@ export class LedgerMetrics {
     registers: [this.registry],
   });
 
+  private readonly quorumWaitSeconds = new Histogram({
+    name: 'chronicle_quorum_wait_seconds',
+    help: 'How long a page of $all waited for the synchronous standbys to flush it before a follower could have it (0: already durable), by whether it was released or held back for the next poll. Absent without synchronous replication.',
+    labelNames: ['outcome'] as const,
+    buckets: [0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
+    registers: [this.registry],
+  });
+
   private readonly batchCommands = new Histogram({
     name: 'chronicle_group_commit_batch_appends',
     help: 'Appends per group-commit flush (one transaction).',
@@ -160,6 +168,10 @@ export class LedgerMetrics {
 
   projectionDeadLettered(projection: string): void {
     this.projectionDeadLetters.inc({ projection });
+  }
+
+  quorumWait(seconds: number, released: boolean): void {
+    this.quorumWaitSeconds.observe({ outcome: released ? 'released' : 'held' }, seconds);
   }
 
   groupCommitFlush(appends: number): void {

@@ -3,7 +3,7 @@
 // and exact expected versions of existing streams; anything the statement cannot answer exactly is null.
 import type { AppendedEvent, AppendRequest, AppendSuccess, NewEvent } from '../../../ports/event-store.js';
 import { toSafeNumber } from './event-rows.js';
-import { sqlErrorOf, type SqlQueryable } from './sql-client.js';
+import { queryCommitting, sqlErrorOf, type SqlQueryable } from './sql-client.js';
 import { namedQueries } from './sql-files.js';
 
 const { fast_append: FAST_APPEND } = namedQueries(new URL('./queries/fast-append.sql', import.meta.url), ['fast_append']);
@@ -35,7 +35,7 @@ export async function fastAppend(db: SqlQueryable, requests: readonly AppendRequ
   })));
   let rows: { all_updated: boolean; transaction_id: string; recorded_at: string; event_id: string; stream_id: string; stream_version: string; global_position: string }[];
   try {
-    rows = await db.query(FAST_APPEND, [
+    rows = await queryCommitting(db, FAST_APPEND, [
       streams.map((s) => s.stream.streamId), streams.map((s) => s.stream.expectedVersion), streams.map((s) => s.stream.events.length),
       streams.map((s) => s.stream.aggregateType),
       events.map((e) => e.eventId), events.map((e) => e.streamId), events.map((e) => e.ord), events.map((e) => e.type),

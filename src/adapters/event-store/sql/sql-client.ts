@@ -10,7 +10,18 @@ export interface SqlQueryable {
   query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[], name?: string): Promise<Row[]>;
   /** Several statements, no parameters (migrations). */
   exec(sql: string): Promise<void>;
+  /**
+   * A statement that writes and commits on its own (an append, outside transaction()). Where its outcome
+   * cannot be known (the connection lost while it ran, or a COMMIT whose wait for synchronous replication
+   * was cancelled: committed on the primary only) it rejects with CommitOutcomeUnknownError. Absent (PGlite,
+   * a statement inside a transaction, whose COMMIT is the transaction's): query.
+   */
+  queryCommitting?<Row = Record<string, unknown>>(text: string, params?: readonly unknown[], name?: string): Promise<Row[]>;
 }
+
+/** db.queryCommitting where the driver has it, else db.query. */
+export const queryCommitting = <Row>(db: SqlQueryable, text: string, params?: readonly unknown[], name?: string): Promise<Row[]> =>
+  db.queryCommitting ? db.queryCommitting<Row>(text, params, name) : db.query<Row>(text, params, name);
 
 /** A connection held by session(). */
 export interface SqlSession extends SqlQueryable {

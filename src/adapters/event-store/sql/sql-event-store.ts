@@ -13,17 +13,20 @@ import { eventColumns, toEvent, toSafeNumber, type EventRow } from './event-rows
 import { fastAppend, isDuplicateEventId } from './fast-append.js';
 import { GROUP_COMMIT_DEFAULTS, GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
-import { allReader, legacyThroughOf } from './read-all.js';
-import { sqlErrorOf, type SqlClient, type SqlQueryable } from './sql-client.js';
+import { legacyThroughOf, markedAllReader } from './read-all.js';
+import { queryCommitting, sqlErrorOf, type SqlClient, type SqlQueryable } from './sql-client.js';
+import { QuorumGate, type QuorumGateOptions } from './quorum-gate.js';
+import { CommitOutcomeUnknownError, QuorumNotReachedError } from '../../../ports/unavailable.js';
 import { namedQueries } from './sql-files.js';
-import { NEW_STREAM_RACE_RETRIES_MAX } from '../../../domain/limits.js';
+import { NEW_STREAM_RACE_RETRIES_MAX, QUORUM_REPLAY_WAIT_MS } from '../../../domain/limits.js';
 
 const Q = namedQueries(new URL('./queries/event-store.sql', import.meta.url), [
   'append', 'read_stream_forward', 'read_stream_backward', 'read_latest', 'read_latest_legacy', 'read_event_at', 'last_event_at',
   'first_and_last', 'list_streams', 'find_idempotency_key', 'load_snapshot', 'save_snapshot', 'lock_streams', 'append_blocker',
 ], { event_columns: eventColumns });
 
-const readAllRows = allReader<EventRow>(eventColumns('e'), 'chronicle_read_all');
+const readAllRows = markedAllReader<EventRow>(eventColumns('e'), 'chronicle_read_all', false);
+const readAllRowsGated = markedAllReader<EventRow>(eventColumns('e'), 'chronicle_read_all', true);
 
 // SQLSTATEs chronicle_append raises for a race it finds once it has written (migrations 1, 4, 7).
 const RACED_ON_NEW_STREAM = 'CL409';
@@ -42,14 +45,18 @@ export class SqlEventStore implements EventStore {
     groupCommit: GroupCommitOptions | false,
     /** event_log_head.legacy_through: fixed by migration 7, so read once. */
     private readonly legacyThrough: number,
+    /** PostgreSQL: what followers read waits for the synchronous standbys (quorum-gate.ts). */
+    private readonly gate: QuorumGate | undefined,
   ) {
     this.groupCommit = groupCommit === false ? undefined : new GroupCommit((batch) => this.fastAppend(batch), groupCommit);
   }
 
   /** Runs the migrations, then serves. */
-  static async open(db: SqlClient, options: { groupCommit?: GroupCommitOptions | false } = {}): Promise<SqlEventStore> {
+  static async open(db: SqlClient, options: { groupCommit?: GroupCommitOptions | false; quorum?: QuorumGateOptions } = {}): Promise<SqlEventStore> {
     await migrate(db);
-    return new SqlEventStore(db, options.groupCommit ?? GROUP_COMMIT_DEFAULTS, await legacyThroughOf(db));
+    // PGlite has no replication: nothing to wait for.
+    const gate = db.dialect === 'postgres' ? new QuorumGate(db, options.quorum) : undefined;
+    return new SqlEventStore(db, options.groupCommit ?? GROUP_COMMIT_DEFAULTS, await legacyThroughOf(db), gate);
   }
 
   async append(request: AppendRequest, attempt = 1): Promise<AppendResult> {
@@ -71,7 +78,7 @@ export class SqlEventStore implements EventStore {
     };
     let out: Record<string, unknown>;
     try {
-      const rows = await this.db.query<{ r: Record<string, unknown> }>(Q.append, [JSON.stringify(payload)], 'chronicle_append');
+      const rows = await queryCommitting<{ r: Record<string, unknown> }>(this.db, Q.append, [JSON.stringify(payload)], 'chronicle_append');
       out = rows[0]!.r;
     } catch (error) {
       const sql = sqlErrorOf(error);
@@ -126,18 +133,30 @@ export class SqlEventStore implements EventStore {
     };
   }
 
+  /**
+   * On PostgreSQL with synchronous replication, only events durable on the synchronous standbys (the quorum
+   * gate): a page they have not confirmed within the gate's bound comes back empty, and the follower reads it
+   * again at its next poll. Every follower of `$all` reads here: relay, sealer, live feed, rebuild, `/streams/$all`.
+   */
   async readAll(afterPosition: number, count: number): Promise<AllSlice | null> {
-    const rows = await readAllRows(this.db, this.legacyThrough, afterPosition, count);
-    if (rows === null) return null;
-    const events = rows.map(toEvent);
+    const page = await (this.gate ? readAllRowsGated : readAllRows)(this.db, this.legacyThrough, afterPosition, count);
+    if (page === null) return null;
+    if (this.gate && page.rows.length > 0 && !await this.gate.durable(page.mark ?? await this.gate.markAfterRead())) {
+      return { events: [], lastPosition: afterPosition };
+    }
+    const events = page.rows.map(toEvent);
     return { events, lastPosition: events.at(-1)?.globalPosition ?? afterPosition };
   }
 
+  /** Gated as readAll; the newest events cannot be left out, so a page the quorum does not confirm in time is an outage. */
   async readLatest(count: number): Promise<RecordedEvent[]> {
     // Legacy events (read-all.sql) come before all others.
     const rows = await this.db.query<EventRow>(Q.read_latest, [count, this.legacyThrough], 'chronicle_read_latest');
     if (rows.length < count && this.legacyThrough > 0) {
       rows.push(...await this.db.query<EventRow>(Q.read_latest_legacy, [count - rows.length, this.legacyThrough], 'chronicle_read_latest_legacy'));
+    }
+    if (this.gate && rows.length > 0 && !await this.gate.durable(await this.gate.markAfterRead())) {
+      throw new QuorumNotReachedError('the newest events are not yet confirmed by the synchronous standbys');
     }
     return rows.map(toEvent);
   }
@@ -183,6 +202,11 @@ export class SqlEventStore implements EventStore {
     );
     const row = rows[0];
     if (!row) return null;
+    // A replay says "done": only once the quorum has the first attempt's commit (it may have been cut off
+    // from its standby: committed on this server only, and erased by a failover). Until then still unknown.
+    if (this.gate && !await this.gate.durable(await this.gate.markAfterRead(), QUORUM_REPLAY_WAIT_MS)) {
+      throw new CommitOutcomeUnknownError('the stored outcome of this Idempotency-Key is not yet durable on the synchronous standbys');
+    }
     return {
       key,
       requestHash: row.request_hash,
@@ -209,7 +233,7 @@ export class SqlEventStore implements EventStore {
   async exclusive<T>(streamIds: readonly string[], fn: (store: EventStore) => Promise<T>): Promise<T> {
     return this.db.transaction(async (tx) => {
       await tx.query(Q.lock_streams, [streamIds]);
-      return fn(new SqlEventStore(inTransaction(tx, this.db.dialect), false, this.legacyThrough));
+      return fn(new SqlEventStore(inTransaction(tx, this.db.dialect), false, this.legacyThrough, this.gate && new QuorumGate(tx)));
     });
   }
 
