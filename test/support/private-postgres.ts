@@ -51,10 +51,11 @@ export function postgresOwnedTempDir(): string {
   return dir;
 }
 
-/** Runs a PostgreSQL binary as the `postgres` user; throws with its output when it fails. */
-export function asPostgres(bin: string, args: string[]): void {
+/** Runs a PostgreSQL binary as the `postgres` user and returns its stdout; throws with its output when it fails. */
+export function asPostgres(bin: string, args: string[]): string {
   const result = spawnSync(RUNUSER, ['-u', 'postgres', '--', join(PG_BIN_DIR, bin), ...args], { encoding: 'utf8', timeout: 60_000 });
   if (result.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${result.status ?? result.signal}): ${result.stderr}${result.stdout}`);
+  return result.stdout;
 }
 
 export async function startPrivatePostgres(port: number): Promise<PrivatePostgres> {

@@ -5,23 +5,12 @@
 // front of it (what HAProxy is to the cluster): the ledger connects through it, so a test can cut one
 // client's connection while its backend keeps waiting, and point the ledger at the new primary after a
 // failover without restarting it. Every process here is this file's own, ended by its pid.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { PG_BIN_DIR } from './private-postgres.js';
-
-const RUNUSER = '/usr/sbin/runuser';
-const uid = (user: string) => Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-const gid = (user: string) => Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
-
-function asPostgres(bin: string, args: string[]): string {
-  const result = spawnSync(RUNUSER, ['-u', 'postgres', '--', join(PG_BIN_DIR, bin), ...args], { encoding: 'utf8', timeout: 60_000 });
-  if (result.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${result.status ?? result.signal}): ${result.stderr}${result.stdout}`);
-  return result.stdout;
-}
+import { asPostgres, postgresOwnedTempDir } from './private-postgres.js';
 
 export interface PgNode {
   readonly name: string;
@@ -80,8 +69,7 @@ function node(dir: string, name: string, port: number, extra: string): PgNode {
 
 /** Starts a primary on `ports[0]` and a synchronous standby on `ports[1]`; `databases` are created first. */
 export async function startSyncPair(ports: [number, number], databases: readonly string[]): Promise<SyncPair> {
-  const dir = mkdtempSync(join(tmpdir(), 'chronicle-sync-pair-'));
-  chownSync(dir, uid('postgres'), gid('postgres'));
+  const dir = postgresOwnedTempDir();
   // initdb --auth=trust: its pg_hba.conf lets replication connections in from 127.0.0.1 too.
   asPostgres('initdb', ['-D', join(dir, 'pg-1'), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
   const primary = node(dir, 'pg-1', ports[0], '-c wal_level=replica -c max_wal_senders=5');
