@@ -33,7 +33,7 @@ ${KEYS_USAGE}
 Every long-running command serves /health and /metrics on PORT. The API needs an API key
 (Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
 environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
-             AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
+             AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_STREAM_REPLICAS, NATS_SUBJECT_PREFIX,
              NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE),
              CHRONICLE_CHECKPOINT_INTERVAL_MS, CHRONICLE_BOOTSTRAP_KEY, CHRONICLE_AUTH_DISABLED_INSECURE,
              RATE_LIMIT_PER_MINUTE, AUTH_FAILURES_PER_MINUTE, REQUEST_TIMEOUT_MS, HEADERS_TIMEOUT_MS,
@@ -99,7 +99,7 @@ async function open(config: Config, command: string, roles: readonly Role[], log
     : { kind: 'postgres', url: config.databaseUrl, poolMax: config.pgPoolMax };
   // PGlite is one process's database: a second process on the same directory would corrupt it.
   const release = store.kind === 'pglite' ? acquireDataDirLock(config.dataDir) : () => {};
-  const bus: BusTarget = config.natsUrl === undefined ? { kind: 'in-process' } : { kind: 'nats', servers: config.natsUrl, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix, ackWaitMs: config.natsAckWaitMs };
+  const bus: BusTarget = config.natsUrl === undefined ? { kind: 'in-process' } : { kind: 'nats', servers: config.natsServers, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix, ackWaitMs: config.natsAckWaitMs, replicas: config.natsStreamReplicas };
   try {
     // The checkpoint signing key: only the ledger API role seals, but every role is given it (cheap).
     const { signer, source } = await loadSigner({ pem: config.signingKeyPem, file: config.signingKeyFile, dataDir: config.dataDir });

@@ -140,6 +140,12 @@ export const EVENT_SUBJECT_PREFIX_DEFAULT = 'events';
  */
 export const NATS_ACK_WAIT_MS_DEFAULT = 10_000;
 export const NATS_ACK_WAIT_MS_MIN = 4_000;
+/**
+ * NATS_STREAM_REPLICAS: copies JetStream keeps of the stream (its num_replicas). 1 for a single server; 3 on a
+ * three-server cluster survives the loss of one. JetStream allows at most 5.
+ */
+export const NATS_STREAM_REPLICAS_DEFAULT = 1;
+export const NATS_STREAM_REPLICAS_MAX = 5;
 /** CHRONICLE_CHECKPOINT_INTERVAL_MS: the sealer signs at most one checkpoint per interval. */
 export const CHECKPOINT_INTERVAL_MS_DEFAULT = 1_000;
 export const CHECKPOINT_INTERVAL_MS_MIN = 10;
@@ -217,7 +223,7 @@ export const NATS_BUS_DEFAULTS = {
   duplicateWindowMs: 120_000,
   /** 0: keep every message. */
   maxAgeMs: 0,
-  replicas: 1,
+  replicas: NATS_STREAM_REPLICAS_DEFAULT,
   publishTimeoutMs: 5_000,
   apiTimeoutMs: 5_000,
   ackWaitMs: NATS_ACK_WAIT_MS_DEFAULT,
