@@ -7,6 +7,7 @@ import { loadSigner } from '../adapters/audit/signing-key.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 import { verifyCommand, VERIFY_USAGE } from './verify.js';
 import { keysCommand, KEYS_USAGE } from './keys-command.js';
+import { clusterCommand, CLUSTER_USAGE } from './cluster/cluster-command.js';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildDashboardServer, DashboardNotBuiltError } from '../http/dashboard-server.js';
@@ -29,6 +30,7 @@ commands:
   verify           check every hash chain, Merkle leaf and signed checkpoint; name what was altered
                    ${VERIFY_USAGE.replace('\n', '\n                   ')}
 ${KEYS_USAGE}
+${CLUSTER_USAGE}
 
 Every long-running command serves /health and /metrics on PORT. The API needs an API key
 (Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
@@ -158,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'projections') return projections(config, argv.slice(1));
   if (command === 'verify') return verifyCommand(config, argv.slice(1), (line) => console.log(line));
   if (command === 'keys') return keysCommand(config, argv.slice(1));
+  if (command === 'cluster') return clusterCommand(argv.slice(1), config.dataDir);
   if (command === 'dashboard') return dashboardOnly(config);
   const roles = SERVER_ROLES[command];
   if (!roles) {
