@@ -5,7 +5,8 @@ import pg from 'pg';
 import type { ClusterFile, ClusterNode, NodeKind } from './cluster-spec.js';
 import { alive, nodeProcesses } from './node-processes.js';
 
-const PROBE_TIMEOUT_MS = 1_500;
+// etcd answers /health with a quorum read: on a busy two-core machine that takes over a second now and then.
+const PROBE_TIMEOUT_MS = 3_000;
 
 async function getJson(url: string): Promise<{ status: number; body: unknown } | null> {
   try {
