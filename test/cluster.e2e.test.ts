@@ -21,7 +21,7 @@
 // Skips unless patroni, etcd, haproxy, nats-server and PostgreSQL 15 are installed; fails instead of skipping
 // under CHRONICLE_REQUIRE_SERVICES=1.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,7 +53,10 @@ interface Status { api: string[]; query: string[]; nodes: NodeStatus[]; database
 interface ClusterJson { nodes: { name: string; kind: string; pid: number | null }[] }
 
 describe.skipIf(missing.length > 0 || process.platform !== 'linux')('chronicle cluster: three nodes, one command, a node killed under writes', () => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'chronicle-cluster-')), 'c');
+  // PostgreSQL runs as the postgres user: it must be able to pass through the temp dir (0700 from mkdtemp).
+  const parent = mkdtempSync(join(tmpdir(), 'chronicle-cluster-'));
+  chmodSync(parent, 0o711);
+  const dir = join(parent, 'c');
   let upMs = 0;
   let status: Status;
   /** Every pid any node ever had (from cluster.json and status), checked after down. */
@@ -100,7 +103,7 @@ describe.skipIf(missing.length > 0 || process.platform !== 'linux')('chronicle c
 
   afterAll(async () => {
     if (existsSync(join(dir, 'cluster.json'))) await cluster('down');
-    if (process.env['CHRONICLE_TEST_KEEP_CLUSTER'] !== '1') rmSync(join(dir, '..'), { recursive: true, force: true });
+    if (process.env['CHRONICLE_TEST_KEEP_CLUSTER'] !== '1') rmSync(parent, { recursive: true, force: true });
   }, 120_000);
 
   // The write loop's independent model: what was acknowledged, per account, and when.
