@@ -223,12 +223,14 @@ describe.skipIf(missing.length > 0 || process.platform !== 'linux')('chronicle c
     expect(killed.code, killed.stderr).toBe(0);
     const killedAt = Date.now();
     await expect.poll(() => acksAfter(killedAt), { timeout: 30_000 }).toBeGreaterThan(50);
+    const writesGoOnMs = Date.now() - killedAt;
     // The read model follows through the two servers left: a balance at the latest acknowledged position.
     const position = lastPosition;
     await expect.poll(async () => {
       const answer = await call(status.query[0]!, `/accounts/${ACCOUNTS[0]}/balance?minPosition=${position}&maxWaitMs=2000`).catch(() => null);
       return answer?.status === 200 ? (answer.json()['freshness'] as { status: string }).status : answer?.status;
     }, { timeout: 60_000, interval: 500 }).toBe('reached');
+    console.log(`[cluster] nats-1 SIGKILLed: 50 writes acknowledged after ${(writesGoOnMs / 1000).toFixed(1)} s; the read model reached the then-latest position ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
     const s = await readStatus();
     expect(s.nodes.find((n) => n.name === 'nats-1')!.role).toBe('down');
     expect(s.nodes.filter((n) => /^(relay|reader)-/.test(n.name)).every((n) => n.role === 'up')).toBe(true);

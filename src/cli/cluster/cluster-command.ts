@@ -9,7 +9,7 @@ import pg from 'pg';
 import { chosenKeyProblem, generateApiKey } from '../../application/api-keys.js';
 import { generateSigner } from '../../adapters/audit/signing-key.js';
 import {
-  CLUSTER_FILE, CLUSTER_FILE_VERSION, PG_DATABASE, haproxyConfig, natsConfig, nodeByName, patroniConfig, planCluster,
+  CLUSTER_FILE, CLUSTER_FILE_VERSION, PG_DATABASE, haproxyConfig, natsConfig, nodeByName, patroniConfig, planCluster, portsTaken,
   type ClusterFile, type ClusterNode, type LedgerRunner, type NodeKind,
 } from './cluster-spec.js';
 import { clusterStatus, etcdHealthy, isLedgerKind, ledgerHealthy, natsState, notReady, patroniMembers, primaryAcceptsSql, type ClusterStatus } from './cluster-probes.js';
@@ -174,6 +174,10 @@ function ensureSigningKey(file: ClusterFile): void {
 }
 
 async function startNode(file: ClusterFile, node: ClusterNode, secrets: Record<string, string>): Promise<void> {
+  const taken = await portsTaken(node);
+  if (taken.length > 0) {
+    throw new Error(`${node.name}: port ${taken.join(', ')} is taken by another process; this cluster's ports were chosen at its first up and are kept (see ${join(file.dir, CLUSTER_FILE)})`);
+  }
   node.pid = await spawnNode(file, node, secrets);
   node.startedAt = new Date().toISOString();
   writeClusterFile(file);
@@ -356,8 +360,8 @@ async function restart(args: Args, out: (line: string) => void): Promise<number>
   }
   if (node.kind === 'postgres') prepareFiles(file);
   const secrets: Record<string, string> = isLedgerKind(node.kind) ? { 'admin-key': readFileSync(file.adminKeyFile, 'utf8').trim() } : {};
-  await startNode(file, node, secrets);
   try {
+    await startNode(file, node, secrets);
     await waitFor(node.name, startedMs + RESTART_TIMEOUT_MS, () => nodeNotReady(file, node));
   } catch (error) {
     out(`chronicle cluster restart: ${(error as Error).message}; see ${node.log}`);
