@@ -289,6 +289,13 @@ export const VERIFY_FINDINGS_MAX = 1_000;
 export const VERIFY_PAGE_ROWS = 5_000;
 /** NATS: the wait between reconnect attempts, and how long closing waits for buffered messages to drain. */
 export const NATS_RECONNECT_WAIT_MS = 1_000;
+/**
+ * NATS: at start-up, how often a process asks again for the stream (info, create) when JetStream does not
+ * answer in time or has no meta leader yet (a cluster forming or electing), and the wait between attempts;
+ * then it gives up and the start fails. A three-server cluster on a busy two-core machine needed more than one.
+ */
+export const NATS_STARTUP_STREAM_ATTEMPTS = 8;
+export const NATS_STARTUP_STREAM_RETRY_MS = 1_000;
 export const NATS_DRAIN_TIMEOUT_MS = 5_000;
 /** Log lines the CLI queues for a slow stdout before it drops them (src/cli/stdout-destination.ts). */
 export const STDOUT_QUEUE_BYTES_MAX = 4 * 1024 * 1024;

@@ -32,6 +32,7 @@ const UP_TIMEOUT_MS = 180_000;
 const RESTART_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = { postgres: 30_000, other: 10_000 } as const;
 const POLL_MS = 250;
+const LEDGER_START_RETRIES = 2;
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -286,17 +287,30 @@ async function up(args: Args, out: (line: string) => void): Promise<number> {
     });
     out(`HAProxy and NATS (JetStream meta leader elected) up (${seconds(Date.now() - startedMs)})`);
     // The first writer alone first: it migrates the schema and stores the admin key; then the rest together.
+    // A ledger process that exits while the cluster settles (say, JetStream still electing for longer than its
+    // start-up retries) is started again, a bounded number of times, then `up` fails at once naming its log.
     const [first, ...rest] = ofKind(cluster, 'ledger-api', 'query-api', 'relay', 'read-processor');
-    await startAll([first!]);
-    await waitFor(first!.name, deadline, () => nodeNotReady(cluster, first!));
-    await startAll(rest);
-    await waitFor('the ledger processes', deadline, async () => {
-      for (const node of rest) {
-        const reason = await nodeNotReady(cluster, node);
-        if (reason !== null) return reason;
-      }
-      return null;
-    });
+    const starts = new Map<string, number>();
+    const waitLedger = async (nodes: ClusterNode[]) => {
+      await startAll(nodes);
+      await waitFor('the ledger processes', deadline, async () => {
+        for (const node of nodes) {
+          if (nodeProcesses(cluster, node).length === 0) {
+            const n = (starts.get(node.name) ?? 0) + 1;
+            if (n > LEDGER_START_RETRIES) throw new Error(`${node.name} exited during start ${n} times; see ${node.log}`);
+            starts.set(node.name, n);
+            out(`${node.name} exited during start (see ${node.log}); starting it again`);
+            await startNode(cluster, node, secrets);
+            return `${node.name} starting again`;
+          }
+          const reason = await nodeNotReady(cluster, node);
+          if (reason !== null) return reason;
+        }
+        return null;
+      });
+    };
+    await waitLedger([first!]);
+    await waitLedger(rest);
     const status = await clusterStatus(cluster);
     const reason = notReady(status);
     if (reason !== null) throw new Error(reason);
