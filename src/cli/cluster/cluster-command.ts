@@ -376,7 +376,11 @@ async function restart(args: Args, out: (line: string) => void): Promise<number>
   const secrets: Record<string, string> = isLedgerKind(node.kind) ? { 'admin-key': readFileSync(file.adminKeyFile, 'utf8').trim() } : {};
   try {
     await startNode(file, node, secrets);
-    await waitFor(node.name, startedMs + RESTART_TIMEOUT_MS, () => nodeNotReady(file, node));
+    await waitFor(node.name, startedMs + RESTART_TIMEOUT_MS, async () => {
+      // Exited at once (a ledger process whose database is unreachable at start does): say so now, not in 2 minutes.
+      if (nodeProcesses(file, node).length === 0) throw new Error(`${node.name} exited`);
+      return nodeNotReady(file, node);
+    });
   } catch (error) {
     out(`chronicle cluster restart: ${(error as Error).message}; see ${node.log}`);
     return 1;

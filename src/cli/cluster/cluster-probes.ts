@@ -82,7 +82,8 @@ export async function primaryAcceptsSql(file: ClusterFile, database = 'postgres'
   }
 }
 
-export type NodeRole = 'primary' | 'replica' | 'down' | 'up' | 'starting';
+/** postgres: primary, replica, starting or down; the rest: up, degraded (running, /health not 200: a ledger process whose database or bus is away) or down. */
+export type NodeRole = 'primary' | 'replica' | 'down' | 'up' | 'starting' | 'degraded';
 
 export interface NodeStatus {
   name: string;
@@ -145,7 +146,7 @@ export async function clusterStatus(file: ClusterFile): Promise<ClusterStatus> {
       case 'haproxy':
         return { ...base, role: running ? 'up' : 'down', url: `postgres://127.0.0.1:${node.ports['primary']} (replicas :${node.ports['replica']})` };
       default:
-        return { ...base, role: running && (await ledgerHealthy(node)) ? 'up' : 'down', url: `http://127.0.0.1:${node.ports['http']}` };
+        return { ...base, role: !running ? 'down' : (await ledgerHealthy(node)) ? 'up' : 'degraded', url: `http://127.0.0.1:${node.ports['http']}` };
     }
   }));
   const urlsOf = (kind: NodeKind) => file.nodes.filter((n) => n.kind === kind).map((n) => `http://127.0.0.1:${n.ports['http']}`);
