@@ -11,7 +11,7 @@ import {
   DASHBOARD_PORT_DEFAULT, DATA_DIR_DEFAULT, EVENT_SUBJECT_PREFIX_DEFAULT, HTTP_CONNECTION_TIMEOUT_MS_DEFAULT,
   HTTP_CONNECTION_TIMEOUT_MS_MIN, HTTP_HEADERS_TIMEOUT_MS_DEFAULT, HTTP_HOST_DEFAULT, HTTP_PORT_DEFAULT,
   HTTP_REQUEST_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MAX, HTTP_TIMEOUT_MS_MIN, LOG_LEVEL_DEFAULT, NATS_ACK_WAIT_MS_DEFAULT,
-  NATS_ACK_WAIT_MS_MIN, NATS_STREAM_DEFAULT, PER_MINUTE_MAX, PG_POOL_CONNECTIONS_DEFAULT, PG_POOL_CONNECTIONS_MAX, PORT_MAX,
+  NATS_ACK_WAIT_MS_MIN, NATS_STREAM_DEFAULT, NATS_STREAM_REPLICAS_DEFAULT, NATS_STREAM_REPLICAS_MAX, PER_MINUTE_MAX, PG_POOL_CONNECTIONS_DEFAULT, PG_POOL_CONNECTIONS_MAX, PORT_MAX,
   RATE_LIMIT_PER_MINUTE_DEFAULT, READ_WAIT_MS_DEFAULT, READ_WAIT_MS_MAX, SETTING_MS_MAX, SHUTDOWN_TIMEOUT_MS_DEFAULT,
   SHUTDOWN_TIMEOUT_MS_MAX, SHUTDOWN_TIMEOUT_MS_MIN, SNAPSHOT_EVERY_EVENTS_DEFAULT, SNAPSHOT_EVERY_EVENTS_MAX, SUBSCRIPTIONS_MAX,
   SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT,
@@ -44,8 +44,15 @@ export interface Config {
   readonly readWaitMaxMs: number;
   /** PostgreSQL: a transaction holding the event log head longer than this is reported (APPEND_STALL_WARN_MS). */
   readonly appendStallWarnMs: number;
-  /** nats://… (NATS_URL): the bus between relay and read processor; unset: in-process (one process). */
+  /**
+   * nats://… (NATS_URL): the bus between relay and read processor; unset: in-process (one process). Several
+   * servers of one cluster, comma-separated: the client knows them all and reconnects to any.
+   */
   readonly natsUrl: string | undefined;
+  /** The servers of NATS_URL, one URL each (empty when unset). */
+  readonly natsServers: readonly string[];
+  /** JetStream keeps this many copies of the stream (NATS_STREAM_REPLICAS; 3 on a three-server cluster). */
+  readonly natsStreamReplicas: number;
   /** JetStream stream the relay feeds (NATS_STREAM). */
   readonly natsStream: string;
   /** Subjects are `<prefix>.<aggregate>.<EventType>` (NATS_SUBJECT_PREFIX, default `events`: the spec's events.account.*). */
@@ -139,7 +146,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!/^https?:\/\/[^\s/]+/.test(url)) throw new ConfigError(`PATRONI_URLS: ${url} is not an http:// or https:// URL`);
   }
   const natsUrl = env['NATS_URL'] || undefined;
-  if (natsUrl !== undefined && !/^(nats|tls):\/\//.test(natsUrl)) throw new ConfigError('NATS_URL must start with nats:// or tls://');
+  const natsServers = (natsUrl ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  if (natsUrl !== undefined && (natsServers.length === 0 || natsServers.some((u) => !/^(nats|tls):\/\/\S+$/.test(u)))) {
+    throw new ConfigError('NATS_URL must be one or more comma-separated URLs, each starting with nats:// or tls://');
+  }
   const natsStream = env['NATS_STREAM'] || NATS_STREAM_DEFAULT;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(natsStream)) throw new ConfigError('NATS_STREAM must be 1-64 letters, digits, _ or -');
   const natsSubjectPrefix = env['NATS_SUBJECT_PREFIX'] || EVENT_SUBJECT_PREFIX_DEFAULT;
@@ -190,6 +200,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readWaitMaxMs: integer(env, 'READ_WAIT_MAX_MS', READ_WAIT_MS_DEFAULT, 0, READ_WAIT_MS_MAX),
     appendStallWarnMs: integer(env, 'APPEND_STALL_WARN_MS', APPEND_STALL_WARN_MS_DEFAULT, APPEND_STALL_WARN_MS_MIN, SETTING_MS_MAX),
     natsUrl,
+    natsServers: Object.freeze(natsServers),
+    natsStreamReplicas: integer(env, 'NATS_STREAM_REPLICAS', NATS_STREAM_REPLICAS_DEFAULT, 1, NATS_STREAM_REPLICAS_MAX),
     natsStream,
     natsSubjectPrefix,
     natsAckWaitMs: integer(env, 'NATS_ACK_WAIT_MS', NATS_ACK_WAIT_MS_DEFAULT, NATS_ACK_WAIT_MS_MIN, SETTING_MS_MAX),

@@ -40,7 +40,7 @@ export type Role = (typeof ROLES)[number];
 
 export type BusTarget =
   | { kind: 'in-process' }
-  | { kind: 'nats'; servers: string; stream: string; subjectPrefix?: string; ackWaitMs?: number };
+  | { kind: 'nats'; servers: string | readonly string[]; stream: string; subjectPrefix?: string; ackWaitMs?: number; replicas?: number };
 
 /** Access control (README, "Access control"): API keys with roles, checked on every route. */
 export interface AuthOptions {

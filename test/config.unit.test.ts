@@ -25,7 +25,7 @@ function read(): Set<string> {
 const FIELD: Record<string, keyof Config> = {
   PORT: 'port', HOST: 'host', DATABASE_URL: 'databaseUrl', READ_DATABASE_URL: 'readDatabaseUrl', READ_REPLICA_URL: 'readReplicaUrl', PATRONI_URLS: 'patroniUrls', CHRONICLE_DATA_DIR: 'dataDir',
   PG_POOL_MAX: 'pgPoolMax', SNAPSHOT_EVERY: 'snapshotEvery', AGGREGATE_CACHE_MAX: 'aggregateCacheMax', ACCOUNT_QUEUE_MAX: 'accountQueueMax',
-  READ_WAIT_MAX_MS: 'readWaitMaxMs', APPEND_STALL_WARN_MS: 'appendStallWarnMs', NATS_URL: 'natsUrl', NATS_STREAM: 'natsStream',
+  READ_WAIT_MAX_MS: 'readWaitMaxMs', APPEND_STALL_WARN_MS: 'appendStallWarnMs', NATS_URL: 'natsUrl', NATS_STREAM: 'natsStream', NATS_STREAM_REPLICAS: 'natsStreamReplicas',
   NATS_SUBJECT_PREFIX: 'natsSubjectPrefix', NATS_ACK_WAIT_MS: 'natsAckWaitMs', CORS_ORIGINS: 'corsOrigins', LOG_LEVEL: 'logLevel',
   CHRONICLE_SIGNING_KEY: 'signingKeyPem', CHRONICLE_SIGNING_KEY_FILE: 'signingKeyFile', CHRONICLE_CHECKPOINT_INTERVAL_MS: 'checkpointIntervalMs',
   CHRONICLE_SEALER: 'sealer', CHRONICLE_BOOTSTRAP_KEY: 'bootstrapKey', CHRONICLE_AUTH_DISABLED_INSECURE: 'authDisabledInsecure',
@@ -72,7 +72,7 @@ describe('configuration', () => {
       aggregateCacheMax: limits.AGGREGATE_CACHE_ACCOUNTS_DEFAULT, accountQueueMax: limits.ACCOUNT_QUEUE_COMMANDS_DEFAULT,
       readWaitMaxMs: limits.READ_WAIT_MS_DEFAULT, appendStallWarnMs: limits.APPEND_STALL_WARN_MS_DEFAULT,
       natsStream: limits.NATS_STREAM_DEFAULT, natsSubjectPrefix: limits.EVENT_SUBJECT_PREFIX_DEFAULT, natsAckWaitMs: limits.NATS_ACK_WAIT_MS_DEFAULT,
-      logLevel: limits.LOG_LEVEL_DEFAULT, checkpointIntervalMs: limits.CHECKPOINT_INTERVAL_MS_DEFAULT,
+      natsStreamReplicas: limits.NATS_STREAM_REPLICAS_DEFAULT, logLevel: limits.LOG_LEVEL_DEFAULT, checkpointIntervalMs: limits.CHECKPOINT_INTERVAL_MS_DEFAULT,
       rateLimitPerMinute: limits.RATE_LIMIT_PER_MINUTE_DEFAULT, subscriptionsPerKeyMax: limits.SUBSCRIPTIONS_PER_KEY_MAX_DEFAULT,
       authFailuresPerMinute: limits.AUTH_FAILURES_PER_MINUTE_DEFAULT, requestTimeoutMs: limits.HTTP_REQUEST_TIMEOUT_MS_DEFAULT,
       headersTimeoutMs: limits.HTTP_HEADERS_TIMEOUT_MS_DEFAULT, connectionTimeoutMs: limits.HTTP_CONNECTION_TIMEOUT_MS_DEFAULT,
@@ -92,6 +92,7 @@ describe('configuration', () => {
       ['READ_WAIT_MAX_MS', 0, limits.READ_WAIT_MS_MAX],
       ['APPEND_STALL_WARN_MS', limits.APPEND_STALL_WARN_MS_MIN, limits.SETTING_MS_MAX],
       ['NATS_ACK_WAIT_MS', limits.NATS_ACK_WAIT_MS_MIN, limits.SETTING_MS_MAX],
+      ['NATS_STREAM_REPLICAS', 1, limits.NATS_STREAM_REPLICAS_MAX],
       ['CHRONICLE_CHECKPOINT_INTERVAL_MS', limits.CHECKPOINT_INTERVAL_MS_MIN, limits.SETTING_MS_MAX],
       ['RATE_LIMIT_PER_MINUTE', 1, limits.PER_MINUTE_MAX],
       ['SUBSCRIPTIONS_PER_KEY_MAX', 1, limits.SUBSCRIPTIONS_MAX],
@@ -110,6 +111,16 @@ describe('configuration', () => {
     for (const variable of ['REQUEST_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS']) {
       expect(() => loadConfig({ [variable]: String(limits.HTTP_TIMEOUT_MS_MIN - 1) }), variable).toThrow(ConfigError);
       expect(() => loadConfig({ REQUEST_TIMEOUT_MS: String(limits.HTTP_TIMEOUT_MS_MAX + 1) })).toThrow(ConfigError);
+    }
+  });
+
+  it('NATS_URL takes one server or a comma-separated list of them, and refuses anything else', () => {
+    expect(loadConfig({ NATS_URL: 'nats://127.0.0.1:4222' }).natsServers).toStrictEqual(['nats://127.0.0.1:4222']);
+    expect(loadConfig({ NATS_URL: 'nats://127.0.0.1:1, nats://127.0.0.1:2,tls://h:3' }).natsServers)
+      .toStrictEqual(['nats://127.0.0.1:1', 'nats://127.0.0.1:2', 'tls://h:3']);
+    expect(loadConfig({}).natsServers).toStrictEqual([]);
+    for (const bad of ['127.0.0.1:4222', 'nats://a:1,http://b:2', ',', 'nats://a:1,,nats://b 2']) {
+      expect(() => loadConfig({ NATS_URL: bad }), bad).toThrow(ConfigError);
     }
   });
 });

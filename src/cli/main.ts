@@ -10,6 +10,7 @@ import { keysCommand, KEYS_USAGE } from './keys-command.js';
 import { trafficCommand } from './traffic/command.js';
 import { SIMULATE_USAGE } from './traffic/simulate.js';
 import { VERIFY_CONSISTENCY_USAGE } from './traffic/verify-consistency.js';
+import { clusterCommand, CLUSTER_USAGE } from './cluster/cluster-command.js';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildDashboardServer, DashboardNotBuiltError } from '../http/dashboard-server.js';
@@ -37,11 +38,12 @@ ${KEYS_USAGE}
   verify-consistency   check a traffic journal against the ledger: nothing acknowledged lost or doubled, money
                        conserved, read model and JetStream equal to $all, \`chronicle verify\` clean
                    ${VERIFY_CONSISTENCY_USAGE.replace(/\n\s*/g, '\n                     ')}
+${CLUSTER_USAGE}
 
 Every long-running command serves /health and /metrics on PORT. The API needs an API key
 (Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
 environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, READ_REPLICA_URL, PATRONI_URLS, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
-             AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX,
+             AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_STREAM_REPLICAS, NATS_SUBJECT_PREFIX,
              NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE),
              CHRONICLE_CHECKPOINT_INTERVAL_MS, CHRONICLE_BOOTSTRAP_KEY, CHRONICLE_AUTH_DISABLED_INSECURE,
              RATE_LIMIT_PER_MINUTE, AUTH_FAILURES_PER_MINUTE, REQUEST_TIMEOUT_MS, HEADERS_TIMEOUT_MS,
@@ -107,7 +109,7 @@ async function open(config: Config, command: string, roles: readonly Role[], log
     : { kind: 'postgres', url: config.databaseUrl, poolMax: config.pgPoolMax };
   // PGlite is one process's database: a second process on the same directory would corrupt it.
   const release = store.kind === 'pglite' ? acquireDataDirLock(config.dataDir) : () => {};
-  const bus: BusTarget = config.natsUrl === undefined ? { kind: 'in-process' } : { kind: 'nats', servers: config.natsUrl, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix, ackWaitMs: config.natsAckWaitMs };
+  const bus: BusTarget = config.natsUrl === undefined ? { kind: 'in-process' } : { kind: 'nats', servers: config.natsServers, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix, ackWaitMs: config.natsAckWaitMs, replicas: config.natsStreamReplicas };
   try {
     // The checkpoint signing key: only the ledger API role seals, but every role is given it (cheap).
     const { signer, source } = await loadSigner({ pem: config.signingKeyPem, file: config.signingKeyFile, dataDir: config.dataDir });
@@ -177,6 +179,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'projections') return projections(config, argv.slice(1));
   if (command === 'verify') return verifyCommand(config, argv.slice(1), (line) => console.log(line));
   if (command === 'keys') return keysCommand(config, argv.slice(1));
+  if (command === 'cluster') return clusterCommand(argv.slice(1), config.dataDir);
   if (command === 'dashboard') return dashboardOnly(config);
   const roles = SERVER_ROLES[command];
   if (!roles) {

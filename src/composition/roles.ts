@@ -128,9 +128,10 @@ export async function wireBus(w: Wiring): Promise<EventBus> {
     w.components['bus'] = async () => ({ kind: 'in-process' });
   } else {
     const nats = await connectNatsEventBus({
-      servers: busTarget.servers, streamName: busTarget.stream, connectionName: `chronicle-${w.roles.join('+')}`,
+      servers: typeof busTarget.servers === 'string' ? busTarget.servers : [...busTarget.servers], streamName: busTarget.stream, connectionName: `chronicle-${w.roles.join('+')}`,
       ...(busTarget.subjectPrefix === undefined ? {} : { subjectPrefix: busTarget.subjectPrefix }),
       ...(busTarget.ackWaitMs === undefined ? {} : { ackWaitMs: busTarget.ackWaitMs }),
+      ...(busTarget.replicas === undefined ? {} : { replicas: busTarget.replicas }),
     });
     bus = nats;
     w.components['bus'] = async () => {

@@ -146,6 +146,12 @@ export const EVENT_SUBJECT_PREFIX_DEFAULT = 'events';
  */
 export const NATS_ACK_WAIT_MS_DEFAULT = 10_000;
 export const NATS_ACK_WAIT_MS_MIN = 4_000;
+/**
+ * NATS_STREAM_REPLICAS: copies JetStream keeps of the stream (its num_replicas). 1 for a single server; 3 on a
+ * three-server cluster survives the loss of one. JetStream allows at most 5.
+ */
+export const NATS_STREAM_REPLICAS_DEFAULT = 1;
+export const NATS_STREAM_REPLICAS_MAX = 5;
 /** CHRONICLE_CHECKPOINT_INTERVAL_MS: the sealer signs at most one checkpoint per interval. */
 export const CHECKPOINT_INTERVAL_MS_DEFAULT = 1_000;
 export const CHECKPOINT_INTERVAL_MS_MIN = 10;
@@ -237,7 +243,7 @@ export const NATS_BUS_DEFAULTS = {
   duplicateWindowMs: 120_000,
   /** 0: keep every message. */
   maxAgeMs: 0,
-  replicas: 1,
+  replicas: NATS_STREAM_REPLICAS_DEFAULT,
   publishTimeoutMs: 5_000,
   apiTimeoutMs: 5_000,
   ackWaitMs: NATS_ACK_WAIT_MS_DEFAULT,
@@ -303,6 +309,13 @@ export const VERIFY_FINDINGS_MAX = 1_000;
 export const VERIFY_PAGE_ROWS = 5_000;
 /** NATS: the wait between reconnect attempts, and how long closing waits for buffered messages to drain. */
 export const NATS_RECONNECT_WAIT_MS = 1_000;
+/**
+ * NATS: at start-up, how often a process asks again for the stream (info, create) when JetStream does not
+ * answer in time or has no meta leader yet (a cluster forming or electing), and the wait between attempts;
+ * then it gives up and the start fails. A three-server cluster on a busy two-core machine needed more than one.
+ */
+export const NATS_STARTUP_STREAM_ATTEMPTS = 8;
+export const NATS_STARTUP_STREAM_RETRY_MS = 1_000;
 export const NATS_DRAIN_TIMEOUT_MS = 5_000;
 /** Log lines the CLI queues for a slow stdout before it drops them (src/cli/stdout-destination.ts). */
 export const STDOUT_QUEUE_BYTES_MAX = 4 * 1024 * 1024;

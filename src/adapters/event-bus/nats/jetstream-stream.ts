@@ -1,5 +1,6 @@
 // The JetStream stream the relay publishes into: created when missing, its few settings that matter kept
-// as configured (subjects, duplicate window, age limit) when it exists.
+// as configured (subjects, duplicate window, age limit, replicas) when it exists. A clustered JetStream
+// scales an existing stream's replicas on update (NATS_STREAM_REPLICAS raised from 1 to 3 takes effect).
 import {
   DiscardPolicy, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig,
 } from '@nats-io/jetstream';
@@ -29,13 +30,15 @@ export async function ensureStream(jsm: JetStreamManager, settings: StreamSettin
     subjects,
     duplicate_window: nanos(settings.duplicateWindowMs),
     max_age: nanos(settings.maxAgeMs),
+    num_replicas: settings.replicas,
   };
   for (let attempt = 1; ; attempt += 1) {
     try {
       const info = await jsm.streams.info(settings.streamName);
       const current = info.config;
       const same = current.subjects.length === 1 && current.subjects[0] === subjects[0]
-        && current.duplicate_window === wanted.duplicate_window && current.max_age === wanted.max_age;
+        && current.duplicate_window === wanted.duplicate_window && current.max_age === wanted.max_age
+        && current.num_replicas === wanted.num_replicas;
       if (!same) await jsm.streams.update(settings.streamName, { ...current, ...wanted });
       return;
     } catch (error) {
@@ -47,7 +50,6 @@ export async function ensureStream(jsm: JetStreamManager, settings: StreamSettin
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
-      num_replicas: settings.replicas,
     };
     try {
       await jsm.streams.add(config);

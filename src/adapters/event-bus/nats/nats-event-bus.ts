@@ -17,7 +17,9 @@ import {
 } from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { EventBus, EventHandler, EventSubscription, SubscribeOptions } from '../../../ports/event-bus.js';
-import { EVENT_SUBJECT_PREFIX_DEFAULT, NATS_BUS_DEFAULTS, NATS_DRAIN_TIMEOUT_MS, NATS_RECONNECT_WAIT_MS } from '../../../domain/limits.js';
+import {
+  EVENT_SUBJECT_PREFIX_DEFAULT, NATS_BUS_DEFAULTS, NATS_DRAIN_TIMEOUT_MS, NATS_RECONNECT_WAIT_MS, NATS_STARTUP_STREAM_ATTEMPTS, NATS_STARTUP_STREAM_RETRY_MS,
+} from '../../../domain/limits.js';
 import { EventBusClosedError, eventSubject } from '../../../ports/event-bus.js';
 import type { RecordedEvent } from '../../../ports/event-store.js';
 import { checkSubscribeOptions, handleDelivery } from '../consumer-rules.js';
@@ -66,7 +68,18 @@ export async function connectNatsEventBus(options: NatsEventBusOptions): Promise
   try {
     const jsm = await jetstreamManager(nc, { timeout: options.apiTimeoutMs ?? NATS_BUS_DEFAULTS.apiTimeoutMs });
     const bus = new NatsEventBus(nc, jsm, options);
-    await bus.ready();
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await bus.ready();
+        break;
+      } catch (error) {
+        // JetStream's own refusals (a bad setting, 4xx) stop the start at once; a timeout, no responders or
+        // "temporarily unavailable" (503) while a cluster forms or elects is asked again, a bounded number of times.
+        const transient = !(error instanceof JetStreamApiError) || error.status === 503;
+        if (!transient || attempt >= NATS_STARTUP_STREAM_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, NATS_STARTUP_STREAM_RETRY_MS));
+      }
+    }
     return bus;
   } catch (error) {
     await nc.close();
