@@ -173,6 +173,9 @@ export async function planCluster(dir: string, runner: LedgerRunner): Promise<Cl
       command: [...runner.argv, l.role],
       env: {
         PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: databaseUrl, NATS_URL: natsUrls.join(','), NATS_STREAM_REPLICAS: '3',
+        // /health lists the database nodes; query-api serves balances from the replicas (HAProxy's replica port).
+        PATRONI_URLS: pg.map((p) => `http://127.0.0.1:${p.rest}`).join(','),
+        ...(l.kind === 'query-api' ? { READ_REPLICA_URL: readReplicaUrl } : {}),
         CHRONICLE_DATA_DIR: join(dir, 'ledger'), CHRONICLE_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'), DASHBOARD: 'off', PG_POOL_MAX: '8',
         // Lower than the 10 s default: a pool client stuck on a dead primary is given up sooner on shutdown.
         SHUTDOWN_TIMEOUT_MS: '5000',
