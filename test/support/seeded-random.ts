@@ -3,16 +3,9 @@
 // test prints it (test/support/seed-setup.ts), and `TEST_SEED=<seed> npx vitest run test/<file>` replays the
 // file's random choices: this generator's and fast-check's (configured with the same seed). Traffic from
 // several concurrent writers replays each writer's commands, not their interleaving.
-export interface SeededRandom {
-  readonly seed: number;
-  /** In [0, 1). */
-  next(): number;
-  /** An integer in [min, max]. */
-  int(min: number, max: number): number;
-  pick<T>(items: readonly T[]): T;
-  /** A generator of its own, seeded from this one: for a concurrent writer. */
-  fork(): SeededRandom;
-}
+import { seededRandom as seeded, type SeededRandom } from '../../src/lib/seeded-random.js';
+
+export type { SeededRandom };
 
 let fileSeed: number | undefined;
 
@@ -34,21 +27,7 @@ export function testRandom(): SeededRandom {
   return fileRandom;
 }
 
+/** A generator seeded with `seed` (default: this file's seed). */
 export function seededRandom(seed = testSeed()): SeededRandom {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-  const random: SeededRandom = {
-    seed,
-    next,
-    int: (min, max) => min + Math.floor(next() * (max - min + 1)),
-    pick: (items) => items[Math.floor(next() * items.length)]!,
-    fork: () => seededRandom(random.int(0, 2 ** 32 - 1)),
-  };
-  return random;
+  return seeded(seed);
 }

@@ -8,7 +8,7 @@ import { TRAFFIC_ACCOUNTS_MAX, TRAFFIC_CLIENTS_MAX, TRAFFIC_DEFAULTS, TRAFFIC_SE
 import { intFlag, keyFlag, keyIdOf, parseArgs, urlsFlag, UsageError } from './args.js';
 import { COMMAND_PATHS, JournalWriter, type CommandType, type JournalCommand } from './journal.js';
 import { LedgerClient, resolveCommand, type Answer, type Resolution } from './ledger-client.js';
-import { seededRandom, type Random } from './random.js';
+import { seededRandom, type SeededRandom as Random } from '../../lib/seeded-random.js';
 
 export const SIMULATE_USAGE = `chronicle simulate-traffic --url <API>[,<API>…] --key <admin key> --clients <N> --seconds <S> --journal <file>
                  [--accounts <M> (${TRAFFIC_DEFAULTS.accounts})] [--currencies EUR,USD] [--seed <n>]`;
