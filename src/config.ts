@@ -28,6 +28,8 @@ export interface Config {
   readonly readDatabaseUrl: string | undefined;
   /** Patroni's REST API of each database node (PATRONI_URLS, comma-separated): /health reports their roles and lag. */
   readonly patroniUrls: readonly string[];
+  /** The folder of the cluster this process belongs to (CHRONICLE_CLUSTER_DIR, set by `chronicle cluster up`): GET /cluster lists its nodes and may kill or restart them. */
+  readonly clusterDir: string | undefined;
   /** postgres://… of a streaming replica of the read store (READ_REPLICA_URL): query-api serves balances from it. */
   readonly readReplicaUrl: string | undefined;
   /** PGlite's directory (CHRONICLE_DATA_DIR). */
@@ -192,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readDatabaseUrl,
     readReplicaUrl,
     patroniUrls,
+    clusterDir: env['CHRONICLE_CLUSTER_DIR'] ? resolve(env['CHRONICLE_CLUSTER_DIR']) : undefined,
     dataDir: resolve(env['CHRONICLE_DATA_DIR'] || DATA_DIR_DEFAULT),
     pgPoolMax: integer(env, 'PG_POOL_MAX', PG_POOL_CONNECTIONS_DEFAULT, 1, PG_POOL_CONNECTIONS_MAX),
     snapshotEvery: integer(env, 'SNAPSHOT_EVERY', SNAPSHOT_EVERY_EVENTS_DEFAULT, 0, SNAPSHOT_EVERY_EVENTS_MAX),

@@ -29,6 +29,7 @@ import {
 } from './composition/roles.js';
 import { RATE_LIMIT_PER_MINUTE_DEFAULT, READ_WAIT_MS_DEFAULT } from './domain/limits.js';
 import { buildApp, type HttpTimeouts } from './http/build-app.js';
+import type { ClusterControl } from './ports/cluster-control.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { EventStore } from './ports/event-store.js';
 import type { IdGenerator } from './ports/ids.js';
@@ -107,6 +108,8 @@ export interface LedgerOptions {
   insecureNoAuth?: boolean;
   /** How long a client may take to send a request, and stay silent (src/http/build-app.ts). Default HTTP_TIMEOUTS_DEFAULT. */
   httpTimeouts?: HttpTimeouts;
+  /** The cluster launcher's nodes (the CLI builds it from CHRONICLE_CLUSTER_DIR): GET /cluster lists them, and kill and restart act on them. */
+  clusterControl?: ClusterControl;
 }
 
 export interface Ledger {
@@ -197,6 +200,7 @@ async function serve(w: Wiring, parts: {
   const { read, keys } = parts;
   const app = await buildApp({
     store: w.store, ids: w.ids, metrics: w.metrics, storeKind: options.store.kind, loggerInstance: w.log, components: w.components, appended: w.appended,
+    cluster: w.cluster,
     ...(keys && auth ? { auth: {
       keys, rateLimitPerMinute: auth.rateLimitPerMinute ?? RATE_LIMIT_PER_MINUTE_DEFAULT,
       ...(auth.subscriptionsPerKeyMax === undefined ? {} : { subscriptionsPerKeyMax: auth.subscriptionsPerKeyMax }),

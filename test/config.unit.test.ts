@@ -23,7 +23,7 @@ function read(): Set<string> {
 
 /** Which Config field each variable sets; a variable missing here fails the test below. */
 const FIELD: Record<string, keyof Config> = {
-  PORT: 'port', HOST: 'host', DATABASE_URL: 'databaseUrl', READ_DATABASE_URL: 'readDatabaseUrl', READ_REPLICA_URL: 'readReplicaUrl', PATRONI_URLS: 'patroniUrls', CHRONICLE_DATA_DIR: 'dataDir',
+  PORT: 'port', HOST: 'host', DATABASE_URL: 'databaseUrl', READ_DATABASE_URL: 'readDatabaseUrl', READ_REPLICA_URL: 'readReplicaUrl', PATRONI_URLS: 'patroniUrls', CHRONICLE_CLUSTER_DIR: 'clusterDir', CHRONICLE_DATA_DIR: 'dataDir',
   PG_POOL_MAX: 'pgPoolMax', SNAPSHOT_EVERY: 'snapshotEvery', AGGREGATE_CACHE_MAX: 'aggregateCacheMax', ACCOUNT_QUEUE_MAX: 'accountQueueMax',
   READ_WAIT_MAX_MS: 'readWaitMaxMs', APPEND_STALL_WARN_MS: 'appendStallWarnMs', NATS_URL: 'natsUrl', NATS_STREAM: 'natsStream', NATS_STREAM_REPLICAS: 'natsStreamReplicas',
   NATS_SUBJECT_PREFIX: 'natsSubjectPrefix', NATS_ACK_WAIT_MS: 'natsAckWaitMs', CORS_ORIGINS: 'corsOrigins', LOG_LEVEL: 'logLevel',

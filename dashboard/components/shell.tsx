@@ -17,6 +17,7 @@ const NAV: { href: string; label: string; role?: Role }[] = [
   { href: '/demo', label: 'Concurrency demo', role: 'writer' },
   { href: '/metrics', label: 'Metrics & health' },
   { href: '/audit', label: 'Audit', role: 'auditor' },
+  { href: '/cluster', label: 'Cluster', role: 'admin' },
 ];
 
 export function Shell({ children }: { children: ReactNode }) {

@@ -2,6 +2,7 @@
 // chronicle <command>: the only place that reads the environment, picks adapters and listens.
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { StoreTarget } from '../adapters/event-store/open-store.js';
+import { launcherClusterControl } from './cluster/cluster-control.js';
 import { createLedger, LedgerConfigError, type BusTarget, type Ledger, type Role } from '../ledger.js';
 import { loadSigner } from '../adapters/audit/signing-key.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
@@ -42,7 +43,7 @@ ${CLUSTER_USAGE}
 
 Every long-running command serves /health and /metrics on PORT. The API needs an API key
 (Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
-environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, READ_REPLICA_URL, PATRONI_URLS, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
+environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, READ_REPLICA_URL, PATRONI_URLS, CHRONICLE_CLUSTER_DIR, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_STREAM_REPLICAS, NATS_SUBJECT_PREFIX,
              NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE),
              CHRONICLE_CHECKPOINT_INTERVAL_MS, CHRONICLE_BOOTSTRAP_KEY, CHRONICLE_AUTH_DISABLED_INSECURE,
@@ -119,6 +120,8 @@ async function open(config: Config, command: string, roles: readonly Role[], log
       audit: { signer, sealer: serving && config.sealer ? { checkpointIntervalMs: config.checkpointIntervalMs } : false },
       ...(config.readDatabaseUrl === undefined ? {} : { readStore: { kind: 'postgres', url: config.readDatabaseUrl, poolMax: config.pgPoolMax } }),
       ...(config.patroniUrls.length === 0 ? {} : { patroniUrls: config.patroniUrls }),
+      // Under `chronicle cluster up`: GET /cluster lists its nodes and may kill or restart them.
+      ...(config.clusterDir === undefined || !serving ? {} : { clusterControl: launcherClusterControl(config.clusterDir) }),
       ...(config.readReplicaUrl === undefined ? {} : { readReplica: { kind: 'postgres', url: config.readReplicaUrl, poolMax: config.pgPoolMax } }),
       bus,
       roles,

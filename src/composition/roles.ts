@@ -34,6 +34,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HealthCheck } from '../http/build-app.js';
 import type { BusTarget, LedgerOptions, Role } from '../ledger.js';
+import type { ClusterSource } from '../ports/cluster-control.js';
 import type { EventBus } from '../ports/event-bus.js';
 import type { RecordedEvent } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
@@ -57,11 +58,13 @@ export interface Wiring {
   ids: IdGenerator;
   /** Notified after each accepted command in this process (relay, subscriptions). */
   appended: ChangeSignal;
+  /** GET /cluster's sources (src/ports/cluster-control.ts), filled in by the steps that know them. */
+  cluster: ClusterSource;
 }
 
 /** The event store, and on PostgreSQL the monitor of transactions holding the log head. */
 export async function openStore(
-  base: Omit<Wiring, 'store' | 'ids' | 'appended' | 'components'>,
+  base: Omit<Wiring, 'store' | 'ids' | 'appended' | 'components' | 'cluster'>,
 ): Promise<Wiring> {
   const { options, metrics, log, cleanup } = base;
   const quorumLog = log.child({ component: 'quorum-gate' });
@@ -75,7 +78,10 @@ export async function openStore(
     },
   });
   cleanup.push(() => store.close());
-  const wiring: Wiring = { ...base, store, ids: options.ids ?? randomIds, appended: new ChangeSignal(), components: {} };
+  const wiring: Wiring = {
+    ...base, store, ids: options.ids ?? randomIds, appended: new ChangeSignal(), components: {},
+    cluster: options.clusterControl ? { control: options.clusterControl } : {},
+  };
   if (options.store.kind === 'postgres') {
     const stalls = new AppendStallMonitor(() => store.appendBlocker(), log.child({ component: 'append-stall-monitor' }), {
       ...APPEND_STALL_DEFAULTS, ...options.appendStall,
@@ -97,6 +103,7 @@ export async function openStore(
       const state = await patroniClusterState(urls);
       return { ...(state.healthy ? {} : { status: 'degraded' }), nodes: state.nodes.map(({ url: _url, ...node }) => node) };
     };
+    wiring.cluster.postgres = async () => (await patroniClusterState(urls)).nodes.map(({ url: _url, ...node }) => node);
   }
   return wiring;
 }
@@ -137,6 +144,10 @@ export async function wireBus(w: Wiring): Promise<EventBus> {
     w.components['bus'] = async () => {
       const { degraded, ...state } = await nats.streamState();
       return { kind: 'nats', stream: busTarget.stream, ...(degraded ? { status: 'degraded' } : {}), ...state };
+    };
+    w.cluster.nats = async () => {
+      const { leader, replicas, degraded } = await nats.streamState();
+      return { stream: busTarget.stream, leader, replicas, degraded };
     };
   }
   w.cleanup.push(() => bus.close());

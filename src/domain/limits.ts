@@ -276,6 +276,10 @@ export const KEY_CACHE_ENTRIES_MAX = 10_000;
 export const KEY_NEGATIVE_CACHE_ENTRIES_MAX = 10_000;
 export const KEYS_LIST_MAX = 10_000;
 export const KEY_NAME_LENGTH_MAX = 100;
+
+/** A cluster node's name in /cluster/nodes/{name} (the launcher's are like pg-1, api-2, dashboard-1). */
+export const NODE_NAME_LENGTH_MAX = 40;
+
 /** Rate-limit buckets remembered at once (src/http/rate-limit.ts); past it idle (full) buckets are dropped, then the oldest. */
 export const RATE_LIMIT_BUCKETS_MAX = 100_000;
 

@@ -9,12 +9,14 @@ import type { CommandHandler } from '../application/command-handler.js';
 import {
   BODY_BYTES_MAX, CORRELATION_ID_LENGTH_MAX, CORS_PREFLIGHT_MAX_AGE_S, HEALTH_CHECK_TIMEOUT_MS, URL_PARAM_LENGTH_MAX, HTTP_CONNECTION_TIMEOUT_MS_DEFAULT, HTTP_HEADERS_TIMEOUT_MS_DEFAULT, HTTP_REQUEST_TIMEOUT_MS_DEFAULT,
 } from '../domain/limits.js';
+import type { ClusterSource } from '../ports/cluster-control.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { KEY_ROLES, type KeyRole } from '../ports/api-key-store.js';
 import { accessControl, bearerToken, disclosedTo, mayUse, type DeclaredRoute } from './access-control.js';
 import { accountRoutes, type AccountRouteDeps } from './account-routes.js';
 import { auditRoutes, type AuditRouteDeps } from './audit-routes.js';
+import { clusterRoutes } from './cluster-routes.js';
 import { commandRoutes } from './command-routes.js';
 import { ApiError, clientErrorResponse, ERROR_SCHEMA, errorBody, handleError } from './errors.js';
 import { keyRoutes } from './key-routes.js';
@@ -70,6 +72,8 @@ export interface AppDeps {
   appended?: ChangeSignal;
   /** Bounds on a client's time (src/config.ts: REQUEST_TIMEOUT_MS, ...); default HTTP_TIMEOUTS_DEFAULT. */
   timeouts?: HttpTimeouts;
+  /** What GET /cluster reads (Patroni, NATS) and, under the cluster launcher, its kill and restart. */
+  cluster?: ClusterSource;
 }
 
 /**
@@ -217,6 +221,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.projections) await app.register(projectionRoutes, deps.projections);
   // Served where the API is; a relay or read processor alone serves /health and /metrics only.
   if (deps.auth && (deps.commands || deps.accounts)) await app.register(keyRoutes, { keys: deps.auth.keys });
+  if (deps.commands || deps.accounts) await app.register(clusterRoutes, deps.cluster ?? {});
 
   const checks: Record<string, HealthCheck> = {
     eventStore: async () => {

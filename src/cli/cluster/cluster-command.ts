@@ -12,7 +12,7 @@ import {
   CLUSTER_FILE, CLUSTER_FILE_VERSION, PG_DATABASE, haproxyConfig, natsConfig, nodeByName, patroniConfig, planCluster, portsTaken,
   type ClusterFile, type ClusterNode, type LedgerRunner, type NodeKind,
 } from './cluster-spec.js';
-import { clusterStatus, etcdHealthy, isLedgerKind, ledgerHealthy, natsState, notReady, patroniMembers, primaryAcceptsSql, type ClusterStatus } from './cluster-probes.js';
+import { clusterStatus, dashboardAnswers, etcdHealthy, isLedgerKind, ledgerHealthy, natsState, notReady, patroniState, primaryAcceptsSql, type ClusterStatus } from './cluster-probes.js';
 import { alive, killNode, nodeProcesses, spawnNode, stopNode } from './node-processes.js';
 
 export const CLUSTER_USAGE = `  cluster up [--dir D]          a three-node HA stack in the background: etcd x3, PostgreSQL x3 (Patroni,
@@ -202,19 +202,24 @@ async function nodeNotReady(file: ClusterFile, node: ClusterNode): Promise<strin
     case 'etcd':
       return (await etcdHealthy(node)) ? null : `${node.name} not healthy`;
     case 'postgres': {
-      const member = (await patroniMembers(file))?.find((m) => m.name === node.name);
-      return member && (member.state === 'running' || member.state === 'streaming') ? null : `${node.name}: ${member?.state ?? 'not a member yet'}`;
+      const member = (await patroniState(file)).nodes[ofKind(file, 'postgres').indexOf(node)];
+      return member !== undefined && member.role !== 'down' ? null : `${node.name}: ${member?.state ?? 'not answering'}`;
     }
     case 'nats': {
       const state = await natsState(node);
       return state.up && state.metaLeader !== null ? null : `${node.name}: ${state.up ? 'no JetStream meta leader' : 'not answering'}`;
     }
+    case 'dashboard':
+      return (await dashboardAnswers(node)) ? null : `${node.name}: its first page does not answer 200`;
     case 'haproxy':
       return (await primaryAcceptsSql(file)) ? null : 'HAProxy primary port does not reach a primary';
     default:
       return (await ledgerHealthy(node)) ? null : `${node.name} /health not 200`;
   }
 }
+
+/** The dashboard node runs the static export: started only when it is built. */
+const dashboardBuilt = (node: ClusterNode): boolean => existsSync(join(node.cwd ?? '', 'dashboard', 'out', 'index.html'));
 
 const ofKind = (file: ClusterFile, ...kinds: NodeKind[]) => file.nodes.filter((n) => kinds.includes(n.kind));
 
@@ -241,7 +246,7 @@ async function up(args: Args, out: (line: string) => void): Promise<number> {
   let file = readClusterFile(args.dir);
   if (file !== null) {
     const f = file;
-    const stopped = file.nodes.filter((n) => nodeProcesses(f, n).length === 0);
+    const stopped = file.nodes.filter((n) => nodeProcesses(f, n).length === 0 && (n.kind !== 'dashboard' || dashboardBuilt(n)));
     if (stopped.length === 0) {
       out(`the cluster in ${args.dir} is already running`);
       printStatus(await clusterStatus(file), args.json, out);
@@ -255,6 +260,7 @@ async function up(args: Args, out: (line: string) => void): Promise<number> {
   }
   const cluster = file;
   prepareFiles(cluster);
+  const keyGenerated = !existsSync(cluster.adminKeyFile) && !process.env['CHRONICLE_BOOTSTRAP_KEY'];
   const secrets = { 'admin-key': adminKey(cluster, out) };
   ensureSigningKey(cluster);
   const deadline = startedMs + UP_TIMEOUT_MS;
@@ -271,12 +277,8 @@ async function up(args: Args, out: (line: string) => void): Promise<number> {
     out(`etcd: 3 members healthy (${seconds(Date.now() - startedMs)})`);
     await startAll(ofKind(cluster, 'postgres', 'nats', 'haproxy'));
     await waitFor('PostgreSQL (Patroni)', deadline, async () => {
-      const members = await patroniMembers(cluster);
-      if (members === null) return 'no Patroni REST API answers yet';
-      const leader = members.filter((m) => m.role === 'leader' && m.state === 'running');
-      const streaming = members.filter((m) => m.role !== 'leader' && (m.state === 'streaming' || m.state === 'running'));
-      if (leader.length !== 1 || streaming.length !== 2) return members.map((m) => `${m.name} ${m.role} ${m.state}`).join(', ') || 'no members';
-      return members.some((m) => m.role === 'sync_standby') ? null : 'no synchronous standby yet';
+      const state = await patroniState(cluster);
+      return state.healthy ? null : state.nodes.map((n) => `${n.name} ${n.role}${n.sync ? ' (sync)' : ''} ${n.state ?? 'not answering'}`).join(', ');
     });
     out(`PostgreSQL: a primary and two replicas, one synchronous (${seconds(Date.now() - startedMs)})`);
     await waitFor('HAProxy', deadline, async () => ((await primaryAcceptsSql(cluster)) ? null : 'its primary port does not reach a primary yet'));
@@ -311,15 +313,29 @@ async function up(args: Args, out: (line: string) => void): Promise<number> {
     };
     await waitLedger([first!]);
     await waitLedger(rest);
+    // The dashboard, when it is built (a checkout run from source may not be: npm run build).
+    const dashboardNode = ofKind(cluster, 'dashboard')[0];
+    const built = dashboardNode !== undefined && dashboardBuilt(dashboardNode);
+    if (dashboardNode !== undefined && built) {
+      await startAll([dashboardNode]);
+      await waitFor('the dashboard', deadline, () => nodeNotReady(cluster, dashboardNode));
+    } else if (dashboardNode !== undefined) {
+      out(`note: the dashboard is not built (${join(dashboardNode.cwd ?? '', 'dashboard', 'out')} is missing): dashboard-1 is not started. Build it (npm run build) and run chronicle cluster restart dashboard-1 --dir ${args.dir}`);
+    }
     const status = await clusterStatus(cluster);
-    const reason = notReady(status);
+    const reason = notReady(status, built ? [] : ['dashboard-1']);
     if (reason !== null) throw new Error(reason);
     out(`the cluster is up in ${seconds(Date.now() - startedMs)}`);
     printStatus(status, args.json, out);
     out(`
 Writes are synchronous and strict: every acknowledged commit is on two PostgreSQL nodes; with both replicas
 down, writes stop (503) rather than silently going asynchronous.
-Admin key: ${cluster.adminKeyFile}. Watch: chronicle cluster status --dir ${args.dir}
+Admin key: ${cluster.adminKeyFile}. Watch: chronicle cluster status --dir ${args.dir}${dashboardNode !== undefined && built ? `
+Dashboard (its Cluster page shows every node, and kills or restarts them): http://127.0.0.1:${dashboardNode.ports['http']}/cluster/${keyGenerated
+    ? `
+open it signed in with the admin key (this link holds the key: keep it to yourself):
+    http://127.0.0.1:${dashboardNode.ports['http']}/cluster/#key=${secrets['admin-key']}`
+    : ` (sign in with the admin key, or open .../cluster/#key=<the key in ${cluster.adminKeyFile}>)`}` : ''}
 Kill a node: chronicle cluster kill pg-1 --dir ${args.dir}; bring it back: chronicle cluster restart pg-1 --dir ${args.dir}`);
     return 0;
   } catch (error) {
@@ -393,7 +409,7 @@ async function restart(args: Args, out: (line: string) => void): Promise<number>
 async function down(args: Args, out: (line: string) => void): Promise<number> {
   const file = requireClusterFile(args.dir);
   // Clients first, the coordination service last: Patroni needs etcd while it stops (it releases the leader key).
-  const waves: NodeKind[][] = [['ledger-api', 'query-api', 'relay', 'read-processor'], ['haproxy'], ['postgres'], ['nats'], ['etcd']];
+  const waves: NodeKind[][] = [['dashboard', 'ledger-api', 'query-api', 'relay', 'read-processor'], ['haproxy'], ['postgres'], ['nats'], ['etcd']];
   for (const kinds of waves) {
     const results = await Promise.all(ofKind(file, ...kinds).map(async (node) => {
       const how = await stopNode(file, node, node.kind === 'postgres' ? STOP_TIMEOUT_MS.postgres : STOP_TIMEOUT_MS.other);

@@ -1,9 +1,10 @@
-// What each node says about itself: etcd's /health, Patroni's GET /cluster (roles, lag, the synchronous
-// standby), NATS's monitoring /jsz (the JetStream meta leader), a SQL connection through HAProxy's primary
+// What each node says about itself: etcd's /health, Patroni's REST API (roles, lag, the synchronous standby:
+// src/adapters/patroni/patroni-nodes.ts, which /health uses too), NATS's monitoring /jsz (the JetStream meta leader), a SQL connection through HAProxy's primary
 // port, the ledger processes' /health. Every probe is bounded by a short timeout and answers, never throws.
 import pg from 'pg';
+import { patroniClusterState, type PatroniClusterState } from '../../adapters/patroni/patroni-nodes.js';
 import type { ClusterFile, ClusterNode, NodeKind } from './cluster-spec.js';
-import { alive, nodeProcesses } from './node-processes.js';
+import { nodeProcesses } from './node-processes.js';
 
 // etcd answers /health with a quorum read: on a busy two-core machine that takes over a second now and then.
 const PROBE_TIMEOUT_MS = 3_000;
@@ -29,22 +30,9 @@ export async function etcdHealthy(node: ClusterNode): Promise<boolean> {
   return answer?.status === 200 && (answer.body as { health?: string }).health === 'true';
 }
 
-export interface PatroniMember {
-  name: string;
-  role: string;
-  state: string;
-  lag?: number | string;
-  timeline?: number;
-}
-
-/** GET /cluster from the first live Patroni that answers: the members as the DCS has them. */
-export async function patroniMembers(file: ClusterFile): Promise<PatroniMember[] | null> {
-  for (const node of file.nodes.filter((n) => n.kind === 'postgres')) {
-    if (!alive(node.pid)) continue;
-    const answer = await getJson(`http://127.0.0.1:${node.ports['rest']}/cluster`);
-    if (answer?.status === 200) return (answer.body as { members: PatroniMember[] }).members;
-  }
-  return null;
+/** The cluster's PostgreSQL nodes as Patroni tells them: the same reading as /health's postgresNodes (one copy). */
+export async function patroniState(file: ClusterFile): Promise<PatroniClusterState> {
+  return patroniClusterState(file.nodes.filter((n) => n.kind === 'postgres').map((n) => `http://127.0.0.1:${n.ports['rest']}`), PROBE_TIMEOUT_MS);
 }
 
 export interface NatsState {
@@ -58,6 +46,11 @@ export async function natsState(node: ClusterNode): Promise<NatsState> {
   if (answer?.status !== 200) return { up: false, metaLeader: null, clusterSize: null };
   const meta = (answer.body as { meta_cluster?: { leader?: string; cluster_size?: number } }).meta_cluster;
   return { up: true, metaLeader: meta?.leader || null, clusterSize: meta?.cluster_size ?? null };
+}
+
+/** The dashboard's server answers its first page. */
+export async function dashboardAnswers(node: ClusterNode): Promise<boolean> {
+  return (await getJson(`http://127.0.0.1:${node.ports['http']}/`))?.status === 200;
 }
 
 export async function ledgerHealthy(node: ClusterNode): Promise<boolean> {
@@ -117,21 +110,21 @@ const LEDGER_KINDS: readonly NodeKind[] = ['ledger-api', 'query-api', 'relay', '
 export const isLedgerKind = (kind: NodeKind): boolean => LEDGER_KINDS.includes(kind);
 
 export async function clusterStatus(file: ClusterFile): Promise<ClusterStatus> {
-  const members = await patroniMembers(file);
+  const patroni = await patroniState(file);
+  const pgNodes = file.nodes.filter((n) => n.kind === 'postgres');
   const nodes = await Promise.all(file.nodes.map(async (node): Promise<NodeStatus> => {
     const pids = nodeProcesses(file, node);
     const base = { name: node.name, kind: node.kind, pids, ports: node.ports, log: node.log, lagBytes: null, sync: false };
     const running = pids.length > 0;
     switch (node.kind) {
       case 'postgres': {
-        const member = members?.find((m) => m.name === node.name);
-        if (!running || member === undefined) return { ...base, role: 'down', ...(member ? { detail: member.state } : {}) };
-        const leader = member.role === 'leader' || member.role === 'standby_leader';
-        const healthy = member.state === 'running' || member.state === 'streaming';
-        const lagBytes = leader ? 0 : typeof member.lag === 'number' ? member.lag : null;
+        // patroniState asks the nodes in this order.
+        const member = patroni.nodes[pgNodes.indexOf(node)]!;
+        const detail = member.state === null ? {} : { detail: member.state };
+        // Running, but Patroni not (yet) running PostgreSQL: starting, stopped, creating replica, …
+        if (member.role === 'down') return { ...base, role: running && member.state !== null ? 'starting' : 'down', ...detail };
         return {
-          ...base, role: !healthy ? 'starting' : leader ? 'primary' : 'replica', lagBytes, sync: member.role === 'sync_standby',
-          detail: member.state, url: `postgres://127.0.0.1:${node.ports['postgres']}`,
+          ...base, role: member.role, lagBytes: member.lagBytes, sync: member.sync, ...detail, url: `postgres://127.0.0.1:${node.ports['postgres']}`,
         };
       }
       case 'etcd':
@@ -143,6 +136,8 @@ export async function clusterStatus(file: ClusterFile): Promise<ClusterStatus> {
           ...(state.metaLeader ? { detail: `meta leader ${state.metaLeader}` } : {}),
         };
       }
+      case 'dashboard':
+        return { ...base, role: running && (await dashboardAnswers(node)) ? 'up' : 'down', url: `http://127.0.0.1:${node.ports['http']}` };
       case 'haproxy':
         return { ...base, role: running ? 'up' : 'down', url: `postgres://127.0.0.1:${node.ports['primary']} (replicas :${node.ports['replica']})` };
       default:
@@ -165,11 +160,11 @@ export async function clusterStatus(file: ClusterFile): Promise<ClusterStatus> {
 }
 
 /** Why the cluster is not (yet) fully up, or null when every node answers as it should. */
-export function notReady(status: ClusterStatus): string | null {
+export function notReady(status: ClusterStatus, optional: readonly string[] = []): string | null {
   const pg = status.nodes.filter((n) => n.kind === 'postgres');
   const primaries = pg.filter((n) => n.role === 'primary');
   const replicas = pg.filter((n) => n.role === 'replica');
-  const down = status.nodes.filter((n) => n.kind !== 'postgres' && n.role !== 'up');
+  const down = status.nodes.filter((n) => n.kind !== 'postgres' && n.role !== 'up' && !optional.includes(n.name));
   if (down.length > 0) return `not answering: ${down.map((n) => n.name).join(', ')}`;
   if (primaries.length !== 1) return `PostgreSQL primaries: ${primaries.length} (${pg.map((n) => `${n.name} ${n.role}`).join(', ')})`;
   if (replicas.length !== 2) return `PostgreSQL replicas: ${replicas.length} of 2 (${pg.map((n) => `${n.name} ${n.role}`).join(', ')})`;

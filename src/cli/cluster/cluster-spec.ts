@@ -9,7 +9,7 @@ import { join } from 'node:path';
 export const CLUSTER_FILE = 'cluster.json';
 export const CLUSTER_FILE_VERSION = 1;
 
-export type NodeKind = 'etcd' | 'postgres' | 'haproxy' | 'nats' | 'ledger-api' | 'query-api' | 'relay' | 'read-processor';
+export type NodeKind = 'etcd' | 'postgres' | 'haproxy' | 'nats' | 'ledger-api' | 'query-api' | 'relay' | 'read-processor' | 'dashboard';
 
 export interface ClusterNode {
   name: string;
@@ -117,7 +117,7 @@ export const MEMBERS = [1, 2, 3] as const;
 export async function planCluster(dir: string, runner: LedgerRunner): Promise<ClusterFile> {
   const id = randomBytes(4).toString('hex');
   // etcd: client + peer; pg: postgres + Patroni REST; nats: client + route + monitoring; haproxy: 3; ledger: 1 each.
-  const ports = await freePorts(3 * 2 + 3 * 2 + 3 * 3 + 3 + LEDGER_NODES.length);
+  const ports = await freePorts(3 * 2 + 3 * 2 + 3 * 3 + 3 + LEDGER_NODES.length + 1);
   const take = (): number => ports.shift()!;
   const etcd = MEMBERS.map((i) => ({ name: `etcd-${i}`, client: take(), peer: take() }));
   const pg = MEMBERS.map((i) => ({ name: `pg-${i}`, pg: take(), rest: take() }));
@@ -166,8 +166,12 @@ export async function planCluster(dir: string, runner: LedgerRunner): Promise<Cl
   const databaseUrl = `postgres://postgres:${superuserPassword}@127.0.0.1:${haproxy.primary}/${PG_DATABASE}`;
   const readReplicaUrl = `postgres://postgres:${superuserPassword}@127.0.0.1:${haproxy.replica}/${PG_DATABASE}`;
   const natsUrls = nats.map((n) => `nats://127.0.0.1:${n.client}`);
-  for (const l of LEDGER_NODES) {
-    const port = take();
+  const dashboardPort = take();
+  // The dashboard's pages call api-1 from their own origin: the API processes allow it (CORS).
+  const dashboardOrigins = `http://127.0.0.1:${dashboardPort},http://localhost:${dashboardPort}`;
+  const ledgerPorts = LEDGER_NODES.map(() => take());
+  for (const [i, l] of LEDGER_NODES.entries()) {
+    const port = ledgerPorts[i]!;
     nodes.push({
       name: l.name, kind: l.kind, home: join(dir, 'ledger'), cwd: runner.cwd, log: log(l.name), ports: { http: port }, pid: null, startedAt: null,
       command: [...runner.argv, l.role],
@@ -176,6 +180,9 @@ export async function planCluster(dir: string, runner: LedgerRunner): Promise<Cl
         // /health lists the database nodes; query-api serves balances from the replicas (HAProxy's replica port).
         PATRONI_URLS: pg.map((p) => `http://127.0.0.1:${p.rest}`).join(','),
         ...(l.kind === 'query-api' ? { READ_REPLICA_URL: readReplicaUrl } : {}),
+        ...(l.kind === 'ledger-api' || l.kind === 'query-api' ? { CORS_ORIGINS: dashboardOrigins } : {}),
+        // GET /cluster lists this cluster's nodes, and the Cluster page's buttons kill and restart them.
+        CHRONICLE_CLUSTER_DIR: dir,
         CHRONICLE_DATA_DIR: join(dir, 'ledger'), CHRONICLE_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'), DASHBOARD: 'off', PG_POOL_MAX: '8',
         // Lower than the 10 s default: a pool client stuck on a dead primary is given up sooner on shutdown.
         SHUTDOWN_TIMEOUT_MS: '5000',
@@ -183,6 +190,14 @@ export async function planCluster(dir: string, runner: LedgerRunner): Promise<Cl
       secretEnv: { CHRONICLE_BOOTSTRAP_KEY: 'admin-key' },
     });
   }
+  // The dashboard (`chronicle dashboard`), its pages calling api-1. Started only when it is built (dashboard/out).
+  nodes.push({
+    name: 'dashboard-1', kind: 'dashboard', home: join(dir, 'ledger'), cwd: runner.cwd, log: log('dashboard-1'), ports: { http: dashboardPort }, pid: null, startedAt: null,
+    command: [...runner.argv, 'dashboard'],
+    env: {
+      DASHBOARD_PORT: String(dashboardPort), HOST: '127.0.0.1', DASHBOARD_API_URL: `http://127.0.0.1:${ledgerPorts[0]}`, CHRONICLE_DATA_DIR: join(dir, 'ledger'),
+    },
+  });
   const file: ClusterFile = {
     version: CLUSTER_FILE_VERSION, id, dir, createdAt: new Date().toISOString(), superuserPassword, replicationPassword,
     adminKeyFile: join(dir, 'admin-key'), signingKeyFile: join(dir, 'signing-key.pem'),
