@@ -25,7 +25,7 @@ export interface PatroniClusterState {
 }
 
 interface PatroniSelf { state?: string; role?: string; timeline?: number; patroni?: { name?: string }; replication_state?: string; sync_standby?: boolean }
-interface PatroniMember { name: string; role: string; state: string; lag?: number | string; timeline?: number }
+interface PatroniMember { name: string; role: string; state: string; lag?: number | string; timeline?: number; api_url?: string }
 
 async function getJson<T>(url: string, timeoutMs: number): Promise<T | null> {
   try {
@@ -54,7 +54,8 @@ export async function patroniClusterState(urls: readonly string[], timeoutMs = P
   }
   const nodes = base.map((url, i): PatroniNode => {
     const self = selves[i];
-    const name = self?.patroni?.name ?? url;
+    // A node that does not answer is named by the cluster view while its member key lives (api_url is its REST API).
+    const name = self?.patroni?.name ?? members.find((m) => m.api_url?.startsWith(`${url}/`))?.name ?? url;
     const member = members.find((m) => m.name === name);
     const running = self !== null && self !== undefined && (self.state === 'running' || self.state === 'streaming');
     if (!running) return { name, url, role: 'down', sync: false, state: self?.state ?? null, lagBytes: null, timeline: self?.timeline ?? null };

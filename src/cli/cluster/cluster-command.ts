@@ -13,7 +13,7 @@ import {
   type ClusterFile, type ClusterNode, type LedgerRunner, type NodeKind,
 } from './cluster-spec.js';
 import { clusterStatus, dashboardAnswers, etcdHealthy, isLedgerKind, ledgerHealthy, natsState, notReady, patroniState, primaryAcceptsSql, type ClusterStatus } from './cluster-probes.js';
-import { alive, killNode, nodeProcesses, spawnNode, stopNode } from './node-processes.js';
+import { alive, killNode, nodeProcesses, processTable, spawnNode, stopNode } from './node-processes.js';
 
 export const CLUSTER_USAGE = `  cluster up [--dir D]          a three-node HA stack in the background: etcd x3, PostgreSQL x3 (Patroni,
                                 synchronous), HAProxy, NATS JetStream x3, and the ledger's processes on top;
@@ -417,8 +417,9 @@ async function down(args: Args, out: (line: string) => void): Promise<number> {
     }));
     out(results.join(', '));
   }
-  const left = file.nodes.flatMap((node) => nodeProcesses(file, node).map((pid) => `${node.name}:${pid}`));
-  const recorded = file.nodes.filter((n) => alive(n.pid) && nodeProcesses(file, n).includes(n.pid!));
+  const table = processTable();
+  const left = file.nodes.flatMap((node) => nodeProcesses(file, node, table).map((pid) => `${node.name}:${pid}`));
+  const recorded = file.nodes.filter((n) => alive(n.pid) && nodeProcesses(file, n, table).includes(n.pid!));
   if (left.length > 0 || recorded.length > 0) {
     out(`chronicle cluster down: still running: ${left.join(', ')}`);
     return 1;

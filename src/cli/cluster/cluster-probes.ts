@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { patroniClusterState, type PatroniClusterState } from '../../adapters/patroni/patroni-nodes.js';
 import type { ClusterFile, ClusterNode, NodeKind } from './cluster-spec.js';
-import { nodeProcesses } from './node-processes.js';
+import { nodeProcesses, processTable } from './node-processes.js';
 
 // etcd answers /health with a quorum read: on a busy two-core machine that takes over a second now and then.
 const PROBE_TIMEOUT_MS = 3_000;
@@ -112,8 +112,9 @@ export const isLedgerKind = (kind: NodeKind): boolean => LEDGER_KINDS.includes(k
 export async function clusterStatus(file: ClusterFile): Promise<ClusterStatus> {
   const patroni = await patroniState(file);
   const pgNodes = file.nodes.filter((n) => n.kind === 'postgres');
+  const table = processTable();
   const nodes = await Promise.all(file.nodes.map(async (node): Promise<NodeStatus> => {
-    const pids = nodeProcesses(file, node);
+    const pids = nodeProcesses(file, node, table);
     const base = { name: node.name, kind: node.kind, pids, ports: node.ports, log: node.log, lagBytes: null, sync: false };
     const running = pids.length > 0;
     switch (node.kind) {

@@ -79,14 +79,35 @@ export function alive(pid: number | null): boolean {
   return info !== null && info.state !== 'Z';
 }
 
-function allProcesses(): ProcInfo[] {
-  const out: ProcInfo[] = [];
+/**
+ * The machine's processes at one instant, with their command lines and environments read at most once: a
+ * status of every node reads /proc once, not once per node (a full scan per node blocked the API process
+ * serving GET /cluster long enough for its own probes to time out).
+ */
+export interface ProcessTable {
+  readonly processes: readonly ProcInfo[];
+  cmdline(pid: number): string;
+  environ(pid: number): string;
+}
+
+export function processTable(): ProcessTable {
+  const processes: ProcInfo[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const info = procInfo(Number(entry));
-    if (info !== null && info.state !== 'Z') out.push(info);
+    if (info !== null && info.state !== 'Z') processes.push(info);
   }
-  return out;
+  const cache = new Map<string, string>();
+  const read = (pid: number, what: 'cmdline' | 'environ') => {
+    const key = `${what}:${pid}`;
+    let value = cache.get(key);
+    if (value === undefined) {
+      value = readProc(pid, what);
+      cache.set(key, value);
+    }
+    return value;
+  };
+  return { processes, cmdline: (pid) => read(pid, 'cmdline'), environ: (pid) => read(pid, 'environ') };
 }
 
 /** The postmaster's pid from <home>/data/postmaster.pid, if that process runs PostgreSQL on that data dir. */
@@ -102,21 +123,21 @@ function postmasterPid(node: ClusterNode): number | null {
 }
 
 /** Every live process of the node (see the file's comment). */
-export function nodeProcesses(file: ClusterFile, node: ClusterNode): number[] {
-  const processes = allProcesses();
+export function nodeProcesses(file: ClusterFile, node: ClusterNode, table: ProcessTable = processTable()): number[] {
+  const { processes } = table;
   const mark = `CHRONICLE_CLUSTER_NODE=${nodeMark(file, node)}\0`;
   const folder = `${node.home}/`;
   const own = new Set<number>();
   const sessions = new Set<number>();
-  if (node.pid !== null && alive(node.pid) && readProc(node.pid, 'environ').includes(mark)) sessions.add(node.pid);
+  if (node.pid !== null && alive(node.pid) && table.environ(node.pid).includes(mark)) sessions.add(node.pid);
   const postmaster = node.kind === 'postgres' ? postmasterPid(node) : null;
   if (postmaster !== null) sessions.add(postmaster);
   for (const p of processes) {
     if (p.pid === process.pid) continue;
     // Ledger processes share a folder: only the mark tells them apart.
     const byFolder = node.kind !== 'ledger-api' && node.kind !== 'query-api' && node.kind !== 'relay' && node.kind !== 'read-processor'
-      && readProc(p.pid, 'cmdline').includes(folder);
-    if (byFolder || readProc(p.pid, 'environ').includes(mark)) {
+      && table.cmdline(p.pid).includes(folder);
+    if (byFolder || table.environ(p.pid).includes(mark)) {
       own.add(p.pid);
       // Its session too, but only when it leads it (never the shell's session of whoever ran it).
       if (p.session === p.pid) sessions.add(p.pid);
