@@ -16,7 +16,7 @@ describe('cluster plan', () => {
   it('names every node, each with its own loopback ports and log', async () => {
     plan = await planCluster('/srv/c', runner);
     expect(plan.nodes.map((n) => n.name)).toStrictEqual([
-      'etcd-1', 'etcd-2', 'etcd-3', 'pg-1', 'pg-2', 'pg-3', 'nats-1', 'nats-2', 'nats-3', 'haproxy', ...LEDGER_NODES.map((l) => l.name),
+      'etcd-1', 'etcd-2', 'etcd-3', 'pg-1', 'pg-2', 'pg-3', 'nats-1', 'nats-2', 'nats-3', 'haproxy', ...LEDGER_NODES.map((l) => l.name), 'dashboard-1',
     ]);
     const ports = plan.nodes.flatMap((n) => Object.values(n.ports));
     expect(new Set(ports).size).toBe(ports.length);
