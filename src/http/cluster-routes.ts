@@ -48,6 +48,7 @@ export async function clusterRoutes(app: FastifyInstance, deps: ClusterSource) {
             },
             postgres: { type: 'array', items: { type: 'object', additionalProperties: true } },
             postgresError: { type: 'string' },
+            nodesError: { type: 'string' },
             nats: { type: ['object', 'null'], additionalProperties: true },
           },
         },
@@ -67,6 +68,7 @@ export async function clusterRoutes(app: FastifyInstance, deps: ClusterSource) {
     return {
       managed: deps.control !== undefined,
       nodes: Array.isArray(nodes) ? nodes : [],
+      ...(nodes !== null && !Array.isArray(nodes) ? { nodesError: nodes.error } : {}),
       postgres: (pg ?? []) as PostgresNodeView[],
       ...(pg === null ? { postgresError: (postgres as { error: string }).error } : {}),
       nats: natsView,
