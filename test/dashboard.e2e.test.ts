@@ -126,7 +126,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     // The timeline, in its own tab, opened first and never reloaded: what appears there was pushed.
     timeline = await newPage();
     await timeline.goto(`${dashboard}/`);
-    await expect.poll(() => timeline.getByTestId('stream-state').textContent()).toBe('live');
+    await expect.poll(() => timeline.getByTestId('stream-state').textContent(), { timeout: 15_000 }).toBe('live');
     await timeline.evaluate(() => { (window as unknown as { loadedOnce: boolean }).loadedOnce = true; });
 
     const page = await newPage();
@@ -456,7 +456,7 @@ describe.skipIf(!servicesUp)('dashboard against `chronicle start` on PostgreSQL 
     const errors: string[] = [];
     timeline.on('pageerror', (error) => errors.push(error.message));
     await timeline.goto(`${dashboard}/`);
-    await expect.poll(() => timeline.getByTestId('stream-state').textContent()).toBe('live');
+    await expect.poll(() => timeline.getByTestId('stream-state').textContent(), { timeout: 15_000 }).toBe('live');
 
     const page = await context.newPage();
     page.on('pageerror', (error) => errors.push(error.message));
