@@ -236,11 +236,10 @@ export class LiveFeed {
         if (events.length > 0) this.deliver(events);
         if (events.length < this.options.pageSize) {
           // Caught up: wait for an append here, or the next poll for the others' commits.
-          // (`closing`, not the AbortSignal, ends the waits: a wait that loses the race leaves nothing behind
-          // but its timer.)
+          // (next() with the stop signal undoes its timer, waiter and listener however it ends: nothing piles up.)
           const { wake, pollIntervalMs } = this.options;
           if (wake) {
-            await Promise.race([wake.next(pollIntervalMs), this.closing.next(pollIntervalMs)]);
+            await wake.next(pollIntervalMs, signal);
             const sinceReadMs = performance.now() - readAtMs;
             if (sinceReadMs < gapMs && !signal.aborted) await this.closing.next(gapMs - sinceReadMs);
           } else {

@@ -123,10 +123,14 @@ export class Sealer {
   /** Resolves once the log holds at least `size` leaves (tests, and callers that want a fresh proof). */
   waitForSize(size: number, signal?: AbortSignal): Promise<void> {
     if ((this.frontier?.size ?? 0) >= size) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
-      const waiter = { size, resolve: () => { this.sizeWaiters.delete(waiter); resolve(); } };
+      // Reached or aborted, the waiter and its abort listener both go: a caller that waits again and again on
+      // one long-lived signal leaves nothing behind.
+      const aborted = () => { this.sizeWaiters.delete(waiter); reject(signal!.reason); };
+      const waiter = { size, resolve: () => { this.sizeWaiters.delete(waiter); signal?.removeEventListener('abort', aborted); resolve(); } };
       this.sizeWaiters.add(waiter);
-      signal?.addEventListener('abort', () => { this.sizeWaiters.delete(waiter); reject(signal.reason); }, { once: true });
+      signal?.addEventListener('abort', aborted, { once: true });
     });
   }
 

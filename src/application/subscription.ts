@@ -100,7 +100,7 @@ async function* allSubscriber(
       // wait for the feed's next read, try again, else read another page and try after that.
       member.reset();
       if (!feed.joinAll(member, position)) {
-        await Promise.race([feed.advanced.next(pollIntervalMs), abortableSleep(pollIntervalMs, signal)]);
+        await feed.advanced.next(pollIntervalMs, signal);
         if (signal.aborted) return;
         if (!feed.joinAll(member, position)) {
           page = await readAllAfter(store, position, pageSize);
@@ -228,7 +228,7 @@ async function* followPages(
       // A full page: there may be more right now. Otherwise caught up: wait before asking again.
       if (page.length < pageSize) {
         if (options.wake) {
-          await Promise.race([options.wake.next(pollIntervalMs), abortableSleep(pollIntervalMs, signal)]);
+          await options.wake.next(pollIntervalMs, signal);
           const sinceRead = performance.now() - readAt;
           const gap = options.wakeGapMs ?? 5;
           if (sinceRead < gap) await abortableSleep(gap - sinceRead, signal);

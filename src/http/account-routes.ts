@@ -80,7 +80,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps
     // The balance now is a reader's; as it stood at a past instant (time travel) an auditor's.
     config: { access: (request) => ((request.query as { at?: unknown }).at === undefined ? 'reader' : 'auditor') },
     schema: {
-      summary: 'Balance of an account: now from the read model (with freshness; ?minPosition= to read your writes), or with ?at= as it stood at any past instant, from the event store',
+      operationId: 'getBalance', summary: 'Balance of an account: now from the read model (with freshness; ?minPosition= to read your writes), or with ?at= as it stood at any past instant, from the event store',
       tags: ['queries'],
       params: { type: 'object', properties: { id: ACCOUNT_ID }, required: ['id'] },
       querystring: {
@@ -117,7 +117,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps
   app.get<{ Params: { id: string }; Querystring: { fromVersion?: string; limit?: string } }>('/accounts/:id/history', {
     config: { access: 'auditor' },
     schema: {
-      summary: 'Every event of an account, oldest first, paginated by version',
+      operationId: 'getAccountHistory', summary: 'Every event of an account, oldest first, paginated by version',
       tags: ['queries'],
       params: { type: 'object', properties: { id: ACCOUNT_ID }, required: ['id'] },
       querystring: { type: 'object', additionalProperties: false, properties: { fromVersion: DIGITS, limit: PAGE_LIMIT } },
@@ -158,7 +158,7 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountRouteDeps
   app.get<{ Querystring: { after?: string; limit?: string; q?: string; minPosition?: string; maxWaitMs?: string } }>('/accounts', {
     config: { access: 'reader' },
     schema: {
-      summary: 'Accounts with balances in id order, from the read model, paginated: pass the last id as ?after=; ?q= keeps those whose id or owner contains it (any case)',
+      operationId: 'listAccounts', summary: 'Accounts with balances in id order, from the read model, paginated: pass the last id as ?after=; ?q= keeps those whose id or owner contains it (any case)',
       tags: ['queries'],
       querystring: {
         type: 'object', additionalProperties: false,

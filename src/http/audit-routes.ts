@@ -62,14 +62,14 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
   app.get('/audit/public-key', {
     config: { access: 'public' },
     schema: {
-      summary: 'The Ed25519 public key every checkpoint verifies with. Keep a copy beside your saved checkpoints.', tags: ['audit'],
-      response: { 200: { type: 'object', properties: { algorithm: { type: 'string' }, keyId: { type: 'string' }, publicKey: { type: 'string' }, publicKeyPem: { type: 'string' } } } },
+      operationId: 'getPublicKey', summary: 'The Ed25519 public key every checkpoint verifies with. Keep a copy beside your saved checkpoints.', tags: ['audit'],
+      response: { 200: { type: 'object', properties: { algorithm: { type: 'string' }, keyId: { type: 'string' }, publicKey: { type: 'string' }, publicKeyPem: { type: 'string' } } }, 400: ERROR_SCHEMA },
     },
   }, async () => ({ algorithm: 'Ed25519', keyId: deps.signer.keyId, publicKey: deps.signer.publicKey, publicKeyPem: deps.signer.publicKeyPem }));
 
   app.get('/audit/checkpoint', {
     config: { access: 'auditor' },
-    schema: { summary: 'The latest signed checkpoint of the Merkle log: tree size, root hash, time, signature.', tags: ['audit'], response: { 200: CHECKPOINT, ...errors } },
+    schema: { operationId: 'getLatestCheckpoint', summary: 'The latest signed checkpoint of the Merkle log: tree size, root hash, time, signature.', tags: ['audit'], response: { 200: CHECKPOINT, ...errors } },
   }, async (_request, reply) => {
     reply.header('cache-control', 'no-store');
     return present(await latest());
@@ -78,7 +78,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
   app.get<{ Querystring: { after?: string; limit?: string } }>('/audit/checkpoints', {
     config: { access: 'auditor' },
     schema: {
-      summary: 'Signed checkpoints in tree-size order, after a size.', tags: ['audit'],
+      operationId: 'listCheckpoints', summary: 'Signed checkpoints in tree-size order, after a size.', tags: ['audit'],
       querystring: { type: 'object', additionalProperties: false, properties: { after: SIZE, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } },
       response: { 200: { type: 'object', properties: { checkpoints: { type: 'array', items: CHECKPOINT }, next: { type: ['integer', 'null'] } } }, ...errors },
     },
@@ -91,7 +91,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
   app.get<{ Params: { eventId: string }; Querystring: { treeSize?: string } }>('/audit/events/:eventId/proof', {
     config: { access: 'auditor' },
     schema: {
-      summary: 'RFC 9162 inclusion proof of an event in a signed tree size (default: the latest checkpoint), with the event\'s canonical encoding.',
+      operationId: 'getInclusionProof', summary: 'RFC 9162 inclusion proof of an event in a signed tree size (default: the latest checkpoint), with the event\'s canonical encoding.',
       tags: ['audit'],
       params: { type: 'object', properties: { eventId: { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' } }, required: ['eventId'] },
       querystring: { type: 'object', additionalProperties: false, properties: { treeSize: SIZE } },
@@ -128,7 +128,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
   app.get<{ Querystring: { from: string; to?: string } }>('/audit/consistency', {
     config: { access: 'auditor' },
     schema: {
-      summary: 'RFC 9162 consistency proof that the signed tree of size `from` is a prefix of the signed tree of size `to` (default: the latest).',
+      operationId: 'getConsistencyProof', summary: 'RFC 9162 consistency proof that the signed tree of size `from` is a prefix of the signed tree of size `to` (default: the latest).',
       tags: ['audit'],
       querystring: { type: 'object', additionalProperties: false, required: ['from'], properties: { from: SIZE, to: SIZE } },
       response: {

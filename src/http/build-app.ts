@@ -26,6 +26,13 @@ import { RateLimiter } from './rate-limit.js';
 import { streamRoutes } from './stream-routes.js';
 import { subscriptionRoutes } from './subscription-routes.js';
 
+/**
+ * The repository has no licence file and package.json says "UNLICENSED" (private, no licence granted), so
+ * the document says that, as an SPDX LicenseRef. When the owners choose a licence, put its SPDX id here and
+ * in package.json's "license".
+ */
+const OPENAPI_LICENSE = { name: 'UNLICENSED: no licence granted', identifier: 'LicenseRef-UNLICENSED' };
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** From the X-Correlation-Id header, else the request id: carried into every event's metadata. */
@@ -199,11 +206,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         title: 'ChronicleLedger',
         version: '0.1.0',
         description: 'An immutable, event-sourced ledger. Amounts are integer minor units as decimal strings.',
+        license: OPENAPI_LICENSE,
       },
+      // Relative: the server that served this document (OpenAPI 3.1, 4.8.5), whatever address it is reached at.
+      servers: [{ url: '/', description: 'The ledger that served this document' }],
       ...(deps.auth ? {
         components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key: chr_<id>_<secret>' } } },
         security: [{ apiKey: [] }],
-      } : {}),
+        // Authentication off: said explicitly (no key needed anywhere), which generators and linters expect.
+      } : { security: [] }),
     },
   });
 
@@ -243,9 +254,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // The key store may be the component that is down: then the caller is anonymous, and /health still answers.
     return withTimeout(deps.auth.keys.authenticate(token), HEALTH_CHECK_TIMEOUT_MS).then((p) => p !== null, () => false);
   };
+  // Public routes still refuse a NUL in the query or headers (400 nul_character, src/http/nul-guard.ts).
+  const publicErrors = { 400: ERROR_SCHEMA };
   app.get('/health', {
     config: { access: 'public' },
-    schema: { summary: 'Each component this process uses (event store, read store, event bus, ...): up, degraded or down. 503 when one is down. Details and errors with a valid API key only.', tags: ['operations'] },
+    schema: { operationId: 'getHealth', summary: 'Each component this process uses (event store, read store, event bus, ...): up, degraded or down. 503 when one is down. Details and errors with a valid API key only.', tags: ['operations'],
+      response: {
+        // additionalProperties: the components (and their details) differ by role and by caller.
+        200: { description: 'Every component up or degraded', type: 'object', additionalProperties: true, properties: { status: { type: 'string', enum: ['ok', 'degraded'] }, store: { type: 'string' }, components: { type: 'object', additionalProperties: true } } },
+        ...publicErrors, 503: ERROR_SCHEMA,
+      },
+    },
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store');
     const names = Object.keys(checks);
@@ -281,7 +300,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/whoami', {
     config: { access: 'any' },
     schema: {
-      summary: "The caller's principal and role (any valid key)",
+      operationId: 'whoami', summary: "The caller's principal and role (any valid key)",
       tags: ['access control'],
       response: {
         200: {
@@ -307,7 +326,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Open, like /health: scrapers rarely carry per-service secrets, and the page holds counts and latencies,
   // no account, amount or key. Keep the port on a private network (HOST is loopback by default).
-  app.get('/metrics', { config: { access: 'public' }, schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {
+  app.get('/metrics', { config: { access: 'public' }, schema: {
+    operationId: 'getMetrics', summary: 'Prometheus metrics (text exposition format 0.0.4)', tags: ['operations'],
+    response: { 200: { description: 'The metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, ...publicErrors },
+  } }, async (_request, reply) => {
     reply.header('content-type', deps.metrics.contentType);
     return deps.metrics.render();
   });

@@ -21,7 +21,8 @@ const body = (properties: Record<string, unknown>) => ({
   type: 'object', additionalProperties: false, required: Object.keys(properties), properties,
 });
 
-const routeSchema = (summary: string, properties: Record<string, unknown>) => ({
+const routeSchema = (operationId: string, summary: string, properties: Record<string, unknown>) => ({
+  operationId,
   summary,
   tags: ['commands'],
   headers: COMMAND_HEADERS,
@@ -96,7 +97,7 @@ export async function commandRoutes(app: FastifyInstance, deps: CommandRoutesDep
 
   app.post<{ Body: { accountId: string; owner: string; currency: string } }>('/commands/create-account', {
     config: { access: 'writer' },
-    schema: routeSchema('Open an account', {
+    schema: routeSchema('createAccount', 'Open an account', {
       accountId: ACCOUNT_ID,
       owner: { type: 'string', minLength: 1, maxLength: OWNER_LENGTH_MAX, pattern: '^[^\\x00-\\x1f\\x7f]+$' },
       currency: { type: 'string', description: 'ISO 4217 code, e.g. EUR' },
@@ -108,17 +109,17 @@ export async function commandRoutes(app: FastifyInstance, deps: CommandRoutesDep
 
   app.post<{ Body: { accountId: string; amount: unknown } }>('/commands/deposit', {
     config: { access: 'writer' },
-    schema: routeSchema('Deposit money into an account', { accountId: ACCOUNT_ID, amount: AMOUNT }),
+    schema: routeSchema('deposit', 'Deposit money into an account', { accountId: ACCOUNT_ID, amount: AMOUNT }),
   }, (request, reply) => run(request, reply, { type: 'Deposit', accountId: request.body.accountId, amount: amountOf(request.body.amount) }));
 
   app.post<{ Body: { accountId: string; amount: unknown } }>('/commands/withdraw', {
     config: { access: 'writer' },
-    schema: routeSchema('Withdraw money from an account; never below zero', { accountId: ACCOUNT_ID, amount: AMOUNT }),
+    schema: routeSchema('withdraw', 'Withdraw money from an account; never below zero', { accountId: ACCOUNT_ID, amount: AMOUNT }),
   }, (request, reply) => run(request, reply, { type: 'Withdraw', accountId: request.body.accountId, amount: amountOf(request.body.amount) }));
 
   app.post<{ Body: { fromAccountId: string; toAccountId: string; amount: unknown } }>('/commands/transfer', {
     config: { access: 'writer' },
-    schema: routeSchema('Move money between two accounts of one currency: both sides or neither', {
+    schema: routeSchema('transfer', 'Move money between two accounts of one currency: both sides or neither', {
       fromAccountId: ACCOUNT_ID, toAccountId: ACCOUNT_ID, amount: AMOUNT,
     }),
   }, (request, reply) => run(request, reply, {

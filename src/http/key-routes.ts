@@ -24,7 +24,7 @@ export async function keyRoutes(app: FastifyInstance, deps: { keys: ApiKeys }) {
   app.post<{ Body: { name: string; role: KeyRole } }>('/keys', {
     config: { access: 'admin' },
     schema: {
-      summary: 'Make an API key. The answer holds the key itself, shown this once: only its SHA-256 is stored.',
+      operationId: 'createKey', summary: 'Make an API key. The answer holds the key itself, shown this once: only its SHA-256 is stored.',
       tags: ['access control'],
       body: {
         type: 'object', additionalProperties: false, required: ['name', 'role'],
@@ -49,7 +49,7 @@ export async function keyRoutes(app: FastifyInstance, deps: { keys: ApiKeys }) {
   app.get('/keys', {
     config: { access: 'admin' },
     schema: {
-      summary: 'Every API key, oldest first, revoked ones included (never a key or its hash)',
+      operationId: 'listKeys', summary: 'Every API key, oldest first, revoked ones included (never a key or its hash)',
       tags: ['access control'],
       response: { 200: { type: 'object', properties: { keys: { type: 'array', items: KEY_INFO } } }, ...errors },
     },
@@ -58,7 +58,7 @@ export async function keyRoutes(app: FastifyInstance, deps: { keys: ApiKeys }) {
   app.post<{ Params: { id: string } }>('/keys/:id/revoke', {
     config: { access: 'admin' },
     schema: {
-      summary: 'Revoke an API key: refused at once by this process, by others within their key cache time (2 s). Revoking twice keeps the first time.',
+      operationId: 'revokeKey', summary: 'Revoke an API key: refused at once by this process, by others within their key cache time (2 s). Revoking twice keeps the first time.',
       tags: ['access control'],
       params: { type: 'object', properties: { id: KEY_ID }, required: ['id'] },
       response: { 200: KEY_INFO, ...errors },

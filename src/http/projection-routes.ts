@@ -86,20 +86,20 @@ export async function projectionRoutes(app: FastifyInstance, deps: ProjectionRou
   app.get('/projections', {
     config: { access: 'admin' },
     schema: {
-      summary: 'Projections with position, lag and status', tags: ['projections'],
+      operationId: 'listProjections', summary: 'Projections with position, lag and status', tags: ['projections'],
       response: { 200: { type: 'object', properties: { projections: { type: 'array', items: PROJECTION } } }, ...errors },
     },
   }, async () => ({ projections: await Promise.all(deps.projections.map(describe)) }));
 
   app.get<{ Params: { name: string } }>('/projections/:name', {
     config: { access: 'admin' },
-    schema: { summary: 'One projection: position, lag, status', tags: ['projections'], params: NAME_PARAMS, response: { 200: PROJECTION, ...errors } },
+    schema: { operationId: 'getProjection', summary: 'One projection: position, lag, status', tags: ['projections'], params: NAME_PARAMS, response: { 200: PROJECTION, ...errors } },
   }, async (request) => describe(find(request.params.name)));
 
   app.get<{ Params: { name: string } }>('/projections/:name/state', {
     config: { access: 'admin' },
     schema: {
-      summary: 'A projection\'s state in figures: accounts, transaction rows, sum of balances per currency', tags: ['projections'], params: NAME_PARAMS,
+      operationId: 'getProjectionState', summary: 'A projection\'s state in figures: accounts, transaction rows, sum of balances per currency', tags: ['projections'], params: NAME_PARAMS,
       response: {
         200: {
           type: 'object',
@@ -123,7 +123,7 @@ export async function projectionRoutes(app: FastifyInstance, deps: ProjectionRou
   app.post<{ Params: { name: string }; Querystring: { wait?: 'true' | 'false' } }>('/projections/:name/reset', {
     config: { access: 'admin' },
     schema: {
-      summary: 'Drop the projection\'s read model and replay it from position 0 of the event store. 202 at once (watch GET /projections/{name}); ?wait=true answers 200 with the report when done.',
+      operationId: 'resetProjection', summary: 'Drop the projection\'s read model and replay it from position 0 of the event store. 202 at once (watch GET /projections/{name}); ?wait=true answers 200 with the report when done.',
       tags: ['projections'], params: NAME_PARAMS,
       querystring: { type: 'object', additionalProperties: false, properties: { wait: { type: 'string', enum: ['true', 'false'] } } },
       response: {
@@ -150,7 +150,7 @@ export async function projectionRoutes(app: FastifyInstance, deps: ProjectionRou
   app.get<{ Params: { name: string }; Querystring: { limit?: string } }>('/projections/:name/dead-letters', {
     config: { access: 'admin' },
     schema: {
-      summary: 'Events the projection gave up on, in global position order (the order to replay them in)', tags: ['projections'], params: NAME_PARAMS,
+      operationId: 'listDeadLetters', summary: 'Events the projection gave up on, in global position order (the order to replay them in)', tags: ['projections'], params: NAME_PARAMS,
       querystring: { type: 'object', additionalProperties: false, properties: { limit: PAGE_LIMIT } },
       response: {
         200: {
@@ -177,7 +177,7 @@ export async function projectionRoutes(app: FastifyInstance, deps: ProjectionRou
   app.post<{ Params: { name: string; eventId: string } }>('/projections/:name/dead-letters/:eventId/replay', {
     config: { access: 'admin' },
     schema: {
-      summary: 'Apply a dead-lettered event again (its cause fixed); on success it leaves the dead-letter store', tags: ['projections'],
+      operationId: 'replayDeadLetter', summary: 'Apply a dead-lettered event again (its cause fixed); on success it leaves the dead-letter store', tags: ['projections'],
       params: {
         type: 'object',
         properties: { ...NAME_PARAMS.properties, eventId: { type: 'string', pattern: '^[0-9a-fA-F-]{36}$' } },

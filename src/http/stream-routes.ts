@@ -37,7 +37,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
       config: { access: 'writer' },
       bodyLimit: APPEND_BODY_BYTES_MAX,
       schema: {
-        summary: 'Append events to a stream, atomically, if its version is as expected',
+        operationId: 'appendToStream', summary: 'Append events to a stream, atomically, if its version is as expected',
         tags: ['event store'],
         params: { type: 'object', properties: { streamId: STREAM_ID }, required: ['streamId'] },
         headers: { type: 'object', properties: { 'expected-version': { type: 'string', description: 'any | no-stream | stream-exists | <version>' } } },
@@ -107,7 +107,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
   app.get<{ Querystring: { from?: string; count?: string; direction?: 'forward' | 'backward' } }>('/streams/$all', {
     config: { access: 'auditor' },
     schema: {
-      summary: 'Every event in commit order, after global position `from` (0: the beginning); `direction=backward`: the latest `count`, newest first',
+      operationId: 'readAll', summary: 'Every event in commit order, after global position `from` (0: the beginning); `direction=backward`: the latest `count`, newest first',
       tags: ['event store'],
       querystring: {
         type: 'object', additionalProperties: false,
@@ -137,7 +137,7 @@ export async function streamRoutes(app: FastifyInstance, deps: { store: EventSto
   app.get<{ Params: { streamId: string }; Querystring: { from?: string; count?: string; direction?: 'forward' | 'backward' } }>('/streams/:streamId', {
     config: { access: 'auditor' },
     schema: {
-      summary: 'Events of one stream from a version (inclusive), forward or backward',
+      operationId: 'readStream', summary: 'Events of one stream from a version (inclusive), forward or backward',
       tags: ['event store'],
       params: { type: 'object', properties: { streamId: STREAM_ID }, required: ['streamId'] },
       querystring: {

@@ -193,7 +193,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
   app.get<{ Querystring: { from?: string } }>('/subscribe/$all', {
     config: { access: 'auditor' },
     schema: {
-      summary: 'Subscribe to every event (SSE): catch up after global position `from` (0: the beginning), then live, in commit order',
+      operationId: 'subscribeAll', summary: 'Subscribe to every event (SSE): catch up after global position `from` (0: the beginning), then live, in commit order',
       tags: ['subscriptions'],
       querystring: { type: 'object', additionalProperties: false, properties: { from: DIGITS } },
       headers: HEADERS,
@@ -210,7 +210,7 @@ export async function subscriptionRoutes(app: FastifyInstance, options: Subscrip
   app.get<{ Params: { streamId: string }; Querystring: { from?: string } }>('/subscribe/streams/:streamId', {
     config: { access: 'auditor' },
     schema: {
-      summary: 'Subscribe to one stream (SSE): catch up from version `from` (inclusive, default 1), then live. A stream that does not exist yet is waited for.',
+      operationId: 'subscribeStream', summary: 'Subscribe to one stream (SSE): catch up from version `from` (inclusive, default 1), then live. A stream that does not exist yet is waited for.',
       tags: ['subscriptions'],
       params: { type: 'object', properties: { streamId: STREAM_ID }, required: ['streamId'] },
       querystring: { type: 'object', additionalProperties: false, properties: { from: DIGITS } },

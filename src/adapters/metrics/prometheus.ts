@@ -1,5 +1,6 @@
 // Prometheus metrics, one registry per ledger (two ledgers in one process, as in the tests, do not share
-// counters). Names follow Prometheus conventions: unit suffixes, _total for counters.
+// counters). Names follow Prometheus conventions: unit suffixes, _total for counters and for nothing else
+// (test/metrics-lint.int.test.ts runs promtool check metrics on /metrics).
 //
 // It takes the shapes it counts (a command's outcome, a lag, a projection's outcome) as it needs them, not the
 // application's types: an adapter depends on ports and the domain only (test/architecture.unit.test.ts).
@@ -15,6 +16,10 @@ type RelayLag = { eventsBehind: number; lagMs: number };
 type ProjectionLag = { events: number; ms: number };
 /** What applying an event did (src/projections/account-projection.ts ApplyOutcome). */
 type ApplyOutcome = 'applied' | 'duplicate' | 'ignored';
+
+/** Node process metrics (prom-client's default metrics) under this prefix. */
+const PROCESS_PREFIX = 'chronicle_process_';
+const PROCESS_GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 export class LedgerMetrics {
   readonly registry = new Registry();
@@ -91,7 +96,13 @@ export class LedgerMetrics {
   });
 
   constructor({ processMetrics = true } = {}) {
-    if (processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'chronicle_process_' });
+    if (processMetrics) {
+      collectDefaultMetrics({ register: this.registry, prefix: PROCESS_PREFIX });
+      // prom-client's nodejs_active_{handles,requests,resources}_total are gauges named like counters
+      // (promtool: "non-counter metrics should not have _total suffix"). Each is the sum over the `type` label
+      // of the gauge of the same name without _total, which stays: sum(chronicle_process_nodejs_active_handles).
+      for (const name of PROCESS_GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(`${PROCESS_PREFIX}${name}`);
+    }
   }
 
   command(type: string, outcome: CommandOutcome, durationMs: number): void {
@@ -122,8 +133,13 @@ export class LedgerMetrics {
     gauge('chronicle_merkle_log_size', 'Leaves in the Merkle log (events sealed).', (s) => s.size);
     gauge('chronicle_merkle_checkpoint_size', 'Tree size of the latest signed checkpoint.', (s) => s.checkpointSize);
     gauge('chronicle_merkle_unsigned_leaves', 'Leaves sealed but not yet under a signed checkpoint.', (s) => s.size - s.checkpointSize);
-    gauge('chronicle_sealer_sealed_total', 'Events sealed by this process.', (s) => s.sealedTotal);
-    gauge('chronicle_sealer_checkpoints_total', 'Checkpoints signed by this process.', (s) => s.checkpointsTotal);
+    // Counts since this process started that only grow: counters (rate() and increase() work on them), read
+    // from the sealer when scraped. They were gauges named _total until issue 13 (promtool warned).
+    const counter = (name: string, help: string, value: (s: ReturnType<typeof status>) => number) => new Counter({
+      name, help, registers: [this.registry], collect() { this.reset(); this.inc(value(status())); },
+    });
+    counter('chronicle_sealer_sealed_total', 'Events sealed by this process.', (s) => s.sealedTotal);
+    counter('chronicle_sealer_checkpoints_total', 'Checkpoints signed by this process.', (s) => s.checkpointsTotal);
   }
 
   /** The age of the transaction holding the event log head (0: none): src/application/append-stall-monitor.ts. */
