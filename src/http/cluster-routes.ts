@@ -29,6 +29,7 @@ export async function clusterRoutes(app: FastifyInstance, deps: ClusterSource) {
   app.get('/cluster', {
     config: { access: 'admin' },
     schema: {
+      operationId: 'getCluster',
       summary: 'The nodes of the high-availability stack: PostgreSQL (Patroni), NATS and, under `chronicle cluster up` (managed), every node with its status',
       tags: ['operations'],
       response: {
@@ -79,6 +80,7 @@ export async function clusterRoutes(app: FastifyInstance, deps: ClusterSource) {
     app.post<{ Params: { name: string } }>(`/cluster/nodes/:name/${action}`, {
       config: { access: 'admin' },
       schema: {
+        operationId: action === 'kill' ? 'killClusterNode' : 'restartClusterNode',
         summary: action === 'kill'
           ? 'SIGKILL to every process of one node (only under `chronicle cluster up`); a kill of the process serving the request answers first'
           : 'Start one node again (only under `chronicle cluster up`); answers once it is started, before it is ready',
