@@ -25,11 +25,11 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/application/api-keys.js';
 import { parseJournal, type JournalCommand } from '../src/cli/traffic/journal.js';
+import { screenshotPath } from './support/screenshots.js';
 import { testRandom } from './support/seeded-random.js';
 
 const REQUIRED = process.env['CHRONICLE_REQUIRE_SERVICES'] === '1';
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SHOTS = join(REPO_ROOT, 'docs', 'screenshots');
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
@@ -203,7 +203,7 @@ describe.skipIf(missing.length > 0 || process.platform !== 'linux')('chronicle c
     await expect.poll(() => row(primary).getAttribute('data-role'), { timeout: 30_000 }).toBe('primary');
     await expect.poll(async () => Number(await page.getByTestId('write-rate').textContent()), { timeout: 30_000 }).toBeGreaterThan(0);
     await page.getByRole('link', { name: 'Cluster' }).waitFor();
-    await page.screenshot({ path: join(SHOTS, 'cluster.png'), fullPage: false });
+    await page.screenshot({ path: screenshotPath('cluster'), fullPage: false });
 
     await page.getByTestId(`kill-${primary}`).click();
     await page.getByTestId(`confirm-kill-${primary}`).click();
@@ -232,7 +232,7 @@ describe.skipIf(missing.length > 0 || process.platform !== 'linux')('chronicle c
     const newPrimary = await page.getByTestId('primary').textContent();
     expect(newPrimary).not.toBe(primary);
     await expect.poll(async () => Number(await page.getByTestId('write-rate').textContent()), { timeout: 60_000, interval: 1_000 }).toBeGreaterThan(0);
-    await page.screenshot({ path: join(SHOTS, 'cluster-failover.png'), fullPage: false });
+    await page.screenshot({ path: screenshotPath('cluster-failover'), fullPage: false });
     expect(pageErrors).toStrictEqual([]);
 
     await expect.poll(() => acksAfter(killedAt), { timeout: 90_000, interval: 500 }).toBeGreaterThan(20);

@@ -4,12 +4,13 @@
 // pages as a person would use them: forms, the live timeline (a second tab that is never reloaded), time
 // travel, the concurrency demo, metrics and health, and the audit checks run in the browser. The API is
 // also asked directly where a page's claim must be cross-checked (the demo's "zero overdrafts").
-// Screenshots of every page land in docs/screenshots/, which the README shows.
+// Screenshots of every page land in test-results/screenshots/ (`npm run screenshots` refreshes docs/screenshots/,
+// which the README shows).
 //
 // The audit checks are shown to be able to fail: the test makes the network lie (playwright's page.route
 // alters one event of $all, and one hash of a proof) and the browser's verification must say so.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,10 +19,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ADMIN_KEY, CLI_AUTHORIZATION, spawnCli, type CliProcess } from './support/cli-process.js';
 import { deleteStreams, natsAdmin, natsAvailable, NATS_TEST_URL, uniqueBusNames } from './support/nats.js';
+import { screenshotPath } from './support/screenshots.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SHOTS = join(REPO_ROOT, 'docs', 'screenshots');
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const REQUIRED = process.env['CHRONICLE_REQUIRE_SERVICES'] === '1';
 // As root in a container, Chromium needs --no-sandbox; the rest keeps it off the (closed) network.
@@ -77,7 +78,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     });
     return { status: response.status, body: await response.json() as any };
   };
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+  const shot = (page: Page, name: string) => page.screenshot({ path: screenshotPath(name), fullPage: false });
   const newPage = async (ctx = context) => {
     const page = await ctx.newPage();
     page.on('pageerror', (error) => pageErrors.push(`${page.url()}: ${error.message}`));
@@ -86,7 +87,6 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
 
   beforeAll(async () => {
     buildDashboard();
-    mkdirSync(SHOTS, { recursive: true });
     dataDir = mkdtempSync(join(tmpdir(), 'chronicle-dashboard-'));
     const [port, dashboardPort] = [await freePort(), await freePort()];
     ledger = spawnCli('start', port, {
