@@ -88,6 +88,13 @@ function cluster(dir: string, ...sub: string[]): Promise<{ code: number; out: st
 
 const readClusterFile = (dir: string) => JSON.parse(readFileSync(join(dir, CLUSTER_FILE), 'utf8')) as ClusterFile;
 
+/**
+ * `cluster status` of the cluster as its file says now. The file is read again each time: `cluster restart`
+ * records the node's new pid there, and the probes ask only Patroni processes whose recorded pid is alive, so a
+ * copy read at the start goes blind once every pg node has been restarted once.
+ */
+const statusOf = (dir: string) => clusterStatus(readClusterFile(dir));
+
 async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: T | null = null;
@@ -192,7 +199,7 @@ async function main(): Promise<number> {
     for (let n = 1; n <= args.kills; n++) {
       // A whole cluster (a primary, two streaming replicas, one synchronous; every other node up), then writes flowing.
       const wholeAt = await waitUntil('a whole cluster', HEALTHY_WAIT_MS, async () => {
-        status = await clusterStatus(file!);
+        status = await statusOf(args.dir);
         return notReady(status) === null ? Date.now() : null;
       });
       await waitUntil('writes flowing', HEALTHY_WAIT_MS, async () => {
@@ -201,9 +208,10 @@ async function main(): Promise<number> {
       });
       const kind: VictimKind = args.victims === 'primary' ? 'pg-primary' : victimKindOf(random.next());
       const victim = pickVictim(kind, status, () => random.next());
-      const node = file.nodes.find((x) => x.name === victim)!;
+      const current = readClusterFile(args.dir);
+      const node = current.nodes.find((x) => x.name === victim)!;
       const load1 = loadavg()[0]!;
-      const pids = await killNode(file, node);
+      const pids = await killNode(current, node);
       const killAt = Date.now();
       killTimes.push(killAt);
       log(`kill ${n}/${args.kills}: ${victim} (${kind}), SIGKILL to ${pids.length} processes; load ${load1.toFixed(2)}`);
@@ -212,7 +220,7 @@ async function main(): Promise<number> {
       let newPrimaryMs: number | null = null;
       if (kind === 'pg-primary') {
         newPrimary = await waitUntil('a new primary', NEW_PRIMARY_WAIT_MS, async () => {
-          const s = await clusterStatus(file!);
+          const s = await statusOf(args.dir);
           return s.nodes.find((x) => x.kind === 'postgres' && x.role === 'primary' && x.name !== victim)?.name ?? null;
         });
         newPrimaryMs = Date.now() - killAt;
@@ -226,13 +234,13 @@ async function main(): Promise<number> {
       const restarted = await cluster(args.dir, 'restart', victim);
       const backMs = Date.now() - restartAt;
       if (restarted.code !== 0) throw new Error(`cluster restart ${victim} failed:\n${restarted.out}`);
-      const back = (await clusterStatus(file)).nodes.find((x) => x.name === victim)!;
+      const back = (await statusOf(args.dir)).nodes.find((x) => x.name === victim)!;
       const backAs = `${back.role}${back.sync ? ', sync' : ''}`;
       log(`  ${victim} back in ${(backMs / 1000).toFixed(1)} s as ${backAs}${/pg_rewind|rewind/i.test(restarted.out) ? ' (rewound)' : ''}`);
       kills.push({ n, victim, kind, killedAt: new Date(killAt).toISOString(), outageMs: null, newPrimaryMs, newPrimary, backMs, backAs, load1 });
     }
     // Writes flowing on a whole cluster once more before the traffic stops (the last restart's node included).
-    await waitUntil('a whole cluster at the end', HEALTHY_WAIT_MS, async () => (notReady(await clusterStatus(file!)) === null ? true : null));
+    await waitUntil('a whole cluster at the end', HEALTHY_WAIT_MS, async () => (notReady(await statusOf(args.dir)) === null ? true : null));
     await sleep(FLOWING_BEFORE_KILL_MS);
   } catch (error) {
     failure = (error as Error).message;
@@ -249,7 +257,7 @@ async function main(): Promise<number> {
   const acks = ackTimesOf(readFileSync(journalPath, 'utf8')).sort((a, b) => a - b);
   kills.forEach((k, i) => { k.outageMs = outageAround(acks, killTimes[i]!)?.ms ?? null; });
 
-  status = await clusterStatus(file);
+  status = await statusOf(args.dir);
   const nodeNames = (kind: string) => status.nodes.filter((x) => x.kind === kind).map((x) => x.url!).join(',');
   const verify = spawnSync(process.execPath, [CLI, 'verify-consistency', '--url', status.api.join(','), '--query-url', status.query.join(','),
     '--nats', nodeNames('nats'), '--key', key, '--journal', journalPath, '--json'], { cwd: REPO, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
