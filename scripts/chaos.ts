@@ -198,10 +198,16 @@ async function main(): Promise<number> {
   try {
     for (let n = 1; n <= args.kills; n++) {
       // A whole cluster (a primary, two streaming replicas, one synchronous; every other node up), then writes flowing.
+      const waitStart = Date.now();
+      const reasons = new Set<string>();
       const wholeAt = await waitUntil('a whole cluster', HEALTHY_WAIT_MS, async () => {
         status = await statusOf(args.dir);
-        return notReady(status) === null ? Date.now() : null;
+        const reason = notReady(status);
+        if (reason !== null) reasons.add(reason);
+        return reason === null ? Date.now() : null;
       });
+      // A long wait says why (on a loaded machine, a probe's 3 s timeout counts as the node not answering).
+      if (wholeAt - waitStart > 15_000) log(`  waited ${((wholeAt - waitStart) / 1000).toFixed(0)} s for a whole cluster: ${[...reasons].join('; ')}`);
       await waitUntil('writes flowing', HEALTHY_WAIT_MS, async () => {
         const last = tail.lastAck();
         return last !== null && Date.now() - last < 1_000 && Date.now() - wholeAt >= FLOWING_BEFORE_KILL_MS ? true : null;
