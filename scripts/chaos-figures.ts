@@ -40,6 +40,22 @@ export function outageAround(ackTimes: readonly number[], killAt: number): Outag
   return { lastAckBefore, firstAckAfter, ms: firstAckAfter - lastAckBefore };
 }
 
+/**
+ * The longest time without an acknowledgement from the kill until `endAt` (the next kill, or the end of the
+ * run): the gap open at the kill (the outage above) or any later one, e.g. a switch of synchronous standby or
+ * the victim's own restart, after acknowledgements had resumed. `ackTimes` sorted ascending; null when there is
+ * none after the kill.
+ */
+export function longestGapAfter(ackTimes: readonly number[], killAt: number, endAt: number): number | null {
+  const i = upperBound(ackTimes, killAt);
+  if (i === 0 || i === ackTimes.length) return null;
+  // The gap open at the kill always counts; a later one only when it closed by endAt (one still open then is the
+  // next kill's).
+  let longest = ackTimes[i]! - ackTimes[i - 1]!;
+  for (let j = i + 1; j < ackTimes.length && ackTimes[j]! <= endAt; j++) longest = Math.max(longest, ackTimes[j]! - ackTimes[j - 1]!);
+  return longest;
+}
+
 /** Acknowledgement times (ms) of the journal lines in `text` (whole lines only), unsorted. */
 export function ackTimesOf(text: string): number[] {
   const times: number[] = [];
@@ -71,7 +87,11 @@ export interface KillRecord {
   kind: VictimKind;
   /** When the SIGKILLs had been sent (ISO). */
   killedAt: string;
+  /** A pg replica victim: whether it was the synchronous standby at the kill (strict mode then waits for a switch). */
+  wasSync?: boolean;
   outageMs: number | null;
+  /** The longest gap between acknowledgements from the kill until the next kill (longestGapAfter). */
+  longestGapMs: number | null;
   /** pg primary kills: from the kill until another node is primary in `cluster status`. */
   newPrimaryMs: number | null;
   newPrimary: string | null;
@@ -82,16 +102,16 @@ export interface KillRecord {
   load1: number;
 }
 
-const sec = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(1));
+const sec = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(ms < 1_000 ? 2 : 1));
 
 /** The per-kill markdown table, for the README. */
 export function markdownTable(kills: readonly KillRecord[]): string[] {
   const lines = [
-    '| # | victim | write outage s | new primary after s | back after s (as) | load 1 min |',
-    '|---|---|---|---|---|---|',
+    '| # | victim | write outage s | longest gap until the next kill s | new primary after s | back after s (as) | load 1 min |',
+    '|---|---|---|---|---|---|---|',
   ];
   for (const k of kills) {
-    lines.push(`| ${k.n} | ${k.victim} (${k.kind}) | ${sec(k.outageMs)} | ${k.newPrimary === null ? '-' : `${sec(k.newPrimaryMs)} (${k.newPrimary})`} | ` +
+    lines.push(`| ${k.n} | ${k.victim} (${k.kind}${k.wasSync ? ', sync' : ''}) | ${sec(k.outageMs)} | ${sec(k.longestGapMs)} | ${k.newPrimary === null ? '-' : `${sec(k.newPrimaryMs)} (${k.newPrimary})`} | ` +
       `${sec(k.backMs)}${k.backAs ? ` (${k.backAs})` : ''} | ${k.load1.toFixed(1)} |`);
   }
   return lines;

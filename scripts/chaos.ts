@@ -25,7 +25,7 @@ import { clusterStatus, notReady, type ClusterStatus } from '../src/cli/cluster/
 import { CLUSTER_FILE, type ClusterFile } from '../src/cli/cluster/cluster-spec.js';
 import { killNode } from '../src/cli/cluster/node-processes.js';
 import { seededRandom } from '../src/cli/traffic/random.js';
-import { ackTimesOf, markdownTable, outageAround, summarise, victimKindOf, type KillRecord, type VictimKind } from './chaos-figures.js';
+import { ackTimesOf, longestGapAfter, markdownTable, outageAround, summarise, victimKindOf, type KillRecord, type VictimKind } from './chaos-figures.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(REPO, 'dist/cli/main.js');
@@ -217,10 +217,11 @@ async function main(): Promise<number> {
       const current = readClusterFile(args.dir);
       const node = current.nodes.find((x) => x.name === victim)!;
       const load1 = loadavg()[0]!;
+      const wasSync = status.nodes.find((x) => x.name === victim)?.sync === true;
       const pids = await killNode(current, node);
       const killAt = Date.now();
       killTimes.push(killAt);
-      log(`kill ${n}/${args.kills}: ${victim} (${kind}), SIGKILL to ${pids.length} processes; load ${load1.toFixed(2)}`);
+      log(`kill ${n}/${args.kills}: ${victim} (${kind}${wasSync ? ', the synchronous standby' : ''}), SIGKILL to ${pids.length} processes; load ${load1.toFixed(2)}`);
 
       let newPrimary: string | null = null;
       let newPrimaryMs: number | null = null;
@@ -243,7 +244,7 @@ async function main(): Promise<number> {
       const back = (await statusOf(args.dir)).nodes.find((x) => x.name === victim)!;
       const backAs = `${back.role}${back.sync ? ', sync' : ''}`;
       log(`  ${victim} back in ${(backMs / 1000).toFixed(1)} s as ${backAs}${/pg_rewind|rewind/i.test(restarted.out) ? ' (rewound)' : ''}`);
-      kills.push({ n, victim, kind, killedAt: new Date(killAt).toISOString(), outageMs: null, newPrimaryMs, newPrimary, backMs, backAs, load1 });
+      kills.push({ n, victim, kind, killedAt: new Date(killAt).toISOString(), wasSync, outageMs: null, longestGapMs: null, newPrimaryMs, newPrimary, backMs, backAs, load1 });
     }
     // Writes flowing on a whole cluster once more before the traffic stops (the last restart's node included).
     await waitUntil('a whole cluster at the end', HEALTHY_WAIT_MS, async () => (notReady(await statusOf(args.dir)) === null ? true : null));
@@ -261,7 +262,10 @@ async function main(): Promise<number> {
 
   // The outages, from the whole journal.
   const acks = ackTimesOf(readFileSync(journalPath, 'utf8')).sort((a, b) => a - b);
-  kills.forEach((k, i) => { k.outageMs = outageAround(acks, killTimes[i]!)?.ms ?? null; });
+  kills.forEach((k, i) => {
+    k.outageMs = outageAround(acks, killTimes[i]!)?.ms ?? null;
+    k.longestGapMs = longestGapAfter(acks, killTimes[i]!, killTimes[i + 1] ?? Date.now());
+  });
 
   status = await statusOf(args.dir);
   const nodeNames = (kind: string) => status.nodes.filter((x) => x.kind === kind).map((x) => x.url!).join(',');
@@ -301,7 +305,10 @@ async function main(): Promise<number> {
   console.log('');
   console.log(`primary kills: ${primaryOutages.length}; write outage p50 ${s(summary.primaryOutage.p50Ms)}, max ${s(summary.primaryOutage.maxMs)}, min ${s(summary.primaryOutage.minMs)}; ` +
     `new primary in status p50 ${s(newPrimary.p50Ms)}, max ${s(newPrimary.maxMs)}`);
-  for (const [kind, o] of Object.entries(byKind)) if (o.kills > 0 && kind !== 'pg-primary') console.log(`${kind} kills: ${o.kills}; longest outage ${s(o.maxMs)}, p50 ${s(o.p50Ms)}`);
+  for (const [kind, o] of Object.entries(byKind)) if (o.kills > 0 && kind !== 'pg-primary') {
+    const gaps = kills.filter((k) => k.kind === kind && k.longestGapMs !== null).map((k) => k.longestGapMs!);
+    console.log(`${kind} kills: ${o.kills}; outage max ${s(o.maxMs)}; longest gap from a kill to the next: max ${s(gaps.length ? Math.max(...gaps) : null)}`);
+  }
   console.log(`acknowledged ${acks.length} commands over ${(runMs / 1000).toFixed(0)} s; load average at the kills ${Math.min(...summary.loadAverageAtKills).toFixed(1)}-${Math.max(...summary.loadAverageAtKills).toFixed(1)}`);
   console.log(`acknowledged lost / doubled: ${checkOf('acknowledged_once')?.status === 'pass' ? '0 / 0' : 'see below'} (${checkOf('acknowledged_once')?.summary ?? 'not checked'})`);
   for (const c of verdict?.checks ?? []) {

@@ -2,7 +2,7 @@
 // defines it (last acknowledgement at or before the kill -> first after), read from journal lines; the
 // nearest-rank percentile behind the README's p50; the seeded victim choice.
 import { describe, expect, it } from 'vitest';
-import { ackTimesOf, markdownTable, outageAround, percentile, summarise, VICTIM_KINDS, victimKindOf } from '../scripts/chaos-figures.js';
+import { ackTimesOf, longestGapAfter, markdownTable, outageAround, percentile, summarise, VICTIM_KINDS, victimKindOf } from '../scripts/chaos-figures.js';
 import { testRandom } from './support/seeded-random.js';
 
 const line = (outcome: string, endedAt: string, kind = 'command') => JSON.stringify({ kind, key: 'k', type: 'Deposit', body: {}, outcome, endedAt });
@@ -33,6 +33,17 @@ describe('chaos figures', () => {
         : { lastAckBefore: Math.max(...before), firstAckAfter: Math.min(...after), ms: Math.min(...after) - Math.max(...before) };
       expect(outageAround(acks, killAt)).toEqual(expected);
     }
+  });
+
+  it('the longest gap after a kill covers the open gap and any later one before the next kill', () => {
+    const acks = [0, 100, 200, 300, 5_300, 5_400, 20_000, 20_100];
+    expect(longestGapAfter(acks, 350, 10_000)).toBe(5_000);
+    // A later pause (a switch of synchronous standby) that closed before the next kill counts.
+    expect(longestGapAfter(acks, 350, 30_000)).toBe(14_600);
+    // One still open at the next kill is that kill's, even when it opened before it.
+    expect(longestGapAfter(acks, 5_350, 19_000)).toBe(100);
+    expect(longestGapAfter(acks, 250, 260)).toBe(100);
+    expect(longestGapAfter(acks, 20_100, 21_100)).toBeNull();
   });
 
   it('reads the acknowledgement times of command lines only', () => {
@@ -74,12 +85,12 @@ describe('chaos figures', () => {
 
   it('the README table has a row a kill, with dashes for what does not apply', () => {
     const rows = markdownTable([
-      { n: 1, victim: 'pg-1', kind: 'pg-primary', killedAt: '', outageMs: 22_400, newPrimaryMs: 21_000, newPrimary: 'pg-2', backMs: 8_100, backAs: 'replica', load1: 3.25 },
-      { n: 2, victim: 'nats-3', kind: 'nats', killedAt: '', outageMs: 300, newPrimaryMs: null, newPrimary: null, backMs: 2_000, backAs: 'up', load1: 4 },
+      { n: 1, victim: 'pg-1', kind: 'pg-primary', killedAt: '', outageMs: 22_400, longestGapMs: 22_400, newPrimaryMs: 21_000, newPrimary: 'pg-2', backMs: 8_100, backAs: 'replica', load1: 3.25 },
+      { n: 2, victim: 'nats-3', kind: 'nats', killedAt: '', outageMs: 300, longestGapMs: 1_500, newPrimaryMs: null, newPrimary: null, backMs: 2_000, backAs: 'up', load1: 4 },
     ]);
     expect(rows.slice(2)).toEqual([
-      '| 1 | pg-1 (pg-primary) | 22.4 | 21.0 (pg-2) | 8.1 (replica) | 3.3 |',
-      '| 2 | nats-3 (nats) | 0.3 | - | 2.0 (up) | 4.0 |',
+      '| 1 | pg-1 (pg-primary) | 22.4 | 22.4 | 21.0 (pg-2) | 8.1 (replica) | 3.3 |',
+      '| 2 | nats-3 (nats) | 0.30 | 1.5 | - | 2.0 (up) | 4.0 |',
     ]);
   });
 });
