@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { clusterStatus, notReady, type ClusterStatus } from '../src/cli/cluster/cluster-probes.js';
 import { CLUSTER_FILE, type ClusterFile } from '../src/cli/cluster/cluster-spec.js';
 import { killNode } from '../src/cli/cluster/node-processes.js';
-import { seededRandom } from '../src/cli/traffic/random.js';
+import { seededRandom } from '../src/lib/seeded-random.js';
 import { ackTimesOf, longestGapAfter, markdownTable, outageAround, summarise, victimKindOf, type KillRecord, type VictimKind } from './chaos-figures.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
