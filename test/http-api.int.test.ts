@@ -312,7 +312,7 @@ describe('operations', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/accounts', '/accounts/{id}/balance', '/accounts/{id}/history',
       '/audit/checkpoint', '/audit/checkpoints', '/audit/consistency', '/audit/events/{eventId}/proof', '/audit/public-key',
-      '/commands/create-account', '/commands/deposit',
+      '/cluster', '/cluster/nodes/{name}/kill', '/cluster/nodes/{name}/restart', '/commands/create-account', '/commands/deposit',
       '/commands/transfer', '/commands/withdraw', '/health', '/metrics', '/projections', '/projections/{name}',
       '/projections/{name}/dead-letters', '/projections/{name}/dead-letters/{eventId}/replay', '/projections/{name}/reset',
       '/projections/{name}/state', '/streams/$all', '/streams/{streamId}', '/streams/{streamId}/events',
