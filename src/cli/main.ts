@@ -156,11 +156,41 @@ async function open(config: Config, command: string, roles: readonly Role[], log
   }
 }
 
+/**
+ * One command's part of USAGE: its lines (those that start with the command's name) and the lines indented
+ * under them, then where the environment is described. Null: no such command.
+ */
+function commandUsage(command: string): string | null {
+  const lines = USAGE.split('\n');
+  const picked: string[] = [];
+  let within = false;
+  for (const line of lines) {
+    const starts = line.startsWith(`  ${command} `) || line === `  ${command}`;
+    if (starts) within = true;
+    else if (!/^ {4,}\S/.test(line)) within = false;
+    if (within) picked.push(line);
+  }
+  if (picked.length === 0) return null;
+  return `usage: chronicle ${command} …\n\n${picked.join('\n')}\n\nconfiguration: environment variables (chronicle --help lists them; README "Configuration")`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const command = argv[0];
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
     return command === undefined ? 2 : 0;
+  }
+  // `chronicle <command> --help`: that command's usage and nothing else (no configuration read, nothing
+  // started or created). traffic and cluster commands print their own.
+  const selfHelped = command === 'simulate-traffic' || command === 'verify-consistency' || command === 'cluster';
+  if (!selfHelped && argv.slice(1).some((arg) => arg === '--help' || arg === '-h')) {
+    const usage = commandUsage(command);
+    if (usage === null) {
+      console.error(`chronicle: unknown command ${command}\n\n${USAGE}`);
+      return 2;
+    }
+    console.log(usage);
+    return 0;
   }
   // Clients of a running ledger: they read no ledger configuration.
   if (command === 'simulate-traffic' || command === 'verify-consistency') {
