@@ -246,7 +246,8 @@ async function up(args: Args, out: (line: string) => void): Promise<number> {
   let file = readClusterFile(args.dir);
   if (file !== null) {
     const f = file;
-    const stopped = file.nodes.filter((n) => nodeProcesses(f, n).length === 0 && (n.kind !== 'dashboard' || dashboardBuilt(n)));
+    const table = processTable();
+    const stopped = file.nodes.filter((n) => nodeProcesses(f, n, table).length === 0 && (n.kind !== 'dashboard' || dashboardBuilt(n)));
     if (stopped.length === 0) {
       out(`the cluster in ${args.dir} is already running`);
       printStatus(await clusterStatus(file), args.json, out);
