@@ -10,6 +10,7 @@
 //   so every event is under a signature within an interval or so.
 // - One sealer per store (a lease, src/composition/roles.ts); a second one's batch would collide on the leaf index
 //   primary key and retry from the stored state.
+// - It signs only with the ledger's recorded key (signing-keys.ts): recorded on first use, any other refused.
 import { abortableSleep } from '../lib/abortable-sleep.js';
 import type { SignedCheckpoint } from '../domain/audit/checkpoint.js';
 import { checkpointMessage } from '../domain/audit/checkpoint.js';
