@@ -42,6 +42,18 @@ describe('recorded signing keys', () => {
     expect((retired as SigningKeyMismatchError).retired).toBe(true);
   });
 
+  it('a store signed before keys were recorded: the key its latest checkpoint names is recorded, another is refused', async () => {
+    const legacy = generateSigner().signer;
+    raw = await embeddedDatabase();
+    ledger = await createLedger({ store: raw.target, processMetrics: false, audit: { signer: legacy, sealer: false } });
+    await raw.sql.query(`INSERT INTO merkle_checkpoints (tree_size, root_hash, issued_at, key_id, signature) VALUES (1, decode(repeat('ab', 32), 'hex'), '2026-01-01T00:00:00.000Z', $1, 'x')`, [legacy.keyId]);
+    const other = generateSigner().signer;
+    await expect(adoptSigningKey(ledger.merkleLog, other)).rejects.toThrow(`its checkpoints are signed with key ${legacy.keyId} (named by its latest checkpoint)`);
+    expect(await ledger.merkleLog.signingKeys()).toEqual([]);
+    expect(await adoptSigningKey(ledger.merkleLog, legacy)).toBe('recorded');
+    expect((await ledger.merkleLog.signingKeys()).map((k) => k.keyId)).toEqual([legacy.keyId]);
+  });
+
   it('the table is append-only and refuses a key id that is not its key\'s', async () => {
     const a = generateSigner().signer;
     const { merkleLog } = await open(a);

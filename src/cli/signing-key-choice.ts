@@ -7,7 +7,8 @@
 //                         store never signed;
 //   DATABASE_URL          <data dir>/signing-keys/<keyId>.pem, named for the key that database records, so a
 //                         PostgreSQL ledger never picks up the embedded store's key nor another database's;
-//                         generated only when the database never signed. Several processes started together
+//                         generated only when the database never signed (one signed before keys were
+//                         recorded: <data dir>/signing-key.pem if its checkpoints name that key). Several processes started together
 //                         on one machine converge on the first key recorded; on other machines, give them
 //                         the file (CHRONICLE_SIGNING_KEY_FILE).
 // Anything else is refused at start with what to do, before the process serves or seals.
@@ -50,8 +51,14 @@ export async function chooseSigningKey(config: KeyConfig, registry: SigningKeyRe
     if (now) {
       const path = join(dir, `${now.keyId}.pem`);
       const found = await readSignerFile(path);
-      if (!found) throw new ConfigError(`this database's checkpoints are signed with key ${now.keyId}, whose private key is not at ${path}: set CHRONICLE_SIGNING_KEY_FILE to it (or CHRONICLE_DATA_DIR to the directory that holds signing-keys/)`);
-      return adopt(registry, found, path, false);
+      if (found) return adopt(registry, found, path, false);
+      // A database signed before keys were recorded was signed with the data directory's one key: its
+      // checkpoints prove which, so that file is taken only when it holds exactly that key.
+      const legacyPath = join(config.dataDir, 'signing-key.pem');
+      const legacy = now.recorded === null ? await readSignerFile(legacyPath) : null;
+      if (legacy?.keyId === now.keyId) return adopt(registry, legacy, `${legacyPath} (the key this database's checkpoints name)`, false);
+      throw new ConfigError(`this database's checkpoints are signed with key ${now.keyId}, whose private key is not at ${path}: ` +
+        'set CHRONICLE_SIGNING_KEY_FILE to it (or CHRONICLE_DATA_DIR to the directory that holds signing-keys/)');
     }
     // A database that never signed: a new key, in a file named for it, recorded as this ledger's first. A
     // process that loses the race to record drops its file and takes the winner's (next round).
