@@ -124,7 +124,7 @@ function explain(error: unknown, config: Config, flags: Partial<Record<Flag, str
   return (e.message ?? String(error)).split('\n')[0]!;
 }
 
-/** Opens the ledger's database without creating one: null with a refusal when there is no ledger there. */
+/** Opens the ledger's database without creating one; a VerifyRefusal when there is no ledger there. */
 async function openLedgerDatabase(config: Config): Promise<{ db: SqlClient; where: string; release: () => void }> {
   let release = () => {};
   let where: string;
