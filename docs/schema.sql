@@ -349,6 +349,21 @@ CREATE TABLE public.schema_migrations (
 );
 
 --
+-- Name: signing_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.signing_keys (
+    seq integer NOT NULL,
+    key_id text NOT NULL,
+    public_key text NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT signing_keys_check CHECK ((key_id = "left"(encode(sha256(decode(public_key, 'base64'::text)), 'hex'::text), 16))),
+    CONSTRAINT signing_keys_key_id_check CHECK ((key_id ~ '^[0-9a-f]{16}$'::text)),
+    CONSTRAINT signing_keys_public_key_check CHECK ((public_key ~ '^[A-Za-z0-9+/]{43}=$'::text)),
+    CONSTRAINT signing_keys_seq_check CHECK ((seq > 0))
+);
+
+--
 -- Name: snapshots; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -466,6 +481,27 @@ ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
 --
+-- Name: signing_keys signing_keys_key_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.signing_keys
+    ADD CONSTRAINT signing_keys_key_id_key UNIQUE (key_id);
+
+--
+-- Name: signing_keys signing_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.signing_keys
+    ADD CONSTRAINT signing_keys_pkey PRIMARY KEY (seq);
+
+--
+-- Name: signing_keys signing_keys_public_key_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.signing_keys
+    ADD CONSTRAINT signing_keys_public_key_key UNIQUE (public_key);
+
+--
 -- Name: snapshots snapshots_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -544,6 +580,18 @@ CREATE TRIGGER merkle_nodes_append_only BEFORE DELETE OR UPDATE ON public.merkle
 --
 
 CREATE TRIGGER merkle_nodes_no_truncate BEFORE TRUNCATE ON public.merkle_nodes FOR EACH STATEMENT EXECUTE FUNCTION public.chronicle_append_only();
+
+--
+-- Name: signing_keys signing_keys_append_only; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER signing_keys_append_only BEFORE DELETE OR UPDATE ON public.signing_keys FOR EACH ROW EXECUTE FUNCTION public.chronicle_append_only();
+
+--
+-- Name: signing_keys signing_keys_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER signing_keys_no_truncate BEFORE TRUNCATE ON public.signing_keys FOR EACH STATEMENT EXECUTE FUNCTION public.chronicle_append_only();
 
 --
 -- Name: events events_stream_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

@@ -72,6 +72,11 @@ export interface Config {
   readonly signingKeyPem: string | undefined;
   /** A PEM file holding it (CHRONICLE_SIGNING_KEY_FILE). */
   readonly signingKeyFile: string | undefined;
+  /**
+   * Make that key the ledger's signing key from now on although the store records another
+   * (CHRONICLE_SIGNING_KEY_ROTATE=on; README "Audit"). Off: a key other than the recorded one is refused.
+   */
+  readonly signingKeyRotate: boolean;
   /** The sealer signs at most one checkpoint per this interval (CHRONICLE_CHECKPOINT_INTERVAL_MS). */
   readonly checkpointIntervalMs: number;
   /** Whether a ledger API process runs the sealer (CHRONICLE_SEALER=on|off); off: another process seals. */
@@ -180,6 +185,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (dashboardApiUrl !== undefined && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(dashboardApiUrl)) {
     throw new ConfigError(`DASHBOARD_API_URL: ${JSON.stringify(dashboardApiUrl)} is not an origin like http://localhost:4000`);
   }
+  const signingKeyRotate = onOff(env, 'CHRONICLE_SIGNING_KEY_ROTATE', false);
+  if (signingKeyRotate && !env['CHRONICLE_SIGNING_KEY'] && !env['CHRONICLE_SIGNING_KEY_FILE']) {
+    throw new ConfigError('CHRONICLE_SIGNING_KEY_ROTATE=on rotates to the key in CHRONICLE_SIGNING_KEY or CHRONICLE_SIGNING_KEY_FILE: set one of them');
+  }
   const port = integer(env, 'PORT', HTTP_PORT_DEFAULT, 0, PORT_MAX);
   const dashboardPort = integer(env, 'DASHBOARD_PORT', DASHBOARD_PORT_DEFAULT, 1, PORT_MAX);
   const dashboard = onOff(env, 'DASHBOARD', true);
@@ -212,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     signingKeyPem: env['CHRONICLE_SIGNING_KEY'] || undefined,
     signingKeyFile: env['CHRONICLE_SIGNING_KEY_FILE'] ? resolve(env['CHRONICLE_SIGNING_KEY_FILE']) : undefined,
+    signingKeyRotate,
     checkpointIntervalMs: integer(env, 'CHRONICLE_CHECKPOINT_INTERVAL_MS', CHECKPOINT_INTERVAL_MS_DEFAULT, CHECKPOINT_INTERVAL_MS_MIN, SETTING_MS_MAX),
     sealer: onOff(env, 'CHRONICLE_SEALER', true),
     bootstrapKey,

@@ -33,7 +33,7 @@ import type { ClusterControl } from './ports/cluster-control.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { EventStore } from './ports/event-store.js';
 import type { IdGenerator } from './ports/ids.js';
-import type { CheckpointSigner, MerkleLog } from './ports/merkle-log.js';
+import type { CheckpointSigner, MerkleLog, SigningKeyRegistry } from './ports/merkle-log.js';
 import type { ReadModel } from './ports/read-model.js';
 
 export const ROLES = ['ledger-api', 'query-api', 'relay', 'read-processor'] as const;
@@ -98,10 +98,11 @@ export interface LedgerOptions {
   readProcessor?: Partial<ReadProcessorOptions>;
   /**
    * Tamper evidence (docs/audit.md), with the ledger API role: the key that signs checkpoints (default: a
-   * fresh key for this process only; the CLI loads a persistent one) and the sealer's options, or false for
-   * no sealer in this process (another process seals; proofs are still served from the store).
+   * fresh key for this process only; the CLI passes a function that picks the ledger's persistent key once
+   * the store is open: src/cli/signing-key-choice.ts) and the sealer's options, or false for no sealer in
+   * this process (another process seals; proofs are still served from the store).
    */
-  audit?: { signer?: CheckpointSigner; sealer?: Partial<SealerOptions> | false };
+  audit?: { signer?: CheckpointSigner | ((keys: SigningKeyRegistry) => Promise<CheckpointSigner>); sealer?: Partial<SealerOptions> | false };
   /** API keys and roles. Absent: no authentication (the library's default, for tests; the CLI turns it on). */
   auth?: AuthOptions;
   /** Acknowledges running without authentication on purpose (CHRONICLE_AUTH_DISABLED_INSECURE): warned at start. */
@@ -164,12 +165,13 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
   };
   try {
     const w = await openStore({ options, roles, has, busTarget, log, metrics, cleanup });
+    // First: a signing key the store refuses stops the start before anything else connects or is created.
+    const audit = await openAudit(w);
     const { commands, queries } = wireLedgerApi(w);
     const bus = has('relay') || has('read-processor') ? await wireBus(w) : null;
     const read = has('query-api') || has('read-processor') ? await wireQueryApi(w, bus) : null;
     if (read && has('read-processor')) await wireReadProcessor(w, read);
     const relay = has('relay') ? await wireRelay(w, bus!, read) : null;
-    const audit = openAudit(w);
     const sealer = has('ledger-api') && options.audit?.sealer !== false ? wireSealer(w, audit) : null;
     const keys = openKeys(w);
     if (keys) {

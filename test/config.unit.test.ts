@@ -27,7 +27,7 @@ const FIELD: Record<string, keyof Config> = {
   PG_POOL_MAX: 'pgPoolMax', SNAPSHOT_EVERY: 'snapshotEvery', AGGREGATE_CACHE_MAX: 'aggregateCacheMax', ACCOUNT_QUEUE_MAX: 'accountQueueMax',
   READ_WAIT_MAX_MS: 'readWaitMaxMs', APPEND_STALL_WARN_MS: 'appendStallWarnMs', NATS_URL: 'natsUrl', NATS_STREAM: 'natsStream', NATS_STREAM_REPLICAS: 'natsStreamReplicas',
   NATS_SUBJECT_PREFIX: 'natsSubjectPrefix', NATS_ACK_WAIT_MS: 'natsAckWaitMs', CORS_ORIGINS: 'corsOrigins', LOG_LEVEL: 'logLevel',
-  CHRONICLE_SIGNING_KEY: 'signingKeyPem', CHRONICLE_SIGNING_KEY_FILE: 'signingKeyFile', CHRONICLE_CHECKPOINT_INTERVAL_MS: 'checkpointIntervalMs',
+  CHRONICLE_SIGNING_KEY: 'signingKeyPem', CHRONICLE_SIGNING_KEY_FILE: 'signingKeyFile', CHRONICLE_SIGNING_KEY_ROTATE: 'signingKeyRotate', CHRONICLE_CHECKPOINT_INTERVAL_MS: 'checkpointIntervalMs',
   CHRONICLE_SEALER: 'sealer', CHRONICLE_BOOTSTRAP_KEY: 'bootstrapKey', CHRONICLE_AUTH_DISABLED_INSECURE: 'authDisabledInsecure',
   RATE_LIMIT_PER_MINUTE: 'rateLimitPerMinute', SUBSCRIPTIONS_PER_KEY_MAX: 'subscriptionsPerKeyMax', AUTH_FAILURES_PER_MINUTE: 'authFailuresPerMinute',
   REQUEST_TIMEOUT_MS: 'requestTimeoutMs', HEADERS_TIMEOUT_MS: 'headersTimeoutMs', CONNECTION_TIMEOUT_MS: 'connectionTimeoutMs',

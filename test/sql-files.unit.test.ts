@@ -23,6 +23,7 @@ const SHIPPED: Record<number, string> = {
   5: 'c6855b5178d77d92a579e36d53d31b97b8028f3f8928229f2c9ca7e7f2fe4e75',
   6: 'fba6e35f6b8840775e81fb0ce8f1573bb1a7dde864a37a45320fd07ae1ec55f2',
   7: '5286fe89449a3afea8ace1711dbf01ea842960ee9f63afb1fef926706dc22b19',
+  8: 'e692e440985a44593bf5442164a3408bd40dbf4b11b77b013a17ee44f4b1f725',
 };
 
 /** Every .sql file under `root`, relative to it, sorted. */

@@ -10,6 +10,7 @@
 //   so every event is under a signature within an interval or so.
 // - One sealer per store (a lease, src/composition/roles.ts); a second one's batch would collide on the leaf index
 //   primary key and retry from the stored state.
+// - It signs only with the ledger's recorded key (signing-keys.ts): recorded on first use, any other refused.
 import { abortableSleep } from '../lib/abortable-sleep.js';
 import type { SignedCheckpoint } from '../domain/audit/checkpoint.js';
 import { checkpointMessage } from '../domain/audit/checkpoint.js';
@@ -19,11 +20,12 @@ import { leafHash, type MerkleFrontier, type NodeRef } from '../domain/audit/mer
 import type { EventStore } from '../ports/event-store.js';
 import type { CheckpointSigner, MerkleLog, SealedLeaf } from '../ports/merkle-log.js';
 import type { ChangeSignal } from './change-signal.js';
+import { adoptSigningKey } from './signing-keys.js';
 import { followAllPages } from './subscription.js';
 import { SEALER_DEFAULTS } from '../domain/limits.js';
 
 /** What the sealer uses of the Merkle log. */
-export type MerkleLogStorage = Pick<MerkleLog, 'state' | 'append' | 'latestCheckpoint'>;
+export type MerkleLogStorage = Pick<MerkleLog, 'state' | 'append' | 'latestCheckpoint' | 'signingKeys' | 'recordSigningKey'>;
 
 export interface SealerOptions {
   /** At most one checkpoint per this interval while events arrive; the tail's within about as long. */
@@ -70,7 +72,7 @@ export class Sealer {
   private readonly sizeWaiters = new Set<{ size: number; resolve: () => void }>();
 
   constructor(
-    private readonly deps: { store: EventStore; log: MerkleLogStorage; signer: Pick<CheckpointSigner, 'keyId' | 'sign'>; sha256: Sha256 },
+    private readonly deps: { store: EventStore; log: MerkleLogStorage; signer: Pick<CheckpointSigner, 'keyId' | 'publicKey' | 'sign'>; sha256: Sha256 },
     options: SealerOptions = {},
   ) {
     this.options = { ...SEALER_DEFAULTS, now: () => new Date(), ...options };
@@ -142,6 +144,10 @@ export class Sealer {
 
   private async follow(signal: AbortSignal): Promise<void> {
     if (!this.frontier) {
+      // Its key must be the ledger's (recorded now if it is the first): a process started with another key
+      // refuses to sign rather than leave checkpoints no verifier of this ledger accepts. Asked again after
+      // every lease change and retry.
+      await adoptSigningKey(this.deps.log, this.deps.signer);
       const stored = await this.deps.log.state();
       this.frontier = stored.frontier;
       this.sealedPosition = stored.lastPosition;

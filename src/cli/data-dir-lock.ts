@@ -1,6 +1,14 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** The data directory is held by a live process (a running ledger): commands say what to do instead. */
+export class DataDirLockedError extends Error {
+  override readonly name = 'DataDirLockedError';
+  constructor(readonly dataDir: string, readonly pid: number) {
+    super(`${dataDir} is in use by process ${pid}; PGlite allows one process per data directory`);
+  }
+}
+
 /**
  * A pid file in the data directory, taken exclusively. A lock left by a process that no longer exists is
  * taken over; one held by a live process is an error with a clear message.
@@ -18,7 +26,7 @@ export function acquireDataDirLock(dataDir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number(readFileSync(path, 'utf8'));
       if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-        throw new Error(`${dataDir} is in use by process ${pid}; PGlite allows one process per data directory`);
+        throw new DataDirLockedError(dataDir, pid);
       }
       rmSync(path, { force: true });
     }

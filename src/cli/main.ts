@@ -4,7 +4,8 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { StoreTarget } from '../adapters/event-store/open-store.js';
 import { launcherClusterControl } from './cluster/cluster-control.js';
 import { createLedger, LedgerConfigError, type BusTarget, type Ledger, type Role } from '../ledger.js';
-import { loadSigner } from '../adapters/audit/signing-key.js';
+import type { SigningKeyRegistry } from '../ports/merkle-log.js';
+import { chooseSigningKey, type SigningKeyChoice } from './signing-key-choice.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 import { verifyCommand, VERIFY_USAGE } from './verify.js';
 import { keysCommand, KEYS_USAGE } from './keys-command.js';
@@ -45,7 +46,7 @@ Every long-running command serves /health and /metrics on PORT. The API needs an
 (Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
 environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, READ_REPLICA_URL, PATRONI_URLS, CHRONICLE_CLUSTER_DIR, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_STREAM_REPLICAS, NATS_SUBJECT_PREFIX,
-             NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE),
+             NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE, _ROTATE),
              CHRONICLE_CHECKPOINT_INTERVAL_MS, CHRONICLE_BOOTSTRAP_KEY, CHRONICLE_AUTH_DISABLED_INSECURE,
              RATE_LIMIT_PER_MINUTE, AUTH_FAILURES_PER_MINUTE, REQUEST_TIMEOUT_MS, HEADERS_TIMEOUT_MS,
              CONNECTION_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, DASHBOARD, DASHBOARD_PORT, DASHBOARD_API_URL, DASHBOARD_DIR
@@ -112,12 +113,16 @@ async function open(config: Config, command: string, roles: readonly Role[], log
   const release = store.kind === 'pglite' ? acquireDataDirLock(config.dataDir) : () => {};
   const bus: BusTarget = config.natsUrl === undefined ? { kind: 'in-process' } : { kind: 'nats', servers: config.natsServers, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix, ackWaitMs: config.natsAckWaitMs, replicas: config.natsStreamReplicas };
   try {
-    // The checkpoint signing key: only the ledger API role seals, but every role is given it (cheap).
-    const { signer, source } = await loadSigner({ pem: config.signingKeyPem, file: config.signingKeyFile, dataDir: config.dataDir });
+    // The checkpoint signing key, picked once the store says which key it records (signing-key-choice.ts):
+    // only a serving ledger API signs; other roles and one-shots (migrate, projections) load no key at all.
+    const signs = serving && roles.includes('ledger-api');
+    let key: SigningKeyChoice | undefined;
     const ledger = await createLedger({
       store,
-      // One-shot commands (migrate, projections) seal nothing.
-      audit: { signer, sealer: serving && config.sealer ? { checkpointIntervalMs: config.checkpointIntervalMs } : false },
+      audit: {
+        ...(signs ? { signer: async (keys: SigningKeyRegistry) => (key = await chooseSigningKey(config, keys)).signer } : {}),
+        sealer: signs && config.sealer ? { checkpointIntervalMs: config.checkpointIntervalMs } : false,
+      },
       ...(config.readDatabaseUrl === undefined ? {} : { readStore: { kind: 'postgres', url: config.readDatabaseUrl, poolMax: config.pgPoolMax } }),
       ...(config.patroniUrls.length === 0 ? {} : { patroniUrls: config.patroniUrls }),
       // Under `chronicle cluster up`: GET /cluster lists its nodes and may kill or restart them.
@@ -148,7 +153,7 @@ async function open(config: Config, command: string, roles: readonly Role[], log
       } : {}),
       httpTimeouts: { requestTimeoutMs: config.requestTimeoutMs, headersTimeoutMs: config.headersTimeoutMs, connectionTimeoutMs: config.connectionTimeoutMs },
     });
-    if (roles.includes('ledger-api')) ledger.log.info({ keyId: signer.keyId, source }, 'checkpoint signing key');
+    if (key) ledger.log.info({ keyId: key.signer.keyId, source: key.source, recorded: key.outcome }, 'checkpoint signing key');
     return { ledger, release };
   } catch (error) {
     release();

@@ -6,21 +6,28 @@
 //                    [--since <saved checkpoint.json>] [--save <checkpoint.json>] [--json]
 //
 // Without --url it reads the database (DATABASE_URL, or the embedded data directory while no ledger runs on
-// it): a live store or a restored dump.
+// it): a live store or a restored dump. A verifier creates nothing: no store where there is none (it refuses
+// a missing or empty ledger), and no key: it trusts --public-key, else the public keys the store records
+// (signing_keys), else the API's /audit/public-key, and says which. It never reads a private key.
+// Runtime failures are one line saying what to do (exit 2), never a stack trace.
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { httpVerifySource } from '../adapters/audit/http-verify-source.js';
+import { join } from 'node:path';
+import { HttpStatusError, httpVerifySource } from '../adapters/audit/http-verify-source.js';
+import { readSigningKeys } from '../adapters/audit/sql-merkle-log.js';
 import { sqlVerifySource } from '../adapters/audit/verify-sources.js';
-import { isEd25519PublicKey, keyIdOfPublicKey, loadSigner, signatureVerifier } from '../adapters/audit/signing-key.js';
+import { isEd25519PublicKey, keyIdOfPublicKey, signatureVerifier } from '../adapters/audit/signing-key.js';
 import { openSqlClient } from '../adapters/event-store/open-store.js';
+import type { SqlClient } from '../adapters/event-store/sql/sql-client.js';
 import { migrate } from '../adapters/event-store/sql/migrate.js';
 import { sha256 } from '../adapters/event-store/sql/sql-event-store.js';
 import { verifyLog } from '../application/verify-log.js';
-import { checkpointSignatureValid, type SignedCheckpoint } from '../domain/audit/checkpoint.js';
+import { checkpointSignatureValid, type SignatureVerifier, type SignedCheckpoint } from '../domain/audit/checkpoint.js';
 import { fromHex } from '../domain/audit/hash.js';
 import { verifyConsistency } from '../domain/audit/merkle.js';
 import type { Finding, VerifyReport } from '../domain/audit/verify.js';
 import type { Config } from '../config.js';
-import { acquireDataDirLock } from './data-dir-lock.js';
+import { acquireDataDirLock, DataDirLockedError } from './data-dir-lock.js';
 
 const FLAGS = ['--url', '--api-key', '--public-key', '--since', '--save'] as const;
 type Flag = (typeof FLAGS)[number];
@@ -40,54 +47,175 @@ function parse(args: string[]): { flags: Partial<Record<Flag, string>>; json: bo
   return { flags, json };
 }
 
+/** A refusal said in one line (exit 2): what is wrong and what to do. */
+class VerifyRefusal extends Error {
+  override readonly name = 'VerifyRefusal';
+}
+
 const parseCheckpoint = (text: string, from: string): SignedCheckpoint => {
-  const raw = JSON.parse(text) as Record<string, unknown>;
-  const { treeSize, rootHash, issuedAt, keyId, signature } = raw;
+  let raw: Record<string, unknown> = {};
+  try {
+    raw = JSON.parse(text) as Record<string, unknown>;
+  } catch { /* refused below */ }
+  const { treeSize, rootHash, issuedAt, keyId, signature } = raw ?? {};
   if (typeof treeSize !== 'number' || typeof rootHash !== 'string' || typeof issuedAt !== 'string' || typeof keyId !== 'string' || typeof signature !== 'string') {
-    throw new Error(`${from} is not a checkpoint (treeSize, rootHash, issuedAt, keyId, signature)`);
+    throw new VerifyRefusal(`--since ${from} is not a saved checkpoint (JSON with treeSize, rootHash, issuedAt, keyId, signature, as --save writes)`);
   }
   return { treeSize, rootHash, issuedAt, keyId, signature };
 };
 
-export async function verifyCommand(config: Config, args: string[], out: (line: string) => void): Promise<number> {
+/** A file a flag names; a missing one is refused by name. */
+async function flagFile(flag: Flag, path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') {
+      throw new VerifyRefusal(`${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a file' : 'not readable'} (${what})`);
+    }
+    throw error;
+  }
+}
+
+/** The keys verify trusts, where they came from, and a verifier that accepts a signature by any of them. */
+interface Trusted {
+  keyIds: string[];
+  verify: SignatureVerifier;
+}
+
+function trust(publicKeys: string[]): Trusted {
+  const verifiers = publicKeys.map((k) => signatureVerifier(k));
+  return { keyIds: publicKeys.map((k) => keyIdOfPublicKey(k)), verify: (message, signature) => verifiers.some((v) => v(message, signature)) };
+}
+
+/** A database URL without its password, for messages. */
+function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+/** The one line a runtime failure becomes. */
+function explain(error: unknown, config: Config, flags: Partial<Record<Flag, string>>): string {
+  if (error instanceof VerifyRefusal) return error.message;
+  if (error instanceof DataDirLockedError) {
+    return `the ledger is running on ${error.dataDir} (process ${error.pid}): verify it through its API: ` +
+      `chronicle verify --url http://localhost:${config.port} --api-key <auditor key> (its PORT; an admin makes an auditor key with POST /keys)`;
+  }
+  const auditorKey = 'pass --api-key with an auditor key: chronicle keys create --role auditor --name <name> (or POST /keys with an admin key)';
+  if (error instanceof HttpStatusError) {
+    if (error.status === 401) return `the ledger API at ${flags['--url']} wants an API key (401 on GET ${error.path}${flags['--api-key'] ? ': the key given is unknown or revoked' : ''}): ${auditorKey}`;
+    if (error.status === 403) return `the API key may not read the audit log (403 on GET ${error.path}): ${auditorKey}`;
+    return `the ledger API at ${flags['--url']} answered ${error.status} to GET ${error.path}: is --url the ledger API (not the dashboard)?`;
+  }
+  const e = error as { message?: string; code?: string; cause?: { code?: string; message?: string }; errors?: { code?: string }[] };
+  const code = e.cause?.code ?? e.code ?? e.errors?.[0]?.code;
+  if (flags['--url'] && error instanceof TypeError && e.message === 'fetch failed') {
+    return `cannot reach the ledger API at ${flags['--url']} (${code ?? e.cause?.message ?? 'no answer'}): is it running, and is --url its address?`;
+  }
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT') {
+    return `cannot reach the database at ${shownUrl(config.databaseUrl ?? '')} (${code}): is PostgreSQL running, and is DATABASE_URL right?`;
+  }
+  if (code === '3D000' || code === '28P01' || code === '28000') return `the database at ${shownUrl(config.databaseUrl ?? '')}: ${e.message}`;
+  return (e.message ?? String(error)).split('\n')[0]!;
+}
+
+/** Opens the ledger's database without creating one; a VerifyRefusal when there is no ledger there. */
+async function openLedgerDatabase(config: Config): Promise<{ db: SqlClient; where: string; release: () => void }> {
+  let release = () => {};
+  let where: string;
+  let db: SqlClient;
+  if (config.databaseUrl === undefined) {
+    where = config.dataDir;
+    // PGlite keeps a PostgreSQL data directory: no PG_VERSION, no store (and none is made here).
+    if (!existsSync(join(config.dataDir, 'PG_VERSION'))) {
+      throw new VerifyRefusal(`no ledger at ${config.dataDir}: there is no embedded store there. Run verify from the ledger's directory, ` +
+        'or set CHRONICLE_DATA_DIR or DATABASE_URL, or --url <ledger API>');
+    }
+    release = acquireDataDirLock(config.dataDir);
+    try {
+      db = await openSqlClient({ kind: 'pglite', dataDir: config.dataDir });
+    } catch (error) {
+      release();
+      throw error;
+    }
+  } else {
+    where = shownUrl(config.databaseUrl);
+    db = await openSqlClient({ kind: 'postgres', url: config.databaseUrl, poolMax: 2 }, 'chronicle-verify');
+  }
+  try {
+    const [found] = await db.query<{ present: boolean }>(`SELECT to_regclass('events') IS NOT NULL AS present`);
+    if (!found?.present) {
+      throw new VerifyRefusal(`no ledger in ${where}: it has no events table. Set ${config.databaseUrl === undefined ? 'CHRONICLE_DATA_DIR' : 'DATABASE_URL'} ` +
+        'to the ledger\'s, or --url <ledger API>');
+    }
+    await migrate(db); // a dump from an older version has no Merkle tables or recorded keys yet
+  } catch (error) {
+    await db.close();
+    release();
+    throw error;
+  }
+  return { db, where, release };
+}
+
+export async function verifyCommand(
+  config: Config, args: string[], out: (line: string) => void, err: (line: string) => void = (line) => console.error(line),
+): Promise<number> {
   const parsed = parse(args);
   if (!parsed) {
-    console.error(`usage: ${VERIFY_USAGE}`);
+    err(`usage: ${VERIFY_USAGE}`);
     return 2;
   }
-  const { flags, json } = parsed;
+  try {
+    return await run(config, parsed.flags, parsed.json, out, err);
+  } catch (error) {
+    err(`chronicle verify: ${explain(error, config, parsed.flags)}`);
+    if (config.logLevel === 'debug' || config.logLevel === 'trace') err(String((error as Error)?.stack ?? error));
+    return 2;
+  }
+}
+
+async function run(config: Config, flags: Partial<Record<Flag, string>>, json: boolean, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const headers: Record<string, string> = flags['--api-key'] ? { authorization: `Bearer ${flags['--api-key']}` } : {};
 
-  // The key to trust. A sceptic brings their own copy; otherwise say plainly whose word is taken.
-  let publicKey: string;
+  // A sceptic brings their own copy of the key; it is checked before anything is read.
+  let given: string | undefined;
   if (flags['--public-key']) {
-    const given = flags['--public-key'];
-    publicKey = /^[A-Za-z0-9+/]{43}=$/.test(given) ? given : (await readFile(given, 'utf8')).trim();
-  } else if (flags['--url']) {
-    const response = await fetch(new URL('/audit/public-key', flags['--url']), { headers });
-    if (!response.ok) throw new Error(`GET /audit/public-key: ${response.status}`);
-    publicKey = ((await response.json()) as { publicKey: string }).publicKey;
-    out('note: the public key was fetched from the ledger being verified; pass --public-key with your own copy to trust nothing it says');
-  } else {
-    const { signer, source } = await loadSigner({ pem: config.signingKeyPem, file: config.signingKeyFile, dataDir: config.dataDir });
-    publicKey = signer.publicKey;
-    out(`note: using the ledger's own signing key (${source}); pass --public-key with your own copy to trust nothing it holds`);
+    const flag = flags['--public-key'];
+    given = /^[A-Za-z0-9+/]{43}=$/.test(flag) ? flag : (await flagFile('--public-key', flag, 'the ledger\'s public key: base64 or PEM, as GET /audit/public-key gives')).trim();
+    // A key that is neither 32 raw bytes in base64 nor an Ed25519 PEM would make every signature "invalid":
+    // say what is wrong with the key instead (an empty file from a failed download, a private key, ...).
+    if (!isEd25519PublicKey(given)) {
+      err(`chronicle verify: the public key in ${flag} is not an Ed25519 public key ` +
+        '(32 bytes in base64, as GET /audit/public-key gives in publicKey, or its PEM)');
+      return 2;
+    }
   }
-  // A key that is neither 32 raw bytes in base64 nor an Ed25519 PEM would make every signature "invalid":
-  // say what is wrong with the key instead (an empty file from a failed download, a private key, ...).
-  if (!isEd25519PublicKey(publicKey)) {
-    console.error(`chronicle verify: the public key${flags['--public-key'] ? ` in ${flags['--public-key']}` : ''} is not an Ed25519 public key ` +
-      '(32 bytes in base64, as GET /audit/public-key gives in publicKey, or its PEM)');
-    return 2;
-  }
-  const keyId = keyIdOfPublicKey(publicKey);
-  const verify = signatureVerifier(publicKey);
-  const saved = flags['--since'] ? parseCheckpoint(await readFile(flags['--since'], 'utf8'), flags['--since']) : undefined;
+  const saved = flags['--since']
+    ? parseCheckpoint(await flagFile('--since', flags['--since'], 'the checkpoint.json a previous chronicle verify --save wrote'), flags['--since'])
+    : undefined;
 
   let report: VerifyReport;
+  let trusted: Trusted;
+  let where: string;
   const extra: Finding[] = [];
   if (flags['--url']) {
-    report = await verifyLog(httpVerifySource(flags['--url'], headers), sha256, verify, saved);
+    where = flags['--url'];
+    if (given === undefined) {
+      const response = await fetch(new URL('/audit/public-key', flags['--url']), { headers });
+      if (!response.ok) throw new HttpStatusError('/audit/public-key', response.status, await response.text());
+      const publicKey = ((await response.json()) as { publicKey: string }).publicKey;
+      trusted = trust([publicKey]);
+      out(`note: trusting key ${trusted.keyIds[0]}, fetched from the ledger being verified (GET /audit/public-key); pass --public-key with your own copy to trust nothing it says`);
+    } else {
+      trusted = trust([given]);
+      out(`note: trusting key ${trusted.keyIds[0]}, from --public-key`);
+    }
+    report = await verifyLog(httpVerifySource(flags['--url'], headers), sha256, trusted.verify, saved);
     if (saved && report.latest && saved.treeSize <= report.latest.treeSize) {
       // The standard light-client check besides the full recomputation: the ledger's own consistency proof.
       const response = await fetch(new URL(`/audit/consistency?from=${saved.treeSize}&to=${report.latest.treeSize}`, flags['--url']), { headers });
@@ -97,27 +225,53 @@ export async function verifyCommand(config: Config, args: string[], out: (line: 
       if (!ok) extra.push({ kind: 'saved_checkpoint_mismatch', treeSize: saved.treeSize, message: `the ledger's consistency proof from your saved size ${saved.treeSize} to ${report.latest.treeSize} does not verify` });
     }
   } else {
-    const release = config.databaseUrl === undefined ? acquireDataDirLock(config.dataDir) : () => {};
-    const db = await openSqlClient(config.databaseUrl === undefined ? { kind: 'pglite', dataDir: config.dataDir } : { kind: 'postgres', url: config.databaseUrl, poolMax: 2 });
+    const opened = await openLedgerDatabase(config);
+    where = opened.where;
     try {
-      await migrate(db); // a dump from an older version has no Merkle tables yet
-      report = await verifyLog(sqlVerifySource(db), sha256, verify, saved);
+      if (given === undefined) {
+        // The public halves the ledger recorded when it first signed with each key: never a private key.
+        const keys = await readSigningKeys(opened.db);
+        if (keys.length === 0) {
+          const [signed] = await opened.db.query<{ n: string }>('SELECT count(*)::text AS n FROM merkle_checkpoints');
+          if (Number(signed?.n ?? 0) > 0) {
+            throw new VerifyRefusal(`${where} records no signing key (a ledger from before keys were recorded, not started since): ` +
+              'pass --public-key with the ledger\'s public key (GET /audit/public-key)');
+          }
+          out('note: no checkpoint is signed yet and no signing key recorded: checking chains and leaves only');
+        } else {
+          out(`note: trusting key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `${k.keyId} (recorded ${k.recordedAt})`).join(', ')} ` +
+            `from the store's record of its signing keys; pass --public-key with your own copy to trust nothing the store holds`);
+        }
+        trusted = trust(keys.map((k) => k.publicKey));
+      } else {
+        trusted = trust([given]);
+        out(`note: trusting key ${trusted.keyIds[0]}, from --public-key`);
+      }
+      report = await verifyLog(sqlVerifySource(opened.db), sha256, trusted.verify, saved);
     } finally {
-      await db.close();
-      release();
+      await opened.db.close();
+      opened.release();
     }
   }
-  for (const cp of [...(report.latest ? [report.latest] : []), ...(saved ? [saved] : [])]) {
-    if (cp.keyId !== keyId) extra.push({ kind: 'checkpoint_signature_invalid', treeSize: cp.treeSize, message: `checkpoint of size ${cp.treeSize} names key ${cp.keyId}, not ${keyId}` });
+  // Nothing to verify is not a verified ledger: most likely the wrong directory, database or URL.
+  if (report.events === 0 && report.leaves === 0 && report.checkpoints === 0) {
+    throw new VerifyRefusal(`the ledger at ${where} holds no events: nothing to verify. Is that the ledger's ` +
+      `${flags['--url'] ? 'API' : config.databaseUrl === undefined ? 'data directory (CHRONICLE_DATA_DIR)' : 'database (DATABASE_URL)'}?`);
   }
-  if (saved && !checkpointSignatureValid(saved, verify)) out('warning: your saved checkpoint is not signed by this key');
+  for (const cp of [...(report.latest ? [report.latest] : []), ...(saved ? [saved] : [])]) {
+    if (!trusted.keyIds.includes(cp.keyId)) {
+      extra.push({ kind: 'checkpoint_signature_invalid', treeSize: cp.treeSize, message: `checkpoint of size ${cp.treeSize} names key ${cp.keyId}, not ${trusted.keyIds.join(' or ') || 'a recorded key'}` });
+    }
+  }
+  if (saved && !checkpointSignatureValid(saved, trusted.verify)) out('warning: your saved checkpoint is not signed by this key');
   const findings = [...report.findings, ...extra];
   const ok = report.ok && extra.length === 0;
+  const keyId = trusted.keyIds.at(-1) ?? null;
 
   if (json) {
-    out(JSON.stringify({ ...report, ok, findings, keyId }, null, 2));
+    out(JSON.stringify({ ...report, ok, findings, keyId, keyIds: trusted.keyIds }, null, 2));
   } else {
-    out(`events ${report.events} in ${report.streams} streams; leaves ${report.leaves}; unsealed ${report.unsealed}; checkpoints ${report.checkpoints}; key ${keyId}`);
+    out(`events ${report.events} in ${report.streams} streams; leaves ${report.leaves}; unsealed ${report.unsealed}; checkpoints ${report.checkpoints}; key ${trusted.keyIds.join(', ') || 'none'}`);
     if (report.latest) out(`latest checkpoint: size ${report.latest.treeSize}, root ${report.latest.rootHash}, issued ${report.latest.issuedAt}`);
     if (saved) out(`saved checkpoint: size ${saved.treeSize}, root ${saved.rootHash} (${saved.issuedAt})`);
     for (const f of findings) out(`${f.kind === 'unchained' ? 'NOTE' : 'FAIL'} ${f.kind}: ${f.message}`);

@@ -326,8 +326,11 @@ export async function wireRelay(w: Wiring, bus: EventBus, read: ReadSide | null)
 }
 
 /** The Merkle log (every process answers proofs from it) and the key that signs its checkpoints. */
-export function openAudit(w: Wiring): { merkleLog: MerkleLog; signer: CheckpointSigner } {
-  return { merkleLog: new SqlMerkleLog(w.store.sql, sha256), signer: w.options.audit?.signer ?? generateSigner().signer };
+export async function openAudit(w: Wiring): Promise<{ merkleLog: MerkleLog; signer: CheckpointSigner }> {
+  const merkleLog = new SqlMerkleLog(w.store.sql, sha256);
+  const given = w.options.audit?.signer;
+  const signer = typeof given === 'function' ? await given(merkleLog) : given ?? generateSigner().signer;
+  return { merkleLog, signer };
 }
 
 /** sealer: one per store (a lease; others stand by), in the processes that take commands. */

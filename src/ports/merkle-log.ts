@@ -12,7 +12,7 @@ export interface SealedLeaf {
   leafHash: Uint8Array;
 }
 
-export interface MerkleLog {
+export interface MerkleLog extends SigningKeyRegistry {
   /** Where the log stands: its size, the global position of its last leaf (0: none) and its frontier. */
   state(): Promise<{ size: number; lastPosition: number; frontier: MerkleFrontier }>;
   /**
@@ -30,6 +30,29 @@ export interface MerkleLog {
   inclusionProof(leafIndex: number, treeSize: number): Promise<string[]>;
   /** RFC 9162 consistency proof between two sizes (both at most the log's size). */
   consistencyProof(oldSize: number, newSize: number): Promise<string[]>;
+}
+
+/** A signing key's public half as the store records it (src/adapters/event-store/sql/migrations/008-signing-keys.sql). */
+export interface RecordedSigningKey {
+  /** 1 for the ledger's first key; each explicit rotation adds one. The highest is the key that signs now. */
+  seq: number;
+  keyId: string;
+  /** Raw 32-byte Ed25519 public key, base64. */
+  publicKey: string;
+  /** When it was recorded, ISO-8601 UTC (seconds). */
+  recordedAt: string;
+}
+
+/** The store's record of the keys that sign checkpoints: a verifier's source of the ledger's public key. */
+export interface SigningKeyRegistry {
+  /** Every recorded key, oldest first. */
+  signingKeys(): Promise<RecordedSigningKey[]>;
+  /**
+   * Records a key as number `seq` (the one after the latest). False when another process recorded that
+   * number first: read the keys again to see which key won.
+   */
+  recordSigningKey(seq: number, key: Pick<CheckpointSigner, 'keyId' | 'publicKey'>): Promise<boolean>;
+  latestCheckpoint(): Promise<SignedCheckpoint | null>;
 }
 
 export interface CheckpointSigner {

@@ -5,11 +5,19 @@ import { AUDIT_CHECKPOINTS_PAGE_MAX, READ_PAGE_MAX } from '../../domain/limits.j
 import type { LogItem, VerifiableEvent } from '../../domain/audit/verify.js';
 import type { VerifySource } from '../../ports/verify-source.js';
 
+/** A response other than 2xx from the ledger's API: the CLI tells 401 and 403 apart (which key to pass). */
+export class HttpStatusError extends Error {
+  override readonly name = 'HttpStatusError';
+  constructor(readonly path: string, readonly status: number, body: string) {
+    super(`GET ${path}: ${status} ${body}`);
+  }
+}
+
 /** A running ledger's HTTP API (`Authorization` header optional: an auditor key when access control is on). */
 export function httpVerifySource(baseUrl: string, headers: Record<string, string> = {}): VerifySource {
   const get = async <T>(path: string): Promise<T> => {
     const response = await fetch(new URL(path, baseUrl), { headers });
-    if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+    if (!response.ok) throw new HttpStatusError(path, response.status, await response.text());
     return (await response.json()) as T;
   };
   return {

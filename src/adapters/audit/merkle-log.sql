@@ -50,3 +50,13 @@ SELECT r.ord::text AS ord, encode(COALESCE(n.hash, l.leaf_hash), 'hex') AS h
   LEFT JOIN merkle_nodes n ON r.level > 0 AND n.level = r.level AND n.node_index = r.idx
   LEFT JOIN merkle_leaves l ON r.level = 0 AND l.leaf_index = r.idx
  ORDER BY r.ord
+
+-- The recorded signing keys (migration 8), oldest first; the last is the one the sealer signs with.
+-- name: signing_keys
+SELECT seq, key_id, public_key, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS recorded_at
+  FROM signing_keys k ORDER BY k.seq
+
+-- Records a key ($2 key id, $3 public key) as number $1, the one after the latest; nothing when another
+-- process recorded number $1 first (the caller reads the keys again and sees which won).
+-- name: record_signing_key
+INSERT INTO signing_keys (seq, key_id, public_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING seq

@@ -1,19 +1,13 @@
-// The Ed25519 key that signs the Merkle log's checkpoints (node:crypto), and the verifier side of it.
-// Where the private key comes from, first match wins:
-//   CHRONICLE_SIGNING_KEY        PKCS#8 PEM text (an environment variable, e.g. from a secret store);
-//   CHRONICLE_SIGNING_KEY_FILE   a PEM file;
-//   <data dir>/signing-key.pem   generated on first start (mode 0600) and reused: the embedded default.
-// The public key is served at GET /audit/public-key; an auditor keeps a copy of it beside saved checkpoints.
+// The Ed25519 key that signs the Merkle log's checkpoints (node:crypto), and the verifier side of it. Which
+// key a ledger uses is chosen at start-up (src/cli/signing-key-choice.ts, rule in README "Audit"); these are
+// the file and key operations it needs. The public key is served at GET /audit/public-key and recorded in the
+// store (signing_keys); an auditor keeps a copy of it beside saved checkpoints.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import { keyIdOf, type SignatureVerifier } from '../../domain/audit/checkpoint.js';
 import { sha256 } from '../event-store/sql/sql-event-store.js';
 import type { CheckpointSigner } from '../../ports/merkle-log.js';
-
-type SigningKeySource = 'CHRONICLE_SIGNING_KEY' | 'CHRONICLE_SIGNING_KEY_FILE' | 'data-dir' | 'generated';
-
-const SIGNING_KEY_FILE_NAME = 'signing-key.pem';
 
 function signerFromPrivateKey(privateKey: KeyObject): CheckpointSigner {
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`the signing key must be Ed25519, not ${privateKey.asymmetricKeyType ?? 'unknown'}`);
@@ -33,27 +27,36 @@ export function generateSigner(): { signer: CheckpointSigner; pem: string } {
   return { signer: signerFromPrivateKey(privateKey), pem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }
 
-/** Loads the signing key as the header says; generates and saves one in dataDir when none is configured. */
-export async function loadSigner(options: { pem?: string | undefined; file?: string | undefined; dataDir: string }): Promise<{ signer: CheckpointSigner; source: SigningKeySource }> {
-  if (options.pem) return { signer: signerFromPrivateKey(createPrivateKey(options.pem)), source: 'CHRONICLE_SIGNING_KEY' };
-  if (options.file) return { signer: signerFromPrivateKey(createPrivateKey(await readFile(options.file, 'utf8'))), source: 'CHRONICLE_SIGNING_KEY_FILE' };
-  const path = join(options.dataDir, SIGNING_KEY_FILE_NAME);
+/** A signer from PKCS#8 PEM text; throws when it is not an Ed25519 private key. */
+export function signerFromPem(pem: string): CheckpointSigner {
+  return signerFromPrivateKey(createPrivateKey(pem));
+}
+
+/** The signer in a PEM file; null when there is no such file. */
+export async function readSignerFile(path: string): Promise<CheckpointSigner | null> {
   try {
-    return { signer: signerFromPrivateKey(createPrivateKey(await readFile(path, 'utf8'))), source: 'data-dir' };
+    return signerFromPem(await readFile(path, 'utf8'));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
   }
+}
+
+/**
+ * A new key written to `path` (mode 0600, its directory made): the signer. Null when the file exists already
+ * ('wx': never overwrite a key another process wrote meanwhile; the caller reads whichever won).
+ */
+export async function writeNewSignerFile(path: string): Promise<CheckpointSigner | null> {
   const { signer, pem } = generateSigner();
-  await mkdir(options.dataDir, { recursive: true });
-  // 'wx': never overwrite a key another process wrote meanwhile; then read back whichever won.
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   try {
     await writeFile(path, pem, { mode: 0o600, flag: 'wx' });
-    await chmod(path, 0o600);
-    return { signer, source: 'generated' };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return { signer: signerFromPrivateKey(createPrivateKey(await readFile(path, 'utf8'))), source: 'data-dir' };
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return null;
+    throw error;
   }
+  await chmod(path, 0o600);
+  return signer;
 }
 
 /** A verifier for a public key given as raw base64 (what /audit/public-key serves) or as PEM. */

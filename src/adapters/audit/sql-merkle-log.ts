@@ -10,7 +10,7 @@ import {
 import { toSafeNumber } from '../event-store/sql/event-rows.js';
 import type { SqlClient, SqlQueryable } from '../event-store/sql/sql-client.js';
 import { namedQueries } from '../event-store/sql/sql-files.js';
-import type { MerkleLog, SealedLeaf } from '../../ports/merkle-log.js';
+import type { CheckpointSigner, MerkleLog, RecordedSigningKey, SealedLeaf } from '../../ports/merkle-log.js';
 
 interface CheckpointRow {
   tree_size: string;
@@ -25,6 +25,7 @@ const CHECKPOINT_COLUMNS = `tree_size::text AS tree_size, encode(root_hash, 'hex
 
 const Q = namedQueries(new URL('./merkle-log.sql', import.meta.url), [
   'last_leaf', 'append', 'latest_checkpoint', 'checkpoint_at', 'checkpoints', 'leaf_of', 'size', 'node_hashes',
+  'signing_keys', 'record_signing_key',
 ], { checkpoint_columns: CHECKPOINT_COLUMNS });
 
 const toCheckpoint = (r: CheckpointRow): SignedCheckpoint => ({
@@ -75,6 +76,15 @@ export class SqlMerkleLog implements MerkleLog {
   async checkpoints(afterSize: number, limit: number): Promise<SignedCheckpoint[]> {
     const rows = await this.db.query<CheckpointRow>(Q.checkpoints, [afterSize, limit]);
     return rows.map(toCheckpoint);
+  }
+
+  async signingKeys(): Promise<RecordedSigningKey[]> {
+    return readSigningKeys(this.db);
+  }
+
+  async recordSigningKey(seq: number, key: Pick<CheckpointSigner, 'keyId' | 'publicKey'>): Promise<boolean> {
+    const rows = await this.db.query(Q.record_signing_key, [seq, key.keyId, key.publicKey]);
+    return rows.length === 1;
   }
 
   /** The leaf an event was sealed as; null when it is not sealed (yet, or not an event of this store). */
@@ -132,4 +142,10 @@ export class SqlMerkleLog implements MerkleLog {
       return fromHex(row.h);
     });
   }
+}
+
+/** The recorded signing keys, oldest first (also read by `chronicle verify` straight from a database). */
+export async function readSigningKeys(db: SqlQueryable): Promise<RecordedSigningKey[]> {
+  const rows = await db.query<{ seq: number | string; key_id: string; public_key: string; recorded_at: string }>(Q.signing_keys);
+  return rows.map((r) => ({ seq: Number(r.seq), keyId: r.key_id, publicKey: r.public_key, recordedAt: r.recorded_at }));
 }

@@ -22,4 +22,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration(6, 'api keys', '006-api-keys.sql'),
   // Made $all's order a counter row's (docs/architecture.md, "Global order").
   migration(7, 'global positions in commit order', '007-global-positions-in-commit-order.sql'),
+  // The checkpoint signing keys' public halves, so a verifier reads the ledger's key from the store.
+  migration(8, 'signing keys', '008-signing-keys.sql'),
 ];
