@@ -52,7 +52,11 @@ export interface AuthOptions {
    * (the CLI prints it). Default: logged at warn level. Absent or false `bootstrap`: neither happens.
    */
   onKeyGenerated?: (key: string, id: string) => void;
-  /** Whether this process stores the first key (the CLI: processes that serve the API). Default true. */
+  /**
+   * Whether createLedger stores (or generates) the first key. Default true. false: it does not; the caller
+   * may call `ledger.bootstrapKeys()` when it chooses (the CLI: once its ports are bound, so a start that
+   * fails on a taken port never generates a key it cannot show), or never (a relay serves no API).
+   */
   bootstrap?: boolean;
   /** Requests per minute per key (RATE_LIMIT_PER_MINUTE). Default RATE_LIMIT_PER_MINUTE_DEFAULT. */
   rateLimitPerMinute?: number;
@@ -136,6 +140,11 @@ export interface Ledger {
   log: Logger;
   /** Present with `auth`. */
   keys: ApiKeys | null;
+  /**
+   * Stores or generates the first admin key (AuthOptions.bootstrap), at most once: what it did ('none'
+   * without `auth`; 'existing' when a key was stored already).
+   */
+  bootstrapKeys(): Promise<'stored' | 'generated' | 'existing' | 'none'>;
   close(): Promise<void>;
 }
 
@@ -174,8 +183,10 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
     const relay = has('relay') ? await wireRelay(w, bus!, read) : null;
     const sealer = has('ledger-api') && options.audit?.sealer !== false ? wireSealer(w, audit) : null;
     const keys = openKeys(w);
+    let bootstrapped: ReturnType<Ledger['bootstrapKeys']> | null = null;
+    const bootstrap = () => (bootstrapped ??= keys ? bootstrapKeys(keys, options.auth!, log) : Promise.resolve('none' as const));
     if (keys) {
-      if (options.auth!.bootstrap ?? true) await bootstrapKeys(keys, options.auth!, log);
+      if (options.auth!.bootstrap ?? true) await bootstrap();
     } else if (options.insecureNoAuth) {
       log.warn('AUTHENTICATION IS OFF (CHRONICLE_AUTH_DISABLED_INSECURE): anyone who reaches this port may move money, read every event and reset projections');
     }
@@ -184,6 +195,7 @@ export async function createLedger(options: LedgerOptions): Promise<Ledger> {
     return {
       app, store: w.store, roles, commands, queries, readModel: read?.readModel ?? null, readQueries: read?.readQueries ?? null,
       processor: read?.processor ?? null, relay, sealer, merkleLog: audit.merkleLog, signer: audit.signer, bus, metrics, log, keys,
+      bootstrapKeys: bootstrap,
       close: () => (closing ??= closeAll()),
     };
   } catch (error) {
@@ -223,20 +235,21 @@ async function serve(w: Wiring, parts: {
   return app;
 }
 
-async function bootstrapKeys(keys: ApiKeys, auth: AuthOptions, log: Logger): Promise<void> {
+async function bootstrapKeys(keys: ApiKeys, auth: AuthOptions, log: Logger): Promise<'stored' | 'generated' | 'existing'> {
   const outcome = await keys.bootstrap(auth.bootstrapKey);
   switch (outcome.kind) {
     case 'stored':
       log.info({ keyId: outcome.id }, 'stored CHRONICLE_BOOTSTRAP_KEY as the first admin key');
-      return;
+      break;
     case 'generated':
       log.info({ keyId: outcome.id }, 'no API key existed: generated the first admin key');
       if (auth.onKeyGenerated) auth.onKeyGenerated(outcome.key, outcome.id);
       else log.warn({ keyId: outcome.id }, `generated the first admin key, shown this once: ${outcome.key}`);
-      return;
+      break;
     case 'existing':
       // A restart: nothing to do. A chosen key that is not among the stored ones is not added (it may have
       // been revoked on purpose): make keys with POST /keys or `chronicle keys create`.
       if (auth.bootstrapKey !== undefined && !outcome.known) log.warn('CHRONICLE_BOOTSTRAP_KEY is not a stored key and keys exist already: it was not added');
   }
+  return outcome.kind;
 }

@@ -1,21 +1,32 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The data directory is held by a live process (a running ledger): commands say what to do instead. */
+/**
+ * The data directory is held by a live process (a running `chronicle start`). `url`: the API it serves, once
+ * it listens (src/cli/main.ts advertises it), so a one-shot command can do its job through that API instead.
+ */
 export class DataDirLockedError extends Error {
   override readonly name = 'DataDirLockedError';
-  constructor(readonly dataDir: string, readonly pid: number) {
+  constructor(readonly dataDir: string, readonly pid: number, readonly url: string | null) {
     super(`${dataDir} is in use by process ${pid}; PGlite allows one process per data directory`);
   }
 }
 
+const lockPath = (dataDir: string) => join(dataDir, 'chronicle.lock');
+
+/** The lock file: the holder's pid on its first line, then (once it listens) its API's URL. */
+function readLock(path: string): { pid: number; url: string | null } {
+  const [pid, url] = readFileSync(path, 'utf8').split('\n');
+  return { pid: Number(pid), url: url && /^https?:\/\//.test(url) ? url : null };
+}
+
 /**
  * A pid file in the data directory, taken exclusively. A lock left by a process that no longer exists is
- * taken over; one held by a live process is an error with a clear message.
+ * taken over; one held by a live process is a DataDirLockedError naming it.
  */
 export function acquireDataDirLock(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true });
-  const path = join(dataDir, 'chronicle.lock');
+  const path = lockPath(dataDir);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx');
@@ -24,14 +35,24 @@ export function acquireDataDirLock(dataDir: string): () => void {
       return () => rmSync(path, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number(readFileSync(path, 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-        throw new DataDirLockedError(dataDir, pid);
-      }
+      const { pid, url } = readLock(path);
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw new DataDirLockedError(dataDir, pid, url);
       rmSync(path, { force: true });
     }
   }
   throw new Error(`could not lock ${dataDir}`);
+}
+
+/**
+ * Adds the API's URL to the lock this process holds, so `chronicle keys` and `projections` run while it does
+ * can go through the API. Written aside and renamed over the lock: a reader sees the old or the new file,
+ * and the lock never stops existing.
+ */
+export function advertiseApi(dataDir: string, url: string): void {
+  const path = lockPath(dataDir);
+  const aside = `${path}.${process.pid}`;
+  writeFileSync(aside, `${process.pid}\n${url}\n`);
+  renameSync(aside, path);
 }
 
 function isAlive(pid: number): boolean {

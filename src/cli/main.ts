@@ -3,10 +3,14 @@
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { StoreTarget } from '../adapters/event-store/open-store.js';
 import { launcherClusterControl } from './cluster/cluster-control.js';
-import { createLedger, LedgerConfigError, type BusTarget, type Ledger, type Role } from '../ledger.js';
+import { createLedger, type BusTarget, type Ledger, type Role } from '../ledger.js';
 import type { SigningKeyRegistry } from '../ports/merkle-log.js';
 import { chooseSigningKey, type SigningKeyChoice } from './signing-key-choice.js';
-import { acquireDataDirLock } from './data-dir-lock.js';
+import { acquireDataDirLock, advertiseApi, DataDirLockedError } from './data-dir-lock.js';
+import { describeFailure, listenFailure } from './failures.js';
+import { adminKeyFile, generatedKeyBanner, keepGeneratedKey } from './first-key.js';
+import { callLedger, runningLedgerFor, type RunningLedger } from './running-ledger.js';
+import { existsSync } from 'node:fs';
 import { verifyCommand, VERIFY_USAGE } from './verify.js';
 import { keysCommand, KEYS_USAGE } from './keys-command.js';
 import { trafficCommand } from './traffic/command.js';
@@ -31,6 +35,8 @@ commands:
   dashboard        the dashboard alone on DASHBOARD_PORT, calling the API at DASHBOARD_API_URL
   projections list               the projections, their position, lag and status
   projections rebuild <name>     drop a projection's read model and replay it from position 0
+                   both on the database, or through a running ledger's API with --url <API> --api-key <admin key>
+                   (at once while chronicle start holds the data directory)
   migrate          apply the event store's schema migrations and exit
   verify           check every hash chain, Merkle leaf and signed checkpoint; name what was altered
                    ${VERIFY_USAGE.replace('\n', '\n                   ')}
@@ -43,7 +49,8 @@ ${KEYS_USAGE}
 ${CLUSTER_USAGE}
 
 Every long-running command serves /health and /metrics on PORT. The API needs an API key
-(Authorization: Bearer <key>): the first start prints an admin key once, or set CHRONICLE_BOOTSTRAP_KEY.
+(Authorization: Bearer <key>): the first start prints an admin key once and keeps it in <data dir>/admin-key,
+or set CHRONICLE_BOOTSTRAP_KEY.
 environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, READ_REPLICA_URL, PATRONI_URLS, CHRONICLE_CLUSTER_DIR, CHRONICLE_DATA_DIR, PG_POOL_MAX, SNAPSHOT_EVERY,
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_STREAM_REPLICAS, NATS_SUBJECT_PREFIX,
              NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE, _ROTATE),
@@ -68,29 +75,6 @@ interface Opened {
 /** The dashboard's origins as a browser on this machine names them: the API must allow them (CORS). */
 function dashboardOrigins(config: Config): string[] {
   return [`http://localhost:${config.dashboardPort}`, `http://127.0.0.1:${config.dashboardPort}`];
-}
-
-/** The generated first admin key: on stdout, plainly, whatever LOG_LEVEL says (it is never shown again). */
-function printGeneratedKey(out: { write(text: string): void }, key: string, dashboardUrl?: string): void {
-  // The key rides in the URL's fragment, which browsers never send to a server; the page moves it into its
-  // session storage and drops it from the address bar.
-  const dashboard = dashboardUrl === undefined ? '' : `
-Open the dashboard signed in with it:
-
-    ${dashboardUrl}/#key=${key}
-`;
-  out.write(`
-================================================================================
-No API key existed, so ChronicleLedger generated an admin key. It is shown
-this once (only its hash is stored); keep it now:
-
-    ${key}
-
-Send it as "Authorization: Bearer <key>". Make keys for each role with
-POST /keys or \`chronicle keys create --role <role> --name <name>\`.
-${dashboard}================================================================================
-
-`);
 }
 
 /**
@@ -143,9 +127,15 @@ async function open(config: Config, command: string, roles: readonly Role[], log
       ...(serving && !config.authDisabledInsecure ? {
         auth: {
           ...(config.bootstrapKey === undefined ? {} : { bootstrapKey: config.bootstrapKey }),
-          // Processes that serve the API store the first key; a relay or read processor serves none.
-          bootstrap: roles.includes('ledger-api') || roles.includes('query-api'),
-          onKeyGenerated: (key: string) => printGeneratedKey(logTo ?? process.stdout, key, command === 'start' && config.dashboard ? dashboardOrigins(config)[0] : undefined),
+          // Processes that serve the API store the first key; a relay or read processor serves none. A chosen
+          // key (CHRONICLE_BOOTSTRAP_KEY) at once, so a client that waits for /health may use it; a generated
+          // one only once the ports are bound (main calls bootstrapKeys()): a start that fails on a taken port
+          // must not leave a key behind that was never shown.
+          bootstrap: servesApi(roles) && config.bootstrapKey !== undefined,
+          onKeyGenerated: (key: string, id: string) => {
+            const kept = keepGeneratedKey(config.dataDir, key, id);
+            (logTo ?? process.stdout).write(generatedKeyBanner(key, kept, command === 'start' && config.dashboard ? dashboardOrigins(config)[0] : undefined));
+          },
           rateLimitPerMinute: config.rateLimitPerMinute,
           subscriptionsPerKeyMax: config.subscriptionsPerKeyMax,
           authFailuresPerMinute: config.authFailuresPerMinute,
@@ -160,6 +150,12 @@ async function open(config: Config, command: string, roles: readonly Role[], log
     throw error;
   }
 }
+
+/** Processes that serve the API (and so store the first key); a relay or read processor serves none. */
+const servesApi = (roles: readonly Role[]) => roles.includes('ledger-api') || roles.includes('query-api');
+
+/** The address a client on this machine reaches a server bound to `host` at. */
+const localUrl = (host: string, port: number) => `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
 
 /**
  * One command's part of USAGE: its lines (those that start with the command's name) and the lines indented
@@ -178,6 +174,9 @@ function commandUsage(command: string): string | null {
   if (picked.length === 0) return null;
   return `usage: chronicle ${command} …\n\n${picked.join('\n')}\n\nconfiguration: environment variables (chronicle --help lists them; README "Configuration")`;
 }
+
+/** The configuration, once read: the failure message names the settings it came from. */
+let loaded: Config | null = null;
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0];
@@ -207,6 +206,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   const config = loadConfig();
+  loaded = config;
   if (command === 'migrate') {
     const { ledger, release } = await open(config, command, ['ledger-api']);
     await ledger.close();
@@ -254,13 +254,30 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  await ledger.app.listen({ port: config.port, host: config.host });
-  if (command === 'start' && config.dashboard) dashboard = await serveDashboard(config, ledger);
+  // Every port first: a start that cannot have them stops here, cleanly, before any key is generated.
+  try {
+    await ledger.app.listen({ port: config.port, host: config.host }).catch((error: unknown) => {
+      throw listenFailure(error, 'PORT', config.port, config.host);
+    });
+    if (command === 'start' && config.dashboard) dashboard = await serveDashboard(config, ledger);
+  } catch (error) {
+    await ledger.close();
+    release();
+    throw error;
+  }
+  // `chronicle keys` / `projections` run meanwhile find this API in the data directory's lock.
+  if (config.databaseUrl === undefined) advertiseApi(config.dataDir, localUrl(config.host, config.port));
   ledger.log.info({
     roles, store: config.databaseUrl === undefined ? 'pglite' : 'postgres', bus: config.natsUrl === undefined ? 'in-process' : 'nats',
     readStore: config.readDatabaseUrl === undefined ? 'event store database' : 'READ_DATABASE_URL',
     ...(config.databaseUrl === undefined ? { dataDir: config.dataDir } : {}),
   }, `ChronicleLedger ${command} listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`);
+  // Last: a generated key's banner (src/cli/first-key.ts), after every "listening" line.
+  if (servesApi(roles) && config.bootstrapKey === undefined && (await ledger.bootstrapKeys()) === 'existing') {
+    if (existsSync(adminKeyFile(config.dataDir))) {
+      ledger.log.info({ file: adminKeyFile(config.dataDir) }, 'the admin key generated at the first start is kept in this file; make more with chronicle keys create');
+    }
+  }
   return -1; // keep running
 }
 
@@ -280,7 +297,12 @@ async function serveDashboard(config: Config, ledger: Ledger): Promise<FastifyIn
     ledger.log.warn({ dir: config.dashboardDir }, `${error.message}; the ledger runs without it (DASHBOARD=off silences this)`);
     return null;
   }
-  await dashboard.listen({ port: config.dashboardPort, host: config.host });
+  try {
+    await dashboard.listen({ port: config.dashboardPort, host: config.host });
+  } catch (error) {
+    await dashboard.close();
+    throw listenFailure(error, 'DASHBOARD_PORT', config.dashboardPort, config.host);
+  }
   ledger.log.info({ dir: config.dashboardDir }, `dashboard on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.dashboardPort}`);
   return dashboard;
 }
@@ -306,27 +328,56 @@ async function dashboardOnly(config: Config): Promise<number> {
   return -1; // keep running
 }
 
-/** `projections list` and `projections rebuild <name>`: one-shot, against the stores directly. */
+/**
+ * `projections list` and `projections rebuild <name>`: one-shot, against the stores directly; through a
+ * running ledger's API with --url, or at once while a `chronicle start` holds the data directory.
+ */
 async function projections(config: Config, args: string[]): Promise<number> {
-  const [sub, name] = args;
+  const [sub, ...rest] = args;
+  const name = sub === 'rebuild' && rest[0] !== undefined && !rest[0].startsWith('--') ? rest.shift() : undefined;
+  const api: { url?: string; apiKey?: string } = {};
+  for (let i = 0; i < rest.length; i += 2) {
+    const [flag, value] = [rest[i], rest[i + 1]];
+    if (value === undefined || (flag !== '--url' && flag !== '--api-key')) {
+      console.error(`chronicle: projections list | projections rebuild <name>, with [--url <API> --api-key <admin key>]\n\n${USAGE}`);
+      return 2;
+    }
+    api[flag === '--url' ? 'url' : 'apiKey'] = value;
+  }
   if (sub !== 'list' && sub !== 'rebuild') {
     console.error(`chronicle: projections list | projections rebuild <name>\n\n${USAGE}`);
     return 2;
   }
-  // The answer is JSON on stdout; log lines go to stderr so they never mix with it.
-  const { ledger, release } = await open(config, 'projections', ['query-api'], process.stderr);
-  try {
-    if (sub === 'list') {
-      await ledger.readQueries!.measureLag();
-      const response = await ledger.app.inject({ url: '/projections' });
-      console.log(JSON.stringify(response.json(), null, 2));
-      return 0;
-    }
-    if (name === undefined) {
-      console.error('chronicle: projections rebuild <name> (e.g. accounts)');
+  if (sub === 'rebuild' && name === undefined) {
+    console.error('chronicle: projections rebuild <name> (e.g. accounts)');
+    return 2;
+  }
+  const path = sub === 'list' ? '/projections' : `/projections/${encodeURIComponent(name!)}/reset?wait=true`;
+  if (api.url !== undefined) {
+    if (api.apiKey === undefined) {
+      console.error('chronicle: --url needs --api-key <admin key>');
       return 2;
     }
-    const response = await ledger.app.inject({ method: 'POST', url: `/projections/${encodeURIComponent(name)}/reset?wait=true` });
+    return projectionsThroughApi({ url: api.url, apiKey: api.apiKey }, sub, path);
+  }
+  // The answer is JSON on stdout; log lines go to stderr so they never mix with it.
+  let opened: Opened;
+  try {
+    opened = await open(config, 'projections', ['query-api'], process.stderr);
+  } catch (error) {
+    if (!(error instanceof DataDirLockedError)) throw error;
+    const running = runningLedgerFor(error, api);
+    if (typeof running === 'string') {
+      console.error(`chronicle: ${running}`);
+      return 1;
+    }
+    console.error(`the ledger is running (pid ${error.pid} on this data directory): through its API at ${running.url}`);
+    return projectionsThroughApi(running, sub, path);
+  }
+  const { ledger, release } = opened;
+  try {
+    if (sub === 'list') await ledger.readQueries!.measureLag();
+    const response = await ledger.app.inject({ method: sub === 'list' ? 'GET' : 'POST', url: path });
     console.log(JSON.stringify(response.json(), null, 2));
     return response.statusCode === 200 ? 0 : 1;
   } finally {
@@ -335,13 +386,20 @@ async function projections(config: Config, args: string[]): Promise<number> {
   }
 }
 
+async function projectionsThroughApi(ledger: RunningLedger, sub: 'list' | 'rebuild', path: string): Promise<number> {
+  const { json } = await callLedger(ledger, sub === 'list' ? 'GET' : 'POST', path);
+  console.log(JSON.stringify(json, null, 2));
+  return 0;
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    const known = error instanceof ConfigError || error instanceof LedgerConfigError || error instanceof DashboardNotBuiltError;
-    console.error(known ? `chronicle: ${(error as Error).message}` : error);
+    // One line that says what to do next, never a stack trace (src/cli/failures.ts); LOG_LEVEL=debug adds it.
+    console.error(`chronicle: ${describeFailure(error, loaded)}`);
+    if (loaded?.logLevel === 'debug' || loaded?.logLevel === 'trace') console.error(error);
     process.exit(1);
   },
 );

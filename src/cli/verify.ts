@@ -104,7 +104,7 @@ function explain(error: unknown, config: Config, flags: Partial<Record<Flag, str
   if (error instanceof VerifyRefusal) return error.message;
   if (error instanceof DataDirLockedError) {
     return `the ledger is running on ${error.dataDir} (process ${error.pid}): verify it through its API: ` +
-      `chronicle verify --url http://localhost:${config.port} --api-key <auditor key> (its PORT; an admin makes an auditor key with POST /keys)`;
+      `chronicle verify --url ${error.url ?? `http://localhost:${config.port}`} --api-key <auditor key> (its PORT; an admin makes an auditor key with POST /keys)`;
   }
   const auditorKey = 'pass --api-key with an auditor key: chronicle keys create --role auditor --name <name> (or POST /keys with an admin key)';
   if (error instanceof HttpStatusError) {

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { ApiKeys } from '../application/api-keys.js';
 import type { ChangeSignal } from '../application/change-signal.js';
 import type { CommandHandler } from '../application/command-handler.js';
@@ -124,6 +124,22 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Fastify's two lines per request ("incoming request", "request completed") at `debug` instead of `info`:
+ * they buried the start-up banner (2,674 of 2,736 lines in a newcomer's first hour, issue 13). LOG_LEVEL=debug
+ * shows them; a request that failed is still logged at `error`, as Fastify does.
+ */
+class DebugRequestLogs extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) super.requestCompleted(error, request, reply);
+    else if (!this.isLogDisabled(request)) reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const timeouts = deps.timeouts ?? HTTP_TIMEOUTS_DEFAULT;
   const app = Fastify({
@@ -138,6 +154,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clientErrorHandler: clientErrorResponse,
     ...(deps.loggerInstance ? { loggerInstance: deps.loggerInstance } : { logger: deps.logger ?? false }),
     genReqId: () => randomUUID(),
+    logController: new DebugRequestLogs(),
     // Strict input: no type coercion (a number is not a string), no silent removal of unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     // Behind a proxy set this to the proxy's address; never trust X-Forwarded-For from anywhere.
