@@ -19,6 +19,8 @@ const SERIAL = [
 const shared = {
   // One seed per file for every random choice (TEST_SEED=<seed> replays it), printed when a test fails.
   setupFiles: ['test/support/seed-setup.ts'],
+  // Compiles dist/ once: tests start the CLI as node dist/cli/main.js (test/support/cli-main.ts).
+  globalSetup: ['test/support/global-setup.ts'],
   testTimeout: 30_000,
   hookTimeout: 60_000,
 };

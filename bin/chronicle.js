@@ -24,7 +24,11 @@ function newestMtimeMs(dir) {
   return newest;
 }
 
-const compiledIsFresh = existsSync(compiled) && (!existsSync(sources) || statSync(compiled).mtimeMs >= newestMtimeMs(sources));
+// tsc builds incrementally (tsconfig.build.json): it rewrites only what changed, and its build-info file
+// every time it emits, so the newer of the two says when dist/ was last brought up to date.
+const buildInfo = join(root, 'dist', '.tsbuildinfo');
+const builtAt = () => Math.max(statSync(compiled).mtimeMs, existsSync(buildInfo) ? statSync(buildInfo).mtimeMs : 0);
+const compiledIsFresh = existsSync(compiled) && (!existsSync(sources) || builtAt() >= newestMtimeMs(sources));
 
 if (compiledIsFresh) {
   await import(pathToFileURL(compiled).href);

@@ -24,6 +24,7 @@ import { createLedger, type AuthOptions, type Ledger } from '../src/ledger.js';
 import { KEY_ROLES, type KeyRole } from '../src/ports/api-key-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { embeddedDatabase, sqlAccessTo, type SqlAccess } from './support/sql-access.js';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const only = process.env['CHRONICLE_TEST_STORES'];
@@ -313,7 +314,7 @@ describe.each(STORES)('access control on %s', (kind) => {
   it.skipIf(skip || kind !== 'postgres')('chronicle keys create, list and revoke work on the database the servers use', async () => {
     const env = { ...process.env, DATABASE_URL: (place.target as { url: string }).url, LOG_LEVEL: 'warn', CHRONICLE_BOOTSTRAP_KEY: '' };
     const run = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'keys', ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [CLI_MAIN, 'keys', ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));

@@ -15,13 +15,14 @@ import { createLedger } from '../src/ledger.js';
 import type { RecordedEvent } from '../src/ports/event-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { allEvents } from './support/read-model-expectations.js';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const pgUp = await postgresAvailable();
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 async function verifyCli(databaseUrl: string, publicKey: string, ...args: string[]): Promise<{ code: number; output: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify', '--public-key', publicKey, ...args], {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI_MAIN, 'verify', '--public-key', publicKey, ...args], {
       cwd: REPO_ROOT, env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' }, timeout: 60_000,
     });
     return { code: 0, output: stdout + stderr };

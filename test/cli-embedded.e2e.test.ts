@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const freePort = () => new Promise<number>((resolve, reject) => {
   const server = createServer().listen(0, '127.0.0.1', () => {
@@ -18,7 +19,7 @@ const freePort = () => new Promise<number>((resolve, reject) => {
 
 function startLedger(dataDir: string, port: number): { child: ChildProcess; output: () => string } {
   let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
+  const child = spawn(process.execPath, [CLI_MAIN, 'start'], {
     env: { ...process.env, CHRONICLE_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: '', CHRONICLE_BOOTSTRAP_KEY: '', CHRONICLE_AUTH_DISABLED_INSECURE: '', DASHBOARD: 'off' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

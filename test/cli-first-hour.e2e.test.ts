@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'chronicle-first-hour-'));
@@ -41,7 +42,7 @@ const portOf = (server: Server) => (server.address() as { port: number }).port;
 
 function chronicle(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    execFile(process.execPath, [CLI_MAIN, ...args], {
       cwd: REPO_ROOT, timeout: 90_000, env: { ...process.env, ...BASE_ENV, ...env },
     }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }));
   });
@@ -60,7 +61,7 @@ function oneLine(run: { code: number; stderr: string }): string {
 const children: ChildProcess[] = [];
 function startLedger(env: Record<string, string>): { child: ChildProcess; stdout: () => string } {
   let stdout = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
+  const child = spawn(process.execPath, [CLI_MAIN, 'start'], {
     cwd: REPO_ROOT, env: { ...process.env, ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'chronicle-help-'));
@@ -14,7 +15,7 @@ const dataDir = join(scratch, 'data');
 
 function chronicle(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    execFile(process.execPath, [CLI_MAIN, ...args], {
       cwd: REPO_ROOT, timeout: 30_000,
       // A database that does not exist and a taken-looking port: --help must touch neither.
       env: { ...process.env, CHRONICLE_DATA_DIR: dataDir, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', PORT: '1' },

@@ -46,6 +46,7 @@ import { CLI_ADMIN_KEY, CLI_AUTHORIZATION, spawnCli, type CliProcess } from './s
 import { deleteStreams, freePort, natsAdmin, natsAvailable, NATS_TEST_URL, readStreamMessages, uniqueBusNames } from './support/nats.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { allEvents, expectedModel } from './support/read-model-expectations.js';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const servicesUp = (await postgresAvailable()) && (await natsAvailable());
 
@@ -127,7 +128,7 @@ describe.skipIf(!servicesUp)('split deployment: ledger-api, query-api, relay and
 
   /** `chronicle <args…>` as a one-shot: its exit code and output (killed, and a failure, after timeoutMs). */
   function runCli(args: string[], overrides: Record<string, string>, timeoutMs = 30_000): Promise<OneShot> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env(), PORT: '0', HOST: '127.0.0.1', ...overrides },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/application/api-keys.js';
 import { freePort } from './support/nats.js';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHUTDOWN_TIMEOUT_MS = 2_000;
@@ -30,7 +31,7 @@ const started: Started[] = [];
 async function startCli(env: Record<string, string>): Promise<Started> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'chronicle-shutdown-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
+  const child = spawn(process.execPath, [CLI_MAIN, 'start'], {
     cwd: REPO_ROOT,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DASHBOARD: 'off', CHRONICLE_DATA_DIR: dir, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), ...env },
     stdio: ['ignore', 'pipe', 'ignore'],

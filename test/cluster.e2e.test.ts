@@ -28,6 +28,7 @@ import { parseJournal, type JournalCommand } from '../src/cli/traffic/journal.js
 import { screenshotPath } from './support/screenshots.js';
 import { expectEveryCheckPassed } from './support/consistency.js';
 import { testRandom } from './support/seeded-random.js';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const REQUIRED = process.env['CHRONICLE_REQUIRE_SERVICES'] === '1';
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -72,12 +73,12 @@ describe.skipIf(missing.length > 0 || process.platform !== 'linux')('chronicle c
   const everyPid = new Set<number>();
 
   const cluster = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'cluster', ...args, '--dir', dir], {
+    execFile(process.execPath, [CLI_MAIN, 'cluster', ...args, '--dir', dir], {
       cwd: REPO_ROOT, env: { ...process.env, CHRONICLE_BOOTSTRAP_KEY: ADMIN_KEY, LOG_LEVEL: 'warn' }, maxBuffer: 16 * 1024 * 1024,
     }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
   });
   const chronicle = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    execFile(process.execPath, [CLI_MAIN, ...args], {
       cwd: REPO_ROOT, env: { ...process.env, CHRONICLE_KEY: ADMIN_KEY, LOG_LEVEL: 'warn' }, maxBuffer: 64 * 1024 * 1024,
     }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
   });
@@ -181,7 +182,7 @@ describe.skipIf(missing.length > 0 || process.platform !== 'linux')('chronicle c
     expect([none.status, (none.json()['error'] as { code: string }).code]).toStrictEqual([404, 'node_not_found']);
 
     // Traffic for the rest of the test: the real CLI, its journal in the temp dir.
-    traffic = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'simulate-traffic', '--url', status.api.join(','),
+    traffic = spawn(process.execPath, [CLI_MAIN, 'simulate-traffic', '--url', status.api.join(','),
       '--clients', '4', '--seconds', '900', '--accounts', '6', '--journal', journal, '--seed', String(testRandom().int(1, 1e9))], {
       cwd: REPO_ROOT, env: { ...process.env, CHRONICLE_KEY: ADMIN_KEY }, stdio: ['ignore', 'pipe', 'pipe'],
     });

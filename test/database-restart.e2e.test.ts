@@ -35,6 +35,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_AUTHORIZATION, spawnCli, type CliProcess } from './support/cli-process.js';
 import { freePort, natsAdmin, NATS_SERVER_BIN, natsServerBinaryAvailable, startPrivateNatsServer, type PrivateNatsServer } from './support/nats.js';
 import { freePostgresPort, privatePostgresAvailable, startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const REQUIRED = process.env['CHRONICLE_REQUIRE_SERVICES'] === '1';
 const natsBinary = natsServerBinaryAvailable();
@@ -248,7 +249,7 @@ describe.skipIf(!available)('every role survives PostgreSQL and NATS restarts un
     // stream in order in $all, every chain, leaf and signed checkpoint (no false tamper alarm).
     for (const [url, proc] of [[mainUrl, procs.api1], [startUrl, procs.all]] as const) {
       const { publicKey } = (await call(proc.base, 'GET', '/audit/public-key')).json() as { publicKey: string };
-      const run = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify', '--public-key', publicKey], {
+      const run = await promisify(execFile)(process.execPath, [CLI_MAIN, 'verify', '--public-key', publicKey], {
         env: { ...process.env, DATABASE_URL: url, CHRONICLE_DATA_DIR: join(dataDir, 'verifier'), LOG_LEVEL: 'warn' }, timeout: 60_000,
       }).then(({ stdout }) => ({ code: 0, output: stdout }), (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: `${error.stdout}${error.stderr}` }));
       expect(run.code, run.output).toBe(0);

@@ -29,6 +29,7 @@ import { deleteStreams, freePort, natsAdmin, natsAvailable, NATS_TEST_URL, readS
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { allEvents, expectedModel } from './support/read-model-expectations.js';
 import { seededRandom } from './support/seeded-random.js';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const servicesUp = (await postgresAvailable()) && (await natsAvailable());
 const ACCOUNTS = ['mw-a', 'mw-b', 'mw-c', 'mw-d'];
@@ -179,7 +180,7 @@ describe.skipIf(!servicesUp)('three writer processes on one database', () => {
 
   it('verifies clean with `chronicle verify` and the public key only', async () => {
     const key = await (await fetch(`${apis[0]!.base}/audit/public-key`)).json() as { publicKey: string };
-    const run = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify', '--public-key', key.publicKey], {
+    const run = await promisify(execFile)(process.execPath, [CLI_MAIN, 'verify', '--public-key', key.publicKey], {
       env: { ...process.env, DATABASE_URL: eventDb.url, CHRONICLE_DATA_DIR: join(scratch, 'verifier'), LOG_LEVEL: 'warn' },
       timeout: 60_000,
     }).catch((error: { code: number; stdout: string; stderr: string }) => ({ stdout: `${error.stdout}${error.stderr}`, stderr: '', failed: error.code }));

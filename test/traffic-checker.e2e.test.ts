@@ -24,6 +24,7 @@ import { deleteStreams, freePort, natsAdmin, natsAvailable, NATS_TEST_URL, uniqu
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { expectEveryCheckPassed } from './support/consistency.js';
 import { testSeed } from './support/seeded-random.js';
+import { CLI_MAIN } from './support/cli-main.js';
 
 const servicesUp = (await postgresAvailable()) && (await natsAvailable());
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -32,7 +33,7 @@ interface Run { code: number; stdout: string; stderr: string }
 
 function chronicle(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    execFile(process.execPath, [CLI_MAIN, ...args], {
       cwd: REPO_ROOT, env: { ...process.env, ...env }, timeout: 90_000, maxBuffer: 16 * 1024 * 1024,
     }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }));
   });
@@ -165,7 +166,7 @@ describe.skipIf(!servicesUp)('simulate-traffic and verify-consistency against a 
 
   it('goes on through the other API when one is SIGKILLed, stops on SIGINT with a complete journal, which then verifies', async () => {
     const file = join(scratch, 'interrupted.jsonl');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'simulate-traffic', '--url', `${victim.base},${apis[0]!.base}`,
+    const child = spawn(process.execPath, [CLI_MAIN, 'simulate-traffic', '--url', `${victim.base},${apis[0]!.base}`,
       '--clients', '6', '--seconds', '120', '--accounts', '4', '--journal', file, '--seed', String(seed)], {
       cwd: REPO_ROOT, env: { ...process.env, CHRONICLE_KEY: CLI_ADMIN_KEY }, stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -8,19 +8,17 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigner } from '../src/adapters/audit/signing-key.js';
 import { generateApiKey } from '../src/application/api-keys.js';
 import { CLI_ADMIN_KEY, CLI_AUTHORIZATION, spawnCli, type CliProcess } from './support/cli-process.js';
+import { CLI_MAIN } from './support/cli-main.js';
 import { freePort } from './support/nats.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-// Absolute, so the CLI runs from any directory (a bare `--import tsx` resolves from the working directory).
-const TSX = pathToFileURL(join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
-const MAIN = join(REPO_ROOT, 'src/cli/main.ts');
 const pgUp = await postgresAvailable();
 
 interface Run { code: number; stdout: string; stderr: string; output: string }
@@ -28,7 +26,7 @@ interface Run { code: number; stdout: string; stderr: string; output: string }
 /** `chronicle <args>` run from `cwd`, with nothing of the ledger's configuration but `env`. */
 function chronicle(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', TSX, MAIN, ...args], {
+    execFile(process.execPath, [CLI_MAIN, ...args], {
       cwd, timeout: 90_000,
       env: {
         ...process.env, DATABASE_URL: '', CHRONICLE_DATA_DIR: '', CHRONICLE_SIGNING_KEY: '', CHRONICLE_SIGNING_KEY_FILE: '',

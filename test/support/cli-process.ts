@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { generateApiKey } from '../../src/application/api-keys.js';
+import { CLI_MAIN } from './cli-main.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -36,7 +37,7 @@ export interface CliProcess {
  * CHRONICLE_BOOTSTRAP_KEY=CLI_ADMIN_KEY and DASHBOARD=off (unless `env` says otherwise).
  */
 export function spawnCli(command: string, port: number, env: Record<string, string>): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
+  const child = spawn(process.execPath, [CLI_MAIN, command], {
     cwd: REPO_ROOT,
     // No dashboard unless a test asks for one (test/dashboard.e2e.test.ts): its port is fixed (3000).
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), CHRONICLE_BOOTSTRAP_KEY: CLI_ADMIN_KEY, DASHBOARD: 'off', ...env },
