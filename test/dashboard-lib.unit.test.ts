@@ -115,8 +115,10 @@ describe('dashboard chart axes', () => {
   });
 
   it('fits the value axis to the data instead of starting at 0', () => {
-    expect(fitValueAxis([1000, 1010, 1005, 1007.5], 5, 0.01)).toEqual({ domain: [1000, 1010], ticks: [1000, 1002.5, 1005, 1007.5, 1010], decimals: 1 });
-    expect(fitValueAxis([100, 70]).domain).toEqual([70, 100]);
+    // The smallest balance on a tick gets half a step of room below it, off the axis line.
+    expect(fitValueAxis([1000, 1010, 1005, 1007.5], 5, 0.01)).toEqual({ domain: [998.75, 1010], ticks: [1000, 1002.5, 1005, 1007.5, 1010], decimals: 1 });
+    expect(fitValueAxis([100, 70]).domain).toEqual([65, 100]);
+    expect(fitValueAxis([101, 73])).toEqual({ domain: [70, 110], ticks: [70, 80, 90, 100, 110], decimals: 0 });
     // Data that reaches 0 keeps it; one value gets room either side; never below 0 for data that is not.
     expect(fitValueAxis([0, 50]).domain[0]).toBe(0);
     expect(fitValueAxis([70]).domain).toEqual([60, 80]);
@@ -133,7 +135,8 @@ describe('dashboard chart axes', () => {
       expect(domain[0]).toBeLessThanOrEqual(Math.min(...values));
       expect(domain[1]).toBeGreaterThanOrEqual(Math.max(...values));
       expect(domain[0]).toBeGreaterThanOrEqual(0);
-      expect(ticks[0]).toBe(domain[0]);
+      expect(ticks[0]).toBeGreaterThanOrEqual(domain[0]);
+      expect(ticks[0]! - domain[0]).toBeLessThan(ticks[1]! - ticks[0]!); // at most half a step of room below
       expect(ticks.at(-1)).toBe(domain[1]);
       expect(ticks.length).toBeGreaterThanOrEqual(2);
       expect(ticks.length).toBeLessThanOrEqual(7);

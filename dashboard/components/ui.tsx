@@ -98,13 +98,8 @@ export function PageHeader({ title, subtitle, times, children }: { title: string
     <div className="topbar">
       <div>
         <h1>{title}</h1>
-        {(subtitle || times) && (
-          <p className="subtitle">
-            {subtitle}
-            {subtitle && times ? ' · ' : null}
-            {times && <span data-testid="time-zone">times in local time ({zoneLabel()})</span>}
-          </p>
-        )}
+        {subtitle && <p className="subtitle">{subtitle}</p>}
+        {times && <p className="subtitle small" data-testid="time-zone">Times are in local time ({zoneLabel()}).</p>}
       </div>
       {children}
     </div>

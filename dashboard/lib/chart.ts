@@ -19,7 +19,8 @@ function decimalsOf(step: number): number {
 
 /**
  * A value axis around `values`: from a round number at or below the smallest to one at or above the largest,
- * in about `count` ticks. It reaches 0 only when the data does (or when all of it is 0); a single value gets
+ * in about `count` ticks (half a step lower when the smallest value would sit on the axis line). It reaches
+ * 0 only when the data does (or when all of it is 0); a single value gets
  * a step either side. Never below 0 for data that never is. `minStep`: the finest step worth a tick (a
  * currency's minor unit: no ¥2.5 ticks).
  */
@@ -40,7 +41,10 @@ export function fitValueAxis(values: readonly number[], count = 5, minStep = 0):
   if (min >= 0 && lo < 0) lo = 0;
   const ticks: number[] = [];
   for (let v = lo; v <= hi + step / 2; v += step) ticks.push(round(v));
-  return { domain: [round(lo), round(hi)], ticks, decimals };
+  // The lowest value on the bottom tick would be drawn on the axis line itself (a step down to it invisible):
+  // half a step of room below it, without a tick of its own.
+  const bottom = min > 0 && Math.abs(min - lo) < step / 1e6 ? Math.max(0, lo - step / 2) : lo;
+  return { domain: [Number(bottom.toFixed(decimals + 1)), round(hi)], ticks, decimals };
 }
 
 const SECOND = 1_000;

@@ -161,7 +161,11 @@ function BalanceChart({ series, currency, at }: { series: Point[]; currency: str
   const digits = minorDigits(currency);
   const values = fitValueAxis(series.map((p) => p.balance), 5, 10 ** -digits);
   const last = series.at(-1)!;
-  const times = timeAxis(series[0]!.t, last.t, 6);
+  // The last balance holds after its event: drawn on for a tenth of the span (at least 100 ms), so the last
+  // change is a visible step, not a line at the chart's right edge.
+  const end = last.t + Math.max(100, (last.t - series[0]!.t) / 10);
+  const data = [...series, { ...last, t: end }];
+  const times = timeAxis(series[0]!.t, end, 6);
   // Major units on the axis (its label names the currency), with the minor digits only when the ticks need
   // them, and then all of them: 1,002.50, not 1,002.5.
   const tickNumber = new Intl.NumberFormat(undefined, { minimumFractionDigits: values.decimals > 0 ? digits : 0, maximumFractionDigits: Math.max(values.decimals, digits) });
@@ -169,7 +173,7 @@ function BalanceChart({ series, currency, at }: { series: Point[]; currency: str
   return (
     <div className="chart" data-testid="balance-chart" data-currency={currency}>
       <ResponsiveContainer width="100%" height="100%">
-        <AreaChart data={series} margin={{ top: 8, right: 16, bottom: 0, left: 12 }}>
+        <AreaChart data={data} margin={{ top: 8, right: 36, bottom: 0, left: 12 }}>
           <CartesianGrid strokeDasharray="3 3" stroke="#e3e6eb" />
           <XAxis dataKey="t" type="number" scale="time" domain={times.domain} ticks={times.ticks} tickFormatter={times.label} interval={0} fontSize={11} allowDataOverflow />
           <YAxis type="number" domain={values.domain} ticks={values.ticks} tickFormatter={(v: number) => tickNumber.format(v)} interval={0} fontSize={11} width={76} allowDataOverflow

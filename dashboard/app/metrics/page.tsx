@@ -128,7 +128,8 @@ function LiveChart({ points, lines, unit, step, empty, quiet, testId }: {
       <ResponsiveContainer width="100%" height="100%">
         <LineChart data={data} margin={{ top: 8, right: 16, bottom: 0, left: 4 }}>
           <CartesianGrid strokeDasharray="3 3" stroke="#e3e6eb" />
-          <XAxis dataKey="ago" type="number" domain={x.domain} ticks={x.ticks} interval={0} allowDataOverflow fontSize={11}
+          {/* No x axis line: it would hide a line at 0 (no lag, no dead letters), the reading that matters most. */}
+          <XAxis dataKey="ago" type="number" domain={x.domain} ticks={x.ticks} interval={0} allowDataOverflow fontSize={11} axisLine={false}
             tickFormatter={(s: number) => (s === 0 ? 'now' : `${s} s`)} />
           <YAxis fontSize={11} width={56} allowDecimals
             label={{ value: unit, angle: -90, position: 'insideLeft', offset: 8, fontSize: 11, fill: '#5b6678' }} />
