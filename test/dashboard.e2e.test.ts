@@ -15,7 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ADMIN_KEY, CLI_AUTHORIZATION, spawnCli, type CliProcess } from './support/cli-process.js';
 import { deleteStreams, natsAdmin, natsAvailable, NATS_TEST_URL, uniqueBusNames } from './support/nats.js';
@@ -50,6 +50,37 @@ async function proofStatus(page: Page): Promise<string | null> {
 /** The health table as `component:status`, sorted. */
 const healthRows = (page: Page) => page.locator('[data-testid=health-row]')
   .evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-component')}:${r.getAttribute('data-status')}`).sort());
+
+/** The tick labels of a Recharts chart's `axis` ('x' or 'y') inside `chart`. */
+const axisTicks = (chart: Locator, axis: 'x' | 'y') => chart.locator(`.recharts-${axis}Axis-tick-labels .recharts-cartesian-axis-tick-value`).allTextContents();
+/** A Recharts axis's own label (its unit; Recharts 3 draws it right after the axis's tick labels), '' when it has none. */
+const axisLabel = async (chart: Locator, axis: 'x' | 'y') => (await chart.locator(`.recharts-${axis}Axis-tick-labels ~ .recharts-label`).allTextContents()).join(' ').trim();
+
+/**
+ * Whether every instant a page shows is in the dashboard's one format (local "2026-11-25 14:03:04.123"):
+ * none as ISO text with its T and Z, none in a browser's locale format (11/25/2026, 2:03:04 PM), and the zone
+ * said exactly once. Returns what breaks the rule, [] when nothing does.
+ */
+async function timeFormatProblems(page: Page): Promise<string[]> {
+  const text = (await page.locator('main').innerText()).replace(/\s+/g, ' ');
+  const values = await page.locator('main input').evaluateAll((inputs) => inputs.map((i) => (i as HTMLInputElement).value));
+  const all = [text, ...values].join(' | ');
+  const problems: string[] = [];
+  for (const iso of all.match(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}[^ |]*/g) ?? []) problems.push(`ISO text: ${iso}`);
+  for (const locale of all.match(/\b\d{1,2}\/\d{1,2}\/\d{2,4}\b|\b\d{1,2}:\d{2}(?::\d{2})? ?[AP]M\b/g) ?? []) problems.push(`locale format: ${locale}`);
+  const zoneNotes = text.match(/local time/g)?.length ?? 0;
+  if (zoneNotes !== 1) problems.push(`"local time" said ${zoneNotes} times`);
+  return problems;
+}
+
+/** Pairs of coordinates of an SVG path made of M and L commands; null when it has curves (C, Q, S, A). */
+function polyline(d: string): [number, number][] | null {
+  if (/[CcQqSsAa]/.test(d)) return null;
+  const numbers = d.match(/-?\d+(?:\.\d+)?(?:e-?\d+)?/g)?.map(Number) ?? [];
+  const points: [number, number][] = [];
+  for (let i = 0; i + 1 < numbers.length; i += 2) points.push([numbers[i]!, numbers[i + 1]!]);
+  return points;
+}
 
 const freePort = () => new Promise<number>((resolve, reject) => {
   const server = createServer().listen(0, '127.0.0.1', () => {
@@ -120,6 +151,22 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await page.close();
     // The tests' other tabs start signed in.
     await signIn(context);
+  });
+
+  it('metrics before any command: every chart says "no traffic yet" instead of drawing empty axes', async () => {
+    const page = await newPage();
+    await page.goto(`${dashboard}/metrics/`);
+    await page.getByTestId('no-traffic').first().waitFor({ timeout: 15_000 });
+    for (const chart of ['chart-throughput', 'chart-latency', 'chart-lag', 'chart-dead-letters']) {
+      const box = page.getByTestId(chart);
+      expect(await box.getAttribute('data-empty'), chart).toBe('true');
+      expect(await box.textContent(), chart).toContain('No traffic yet');
+      expect(await box.locator('svg.recharts-surface').count(), chart).toBe(0);
+    }
+    // Still so after more scrapes (a rate of 0 would otherwise draw axes with a flat line).
+    await page.waitForTimeout(4_500);
+    expect(await page.getByTestId('no-traffic').count()).toBe(4);
+    await page.close();
   });
 
   it('opens two accounts, deposits and transfers from the forms, with read-your-writes; the timeline shows each event live', async () => {
@@ -200,6 +247,9 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await expect.poll(() => page.getByTestId('balance-then').textContent()).toBe('€100.00');
     await expect.poll(() => page.getByTestId('history-row').count()).toBe(2);
     expect(await page.getByTestId('balance-chart').count()).toBe(1);
+    // The instant travelled to reads in the page's format, to the microsecond; the page has one time format.
+    expect(await page.getByTestId('time-travel-input').inputValue()).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/);
+    expect(await timeFormatProblems(page)).toEqual([]);
     await shot(page, 'account-time-travel');
     // And "now" again.
     await page.getByTestId('time-travel-now').click();
@@ -234,6 +284,48 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await expect.poll(() => page.getByTestId('account-row').count()).toBe(25);
     await page.getByText('up to date').first().waitFor();
     await shot(page, 'accounts');
+    await page.close();
+  });
+
+  it('account chart: the value axis fits the balances and names the currency, time labels are not repeated', async () => {
+    const id = `chart-${suffix}`;
+    expect((await api('/commands/create-account', { accountId: id, owner: 'Chart Example', currency: 'EUR' })).status).toBe(201);
+    for (const [command, amount] of [['deposit', '100000'], ['deposit', '1000'], ['withdraw', '500'], ['deposit', '250']] as const) {
+      expect((await api(`/commands/${command}`, { accountId: id, amount })).status).toBe(201);
+    }
+    const page = await newPage();
+    await page.goto(`${dashboard}/account/?id=${id}`);
+    await expect.poll(() => page.getByTestId('balance-now').textContent()).toBe('€1,007.50');
+    const chart = page.getByTestId('balance-chart');
+    await expect.poll(() => axisTicks(chart, 'y').then((ticks) => ticks.length)).toBeGreaterThan(1);
+    // Balances 1,000.00 → 1,010.00 → 1,005.00 → 1,007.50: an axis from 0 would draw them as one flat line.
+    const yTicks = (await axisTicks(chart, 'y')).map((t) => Number(t.replace(/,/g, '')));
+    expect(Math.min(...yTicks)).toBeGreaterThan(0);
+    expect(Math.min(...yTicks)).toBeLessThanOrEqual(1000);
+    expect(Math.max(...yTicks)).toBeGreaterThanOrEqual(1010);
+    expect(Math.max(...yTicks) - Math.min(...yTicks)).toBeLessThanOrEqual(3 * 10); // the data spans €10
+    // The currency and the unit: the axis says EUR and its numbers are euros (major units), not cents.
+    expect(await axisLabel(chart, 'y')).toBe('EUR');
+    expect(await page.getByRole('heading', { name: 'Balance over time, in EUR' }).count()).toBe(1);
+    // Every x label once.
+    const xTicks = await axisTicks(chart, 'x');
+    expect(xTicks.length).toBeGreaterThan(1);
+    expect(new Set(xTicks).size).toBe(xTicks.length);
+    expect(await timeFormatProblems(page)).toEqual([]);
+    await page.close();
+  });
+
+  it('an unknown account: a clear empty state, not placeholders that never fill', async () => {
+    const page = await newPage();
+    await page.goto(`${dashboard}/account/?id=no-such-${suffix}`);
+    const empty = page.getByTestId('account-not-found');
+    await empty.waitFor();
+    expect(await empty.textContent()).toContain(`No account “no-such-${suffix}”`);
+    await page.waitForTimeout(1_000);
+    const main = await page.locator('main').innerText();
+    expect(main).not.toContain('…');
+    expect(await page.locator('main [aria-busy=true]').count()).toBe(0);
+    expect(await page.getByTestId('balance-now').count()).toBe(0);
     await page.close();
   });
 
@@ -272,7 +364,28 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await load;
     await expect.poll(() => page.getByText(/p50 \d/).count(), { timeout: 10_000 }).toBeGreaterThan(0);
     expect(await page.getByTestId('dead-letters').textContent()).toBe('0');
-    await shot(page, 'metrics');
+    // Traffic: every chart is drawn, with a unit on each axis (x: seconds before now; y: the chart's unit).
+    for (const [chart, unit] of [['chart-throughput', 'per second'], ['chart-latency', 'ms'], ['chart-lag', 'events behind'], ['chart-dead-letters', 'events']] as const) {
+      const box = page.getByTestId(chart);
+      expect(await box.getAttribute('data-empty'), chart).toBe('false');
+      expect(await axisLabel(box, 'y'), chart).toBe(unit);
+      const xTicks = await axisTicks(box, 'x');
+      expect(xTicks.length, chart).toBeGreaterThan(1);
+      for (const tick of xTicks) expect(tick, chart).toMatch(/^(-\d+ s|now)$/);
+    }
+    // Lag is drawn as steps: its lines are made of horizontal and vertical segments only, no curves.
+    const lagPaths = await page.getByTestId('chart-lag').locator('path.recharts-line-curve').evaluateAll((paths) => paths.map((p) => p.getAttribute('d') ?? ''));
+    expect(lagPaths.length).toBeGreaterThan(0);
+    for (const d of lagPaths) {
+      const points = polyline(d);
+      expect(points, d).not.toBeNull();
+      for (let i = 1; i < points!.length; i++) {
+        const [[x0, y0], [x1, y1]] = [points![i - 1]!, points![i]!];
+        expect(Math.abs(x1 - x0) < 0.01 || Math.abs(y1 - y0) < 0.01, `segment ${i} of ${d}`).toBe(true);
+      }
+    }
+    await page.getByTestId('chart-lag').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: screenshotPath('metrics'), fullPage: true });
     // A component down, as /health reports it (503 with the components): shown as down, by name.
     const isHealth = (url: URL) => url.pathname === '/health';
     await page.route(isHealth, (route) => route.fulfill({
@@ -351,19 +464,52 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
     await expect.poll(() => timeline.locator('[data-testid=timeline-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-type')))).toEqual(['TransferReceived']);
   });
 
-  it('a reader key sees balances only: no commands, history or audit in its navigation', async () => {
-    const made = await api('/keys', { name: 'dashboard reader', role: 'reader' });
-    expect(made.status).toBe(201);
-    const readerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await newPage(readerContext);
-    await page.goto(`${dashboard}/#key=${made.body.key}`);
-    await expect.poll(() => page.getByTestId('whoami').textContent()).toContain('reader');
-    const nav = await page.getByRole('navigation', { name: 'main' }).textContent();
-    expect(nav).toContain('Accounts');
-    for (const hidden of ['Commands', 'Audit', 'Live timeline', 'Concurrency demo']) expect(nav).not.toContain(hidden);
-    await page.goto(`${dashboard}/account/?id=${alice}`);
-    await page.getByText('History and time travel need an auditor key').waitFor();
-    await readerContext.close();
+  it('each role lands on a page of its own menu: a reader on Accounts, a writer on Commands, never a page it may not use', async () => {
+    const keyOf = async (role: string) => {
+      const made = await api('/keys', { name: `dashboard ${role}`, role });
+      expect(made.status).toBe(201);
+      return made.body.key as string;
+    };
+    // What each role's menu shows is what the API lets it read (src/http: balances and the account list are
+    // reader, commands writer, $all, history and audit auditor, the cluster admin; metrics are public).
+    const expected = {
+      reader: { lands: '/accounts/', heading: 'Accounts', menu: ['Accounts', 'Metrics & health'] },
+      writer: { lands: '/commands/', heading: 'Commands', menu: ['Commands', 'Concurrency demo', 'Metrics & health'] },
+      auditor: { lands: '/', heading: 'Live event timeline', menu: ['Live timeline', 'Accounts', 'Metrics & health', 'Audit'] },
+    } as const;
+    for (const [role, want] of Object.entries(expected)) {
+      const roleContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const page = await newPage(roleContext);
+      await page.goto(`${dashboard}/#key=${await keyOf(role)}`);
+      await expect.poll(() => page.getByTestId('whoami').textContent()).toContain(role);
+      await expect.poll(() => new URL(page.url()).pathname, { timeout: 10_000 }).toBe(want.lands);
+      await page.getByRole('heading', { level: 1, name: want.heading }).waitFor();
+      expect(await page.getByRole('navigation', { name: 'main' }).getByRole('link').allTextContents(), role).toEqual(want.menu);
+      if (role === 'auditor') await expect.poll(() => page.getByTestId('stream-state').textContent(), { timeout: 15_000 }).toBe('live');
+      await page.waitForTimeout(1_000);
+      // No refusal, no badge stuck on "connecting", no advice to use a page this menu does not show.
+      expect(await page.locator('main [role=alert]').allTextContents(), role).toEqual([]);
+      const main = await page.locator('main').innerText();
+      expect(main, role).not.toContain('connecting');
+      for (const hidden of ['Live timeline', 'Commands', 'Concurrency demo', 'Audit', 'Cluster'].filter((p) => !want.menu.includes(p as never))) {
+        expect(main, `${role}: ${hidden}`).not.toContain(`${hidden} page`);
+      }
+      if (role === 'reader') {
+        // The start page again, and a page it may not use opened by its address: sent on, or told so.
+        await page.goto(`${dashboard}/`);
+        await expect.poll(() => new URL(page.url()).pathname, { timeout: 10_000 }).toBe('/accounts/');
+        await page.goto(`${dashboard}/audit/`);
+        const note = page.getByTestId('page-not-for-role');
+        await note.waitFor();
+        expect(await note.textContent()).toContain('Audit needs an auditor key');
+        expect(await note.getByRole('link', { name: 'Accounts' }).count()).toBe(1);
+        expect(await page.locator('main [role=alert]').count()).toBe(0);
+        await page.goto(`${dashboard}/account/?id=${alice}`);
+        await expect.poll(() => page.getByTestId('balance-now').textContent()).toMatch(/^€/);
+        await page.getByText('History and time travel need an auditor key').waitFor();
+      }
+      await roleContext.close();
+    }
   });
 
   it('fits a phone-width window: no page scrolls sideways', async () => {
@@ -378,6 +524,19 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless Chromium against `
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect(overflow, path).toBeLessThanOrEqual(0);
     }
+    // The timeline's Amount column is on screen, not behind a sideways scroll of its table.
+    await page.goto(`${dashboard}/`);
+    await expect.poll(() => page.getByTestId('timeline-row').count(), { timeout: 10_000 }).toBeGreaterThan(5);
+    const wrap = await page.locator('.table-wrap:has([data-testid=timeline])').evaluate((el) => el.scrollWidth - el.clientWidth);
+    expect(wrap).toBeLessThanOrEqual(0);
+    const amounts = page.locator('[data-testid=timeline-row][data-type=MoneyDeposited] [data-testid=timeline-amount]');
+    expect(await amounts.count()).toBeGreaterThan(0);
+    const box = await amounts.first().boundingBox();
+    expect(box).not.toBeNull();
+    expect(box!.width).toBeGreaterThan(0);
+    expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+    expect(await amounts.first().textContent()).toMatch(/^\+€\d/);
+    await shot(page, 'phone-timeline');
     await page.goto(`${dashboard}/account/?id=${alice}`);
     await expect.poll(() => page.getByTestId('balance-now').textContent()).toMatch(/^€/);
     await shot(page, 'phone-account');

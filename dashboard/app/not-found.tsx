@@ -4,7 +4,7 @@ export default function NotFound() {
   return (
     <div className="empty">
       <h1>Not found</h1>
-      <p>No such page. <Link href="/">Back to the timeline</Link>.</p>
+      <p>No such page. <Link href="/">Back to the start</Link>.</p>
     </div>
   );
 }

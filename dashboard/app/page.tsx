@@ -10,11 +10,13 @@ import { formatInstant } from '@/lib/money';
 import type { RecordedEvent } from '@/lib/types';
 import { Badge, Card, Empty, ErrorNote, Loading, PageHeader } from '@/components/ui';
 import { EventDetail } from '@/components/event-detail';
+import { useSession } from '@/components/session';
 
 const KEEP_MAX = 1_000;
 const INITIAL = 100;
 
 export default function TimelinePage() {
+  const { may } = useSession();
   const [events, setEvents] = useState<RecordedEvent[]>([]);
   const [loaded, setLoaded] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -65,7 +67,7 @@ export default function TimelinePage() {
 
   return (
     <>
-      <PageHeader title="Live event timeline" subtitle="Every event as it is appended, newest first. Nothing here is ever edited: corrections are new events.">
+      <PageHeader title="Live event timeline" times subtitle="Every event as it is appended, newest first. Nothing here is ever edited: corrections are new events.">
         <div className="pills">
           <Badge tone={state.state === 'live' ? 'good' : 'warn'} title={state.detail}>
             <span data-testid="stream-state">{state.state === 'live' ? (paused ? 'paused' : 'live') : state.state}</span>
@@ -89,12 +91,12 @@ export default function TimelinePage() {
           }>
           <ErrorNote error={error} />
           {!loaded ? <div style={{ padding: 16 }}><Loading lines={6} /></div>
-            : shown.length === 0 ? <Empty>{events.length === 0 ? 'No events yet. Make an account on the Commands page: it appears here at once.' : 'No event matches the filter.'}</Empty>
+            : shown.length === 0 ? <Empty>{events.length === 0 ? (may('writer') ? 'No events yet. Make an account on the Commands page: it appears here at once.' : 'No events yet: each one appears here the moment it is appended.') : 'No event matches the filter.'}</Empty>
             : (
               <div className="table-wrap">
                 <table data-testid="timeline">
                   <thead>
-                    <tr><th className="num">#</th><th>Type</th><th>Stream</th><th className="num">Amount</th><th className="hide-narrow">Time</th>{!selected && <th className="hide-narrow">By</th>}</tr>
+                    <tr><th className="num hide-narrow">#</th><th>Type</th><th>Stream</th><th className="num">Amount</th><th className="hide-narrow">Time</th>{!selected && <th className="hide-narrow">By</th>}</tr>
                   </thead>
                   <tbody>
                     {shown.map((e) => {
@@ -102,15 +104,15 @@ export default function TimelinePage() {
                       const accountId = accountIdOf(e);
                       return (
                         <tr key={e.eventId} className={`clickable${selected?.eventId === e.eventId ? ' selected' : ''}`} onClick={() => setSelected(e)} data-testid="timeline-row" data-type={e.type} data-position={e.globalPosition}>
-                          <td className="num mono">{e.globalPosition}</td>
+                          <td className="num mono hide-narrow">{e.globalPosition}</td>
                           <td><Badge tone={typeTone(e.type)}>{e.type}</Badge></td>
-                          <td>
+                          <td className="wrap-anywhere">
                             {accountId && isAccountStream(e.streamId)
                               ? <Link href={`/account?id=${encodeURIComponent(accountId)}`} onClick={(ev) => ev.stopPropagation()}>{accountId}</Link>
                               : <span className="mono">{e.streamId}</span>}
-                            <span className="muted small"> v{e.streamVersion} {describe(e)}</span>
+                            <span className="muted small hide-narrow"> v{e.streamVersion} {describe(e)}</span>
                           </td>
-                          <td className={`num ${amount?.sign === 'in' ? 'amount-in' : amount?.sign === 'out' ? 'amount-out' : ''}`}>{amount?.text ?? ''}</td>
+                          <td data-testid="timeline-amount" className={`num ${amount?.sign === 'in' ? 'amount-in' : amount?.sign === 'out' ? 'amount-out' : ''}`}>{amount?.text ?? ''}</td>
                           <td className="hide-narrow small">{formatInstant(e.recordedAt)}</td>
                           {!selected && <td className="hide-narrow small mono">{e.createdBy}</td>}
                         </tr>

@@ -65,7 +65,7 @@ export function EventDetail({ event, onClose }: { event: RecordedEvent; onClose:
       <dl className="kv" style={{ marginBottom: 14 }}>
         <dt>type</dt><dd>{event.type}</dd>
         <dt>stream</dt><dd className="mono">{event.streamId} v{event.streamVersion}</dd>
-        <dt>recorded</dt><dd>{event.recordedAt}</dd>
+        <dt>recorded</dt><dd>{formatInstant(event.recordedAt, 6)}</dd>
         <dt>created by</dt><dd className="mono">{event.createdBy}</dd>
         <dt>event hash</dt><dd className="mono">{event.eventHash ?? 'unchained'}</dd>
       </dl>

@@ -1,9 +1,14 @@
 'use client';
 // The frame of every page: navigation, who is signed in, the components' health; the sign-in form instead
-// of the page when there is no working key.
+// of the page when there is no working key. A key only ever sees pages its role may use: the start page
+// (`/`, the Live timeline, which needs an auditor key) sends any other role on to the first page of its menu
+// (a reader to Accounts, a writer to Commands), and a page opened by its address that the role may not use
+// says so and links there, instead of running into 403s. The roles are the API's own (src/http: a balance
+// or the account list is reader, commands writer, history, $all and audit auditor, cluster admin; metrics
+// and health are public).
 import Link from 'next/link';
-import { usePathname } from 'next/navigation';
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { usePathname, useRouter } from 'next/navigation';
+import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { looksLikeKey, saveKey } from '@/lib/auth';
 import { usePolling } from '@/lib/hooks';
 import { health } from '@/lib/api';
@@ -20,6 +25,16 @@ const NAV: { href: string; label: string; role?: Role }[] = [
   { href: '/cluster', label: 'Cluster', role: 'admin' },
 ];
 
+/** The menu entry a path belongs to (/account?id= is under Accounts); undefined for a page outside it. */
+function navItemOf(pathname: string) {
+  const path = pathname.replace(/\/+$/, '') || '/';
+  if (path === '/') return NAV[0];
+  if (path === '/account') return NAV.find((item) => item.href === '/accounts');
+  return NAV.find((item) => item.href !== '/' && (path === item.href || path.startsWith(`${item.href}/`)));
+}
+
+const ROLE_WORDS: Record<Role, string> = { reader: 'a reader', writer: 'a writer', auditor: 'an auditor', admin: 'an admin' };
+
 export function Shell({ children }: { children: ReactNode }) {
   return (
     <SessionProvider>
@@ -31,6 +46,14 @@ export function Shell({ children }: { children: ReactNode }) {
 function Frame({ children }: { children: ReactNode }) {
   const { session, may, signOut } = useSession();
   const pathname = usePathname();
+  const router = useRouter();
+  const menu = NAV.filter((item) => item.role === undefined || may(item.role));
+  const item = navItemOf(pathname);
+  const allowed = item === undefined || item.role === undefined || may(item.role);
+  const home = menu[0];
+  // The start page is the Live timeline; a role that may not read it starts on the first page of its menu.
+  const redirect = session.state === 'signed-in' && !allowed && item === NAV[0] && home !== undefined;
+  useEffect(() => { if (redirect) router.replace(home!.href); }, [redirect, home, router]);
   if (session.state === 'loading') return <div className="signin card"><Loading /></div>;
   if (session.state === 'signed-out') return <SignIn problem={session.problem} />;
   const { whoami } = session;
@@ -40,8 +63,8 @@ function Frame({ children }: { children: ReactNode }) {
       <aside className="side">
         <div className="brand">ChronicleLedger<small>immutable audit ledger</small></div>
         <nav className="nav" aria-label="main">
-          {NAV.filter((item) => item.role === undefined || may(item.role)).map((item) => (
-            <Link key={item.href} href={item.href} className={active(item.href) ? 'active' : undefined}>{item.label}</Link>
+          {menu.map((entry) => (
+            <Link key={entry.href} href={entry.href} className={active(entry.href) ? 'active' : undefined}>{entry.label}</Link>
           ))}
         </nav>
         <div className="side-foot">
@@ -52,7 +75,14 @@ function Frame({ children }: { children: ReactNode }) {
           {whoami.authentication === 'on' && <button className="secondary small" onClick={signOut}>Sign out</button>}
         </div>
       </aside>
-      <main className="main">{children}</main>
+      <main className="main">
+        {allowed ? children : redirect ? <Loading /> : (
+          <div className="note info" data-testid="page-not-for-role">
+            <strong>{item!.label}</strong> needs {ROLE_WORDS[item!.role!]} key (or admin); this key&apos;s role is {whoami.role}.
+            {home && <> Its pages start at <Link href={home.href}>{home.label}</Link>.</>}
+          </div>
+        )}
+      </main>
     </div>
   );
 }

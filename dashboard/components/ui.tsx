@@ -3,6 +3,7 @@
 // in plain language where we know the code), loading and empty states.
 import { useEffect, type ReactNode } from 'react';
 import { ApiProblem } from '@/lib/api';
+import { zoneLabel } from '@/lib/instant';
 
 export function Card({ title, children, actions, flush, testId }: { title?: ReactNode; children: ReactNode; actions?: ReactNode; flush?: boolean; testId?: string }) {
   return (
@@ -86,7 +87,11 @@ export function ErrorNote({ error, testId }: { error: unknown; testId?: string }
   );
 }
 
-export function PageHeader({ title, subtitle, children }: { title: string; subtitle?: ReactNode; children?: ReactNode }) {
+/**
+ * The page's title. `times`: the page shows instants, and this is where it says, once, that they are the
+ * browser's local time (every time on a page is in the one format of lib/instant.ts).
+ */
+export function PageHeader({ title, subtitle, times, children }: { title: string; subtitle?: ReactNode; times?: boolean; children?: ReactNode }) {
   // Static pages share one <title>; each tab names its page once it renders.
   useEffect(() => { document.title = `${title} · ChronicleLedger`; }, [title]);
   return (
@@ -94,6 +99,7 @@ export function PageHeader({ title, subtitle, children }: { title: string; subti
       <div>
         <h1>{title}</h1>
         {subtitle && <p className="subtitle">{subtitle}</p>}
+        {times && <p className="subtitle small" data-testid="time-zone">Times are in local time ({zoneLabel()}).</p>}
       </div>
       {children}
     </div>

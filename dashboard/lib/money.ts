@@ -1,6 +1,7 @@
 // Money as the ledger keeps it: integer minor units, sent and received as decimal strings. Shown in major
 // units with the currency's ISO 4217 exponent (EUR 2, JPY 0, BHD 3: Intl knows them), by string and bigint
 // arithmetic only: no floating point between the API and the screen, in either direction.
+import { formatLocal } from './instant.js';
 
 const digitsCache = new Map<string, number>();
 
@@ -63,15 +64,12 @@ export function parseMajorAmount(text: string, currency: string): ParsedAmount {
   return { ok: true, minor: minor.toString() };
 }
 
-/** "12:03:04.123" local time, with the date when it is not today. */
-export function formatInstant(iso: string | null | undefined): string {
-  if (!iso) return '—';
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return iso;
-  const today = new Date().toDateString() === date.toDateString();
-  const time = date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
-  const ms = String(date.getMilliseconds()).padStart(3, '0');
-  return today ? `${time}.${ms}` : `${date.toLocaleDateString()} ${time}.${ms}`;
+/**
+ * An instant in the dashboard's one time format: local "2026-11-25 14:03:04.123" (lib/instant.ts; each page
+ * says once that its times are local). "—" for none.
+ */
+export function formatInstant(iso: string | null | undefined, fractionDigits: 0 | 3 | 6 = 3): string {
+  return iso ? formatLocal(iso, fractionDigits) : '—';
 }
 
 export const formatCount = (n: number | null | undefined): string => (n === null || n === undefined || !Number.isFinite(n) ? '—' : Math.round(n).toLocaleString());

@@ -39,7 +39,7 @@ export default function AccountsPageView() {
 
   return (
     <>
-      <PageHeader title="Accounts" subtitle="Balances from the read model, which follows the event store within milliseconds.">
+      <PageHeader title="Accounts" times subtitle="Balances from the read model, which follows the event store within milliseconds.">
         <div className="row">
           {data && <FreshnessBadge freshness={data.freshness} />}
           <button className="secondary" onClick={reload}>Refresh</button>

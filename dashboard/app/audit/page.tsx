@@ -70,7 +70,7 @@ export default function AuditPage() {
 
   return (
     <>
-      <PageHeader title="Audit" subtitle="Every event is hash-chained and sealed into an RFC 9162 Merkle log with Ed25519-signed checkpoints. This page checks the proofs in your browser; it trusts only the public key." />
+      <PageHeader title="Audit" times subtitle="Every event is hash-chained and sealed into an RFC 9162 Merkle log with Ed25519-signed checkpoints. This page checks the proofs in your browser; it trusts only the public key." />
       <div className="grid cols-2">
         <Card title="Signing key" testId="public-key">
           <ErrorNote error={key.error} />

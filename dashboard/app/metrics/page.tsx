@@ -1,14 +1,17 @@
 'use client';
 // Live metrics from the API's Prometheus page (scraped every 2 s, derived here: rates from counter deltas,
 // latency quantiles from histogram bucket deltas over the last 10 s, with the same reader as `npm run bench`:
-// src/adapters/metrics/prometheus-text.ts) and the health of every component.
-import { useEffect, useRef, useState } from 'react';
+// src/adapters/metrics/prometheus-text.ts) and the health of every component. Each chart's axes carry their
+// units (the x axis is seconds before the latest scrape); gauges (lag, dead letters) are drawn as steps, as
+// they were sampled, never smoothed into curves they did not take; and a ledger that has not had a command
+// yet says "no traffic yet" rather than drawing empty axes.
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { health, metricsText } from '@/lib/api';
 import { usePolling } from '@/lib/hooks';
 import { formatCount } from '@/lib/money';
 import { histogramDelta, histogramOf, histogramQuantile, metricValue, parseMetrics, type MetricSample } from '@ledger/adapters/metrics/prometheus-text';
-import { Badge, Card, ErrorNote, Loading, PageHeader, Stat } from '@/components/ui';
+import { Badge, Card, Empty, ErrorNote, Loading, PageHeader, Stat } from '@/components/ui';
 
 const SCRAPE_MS = 2_000;
 const KEEP = 90; // three minutes
@@ -26,6 +29,9 @@ interface Point {
   projectionLagMs: number | null;
   deadLetters: number | null;
   unsigned: number | null;
+  /** Commands and events since the process started (counters): 0 and 0 is a ledger with no traffic yet. */
+  commandsTotal: number;
+  eventsTotal: number;
 }
 
 interface Scrape { t: number; samples: MetricSample[] }
@@ -60,6 +66,8 @@ function derive(history: Scrape[]): Point | null {
     projectionLagMs: lagSeconds === null ? null : Math.round(lagSeconds * 1000),
     deadLetters: gauge('chronicle_projection_dead_letters_total'),
     unsigned: gauge('chronicle_merkle_unsigned_leaves'),
+    commandsTotal: gauge('chronicle_commands_total') ?? 0,
+    eventsTotal: gauge('chronicle_events_appended_total') ?? 0,
   };
 }
 
@@ -88,17 +96,46 @@ function useScrapes() {
   return { points, error };
 }
 
-function LiveChart({ points, lines, unit, testId }: { points: Point[]; lines: { key: keyof Point; name: string; color: string }[]; unit: string; testId: string }) {
+const X_STEPS_SECONDS = [1, 2, 5, 10, 15, 30, 60];
+
+/** The x axis: from the oldest point kept (at most three minutes back) to now, a tick every round number of seconds. */
+function secondsAxis(spanSeconds: number): { domain: [number, number]; ticks: number[] } {
+  const span = Math.max(2, Math.ceil(spanSeconds));
+  const step = X_STEPS_SECONDS.find((s) => span / s <= 4) ?? 60;
+  const ticks: number[] = [];
+  for (let t = 0; t >= -span; t -= step) ticks.unshift(t);
+  return { domain: [-span, 0], ticks };
+}
+
+type LineKey = 'eventsPerSecond' | 'commandsPerSecond' | 'p50' | 'p95' | 'p99' | 'relayLag' | 'projectionLag' | 'deadLetters';
+
+/**
+ * A chart of the last three minutes (or since the page opened). x: seconds before the latest scrape ("now" at
+ * the right), so the axis needs no clock time; y: `unit`, named on the axis. `step`: a gauge, drawn as the level it held until the
+ * next scrape. `quiet`: shown instead of the chart (no scrape yet, no traffic yet); `empty`: what to say
+ * instead of axes when no point has a value.
+ */
+function LiveChart({ points, lines, unit, step, empty, quiet, testId }: {
+  points: Point[]; lines: { key: LineKey; name: string; color: string }[]; unit: string; step?: boolean; empty: ReactNode; quiet: ReactNode | null; testId: string;
+}) {
+  const latest = points.at(-1)?.t ?? 0;
+  const data = points.map((p) => ({ ...p, ago: (p.t - latest) / 1000 }));
+  const x = secondsAxis(-(data[0]?.ago ?? 0));
+  const hasData = points.some((p) => lines.some((l) => p[l.key] !== null));
+  if (quiet !== null || !hasData) return <div className="chart chart-empty" data-testid={testId} data-empty="true"><Empty>{quiet ?? empty}</Empty></div>;
   return (
-    <div className="chart" data-testid={testId}>
+    <div className="chart" data-testid={testId} data-empty="false">
       <ResponsiveContainer width="100%" height="100%">
-        <LineChart data={points} margin={{ top: 8, right: 12, bottom: 0, left: 0 }}>
+        <LineChart data={data} margin={{ top: 8, right: 16, bottom: 0, left: 4 }}>
           <CartesianGrid strokeDasharray="3 3" stroke="#e3e6eb" />
-          <XAxis dataKey="t" type="number" domain={['dataMin', 'dataMax']} tickFormatter={(t: number) => new Date(t).toLocaleTimeString()} fontSize={11} />
-          <YAxis fontSize={11} width={48} allowDecimals />
-          <Tooltip labelFormatter={(t) => new Date(Number(t)).toLocaleTimeString()} formatter={(v) => [`${v ?? '—'} ${unit}`]} />
+          {/* No x axis line: it would hide a line at 0 (no lag, no dead letters), the reading that matters most. */}
+          <XAxis dataKey="ago" type="number" domain={x.domain} ticks={x.ticks} interval={0} allowDataOverflow fontSize={11} axisLine={false}
+            tickFormatter={(s: number) => (s === 0 ? 'now' : `${s} s`)} />
+          <YAxis fontSize={11} width={56} allowDecimals
+            label={{ value: unit, angle: -90, position: 'insideLeft', offset: 8, fontSize: 11, fill: '#5b6678' }} />
+          <Tooltip labelFormatter={(s) => (Number(s) === 0 ? 'now' : `${-Number(s)} s ago`)} formatter={(v, name) => [`${v ?? '—'} ${unit}`, name]} />
           <Legend wrapperStyle={{ fontSize: 12 }} />
-          {lines.map((l) => <Line key={l.key} type="monotone" dataKey={l.key} name={l.name} stroke={l.color} dot={false} isAnimationActive={false} connectNulls />)}
+          {lines.map((l) => <Line key={l.key} type={step ? 'stepAfter' : 'linear'} dataKey={l.key} name={l.name} stroke={l.color} dot={false} isAnimationActive={false} connectNulls />)}
         </LineChart>
       </ResponsiveContainer>
     </div>
@@ -109,6 +146,11 @@ export default function MetricsPage() {
   const { points, error } = useScrapes();
   const last = points.at(-1);
   const h = usePolling((signal) => health(signal), 3_000);
+  // No command and no event since the process started: every chart says so instead of drawing empty axes.
+  const noTraffic = last !== undefined && last.commandsTotal === 0 && last.eventsTotal === 0;
+  const quiet: ReactNode | null = points.length === 0 ? <Loading lines={2} />
+    : noTraffic ? <span data-testid="no-traffic">No traffic yet: the charts start with the first command.</span>
+    : null;
   const fmt = (v: number | null | undefined, digits = 0) => (v === null || v === undefined ? '—' : v.toLocaleString(undefined, { maximumFractionDigits: digits }));
   return (
     <>
@@ -140,10 +182,14 @@ export default function MetricsPage() {
         <Stat label="Dead letters" value={<span data-testid="dead-letters">{formatCount(last?.deadLetters)}</span>} note={last?.unsigned === null || last?.unsigned === undefined ? 'audit: sealer not in this process' : `audit: ${formatCount(last.unsigned)} leaves awaiting a signature`} />
       </div>
       <div className="grid cols-2">
-        <Card title="Throughput"><LiveChart points={points} unit="/s" testId="chart-throughput" lines={[{ key: 'eventsPerSecond', name: 'events/s', color: '#2952cc' }, { key: 'commandsPerSecond', name: 'commands/s', color: '#12805c' }]} /></Card>
-        <Card title="Command latency"><LiveChart points={points} unit="ms" testId="chart-latency" lines={[{ key: 'p50', name: 'p50', color: '#12805c' }, { key: 'p95', name: 'p95', color: '#a15c00' }, { key: 'p99', name: 'p99', color: '#c0392b' }]} /></Card>
-        <Card title="Lag"><LiveChart points={points} unit="events" testId="chart-lag" lines={[{ key: 'relayLag', name: 'relay (events)', color: '#6b4fbb' }, { key: 'projectionLag', name: 'projection (events)', color: '#2952cc' }]} /></Card>
-        <Card title="Dead letters"><LiveChart points={points} unit="" testId="chart-dead-letters" lines={[{ key: 'deadLetters', name: 'dead letters', color: '#c0392b' }]} /></Card>
+        <Card title="Throughput"><LiveChart points={points} unit="per second" testId="chart-throughput" quiet={quiet} empty="Waiting for a second scrape (2 s)…"
+          lines={[{ key: 'eventsPerSecond', name: 'events/s', color: '#2952cc' }, { key: 'commandsPerSecond', name: 'commands/s', color: '#12805c' }]} /></Card>
+        <Card title="Command latency"><LiveChart points={points} unit="ms" testId="chart-latency" quiet={quiet} empty="No command since this page opened: latency appears with the next one."
+          lines={[{ key: 'p50', name: 'p50', color: '#12805c' }, { key: 'p95', name: 'p95', color: '#a15c00' }, { key: 'p99', name: 'p99', color: '#c0392b' }]} /></Card>
+        <Card title="Lag"><LiveChart points={points} unit="events behind" step testId="chart-lag" quiet={quiet} empty="Lag is not measured in this process."
+          lines={[{ key: 'relayLag', name: 'relay', color: '#6b4fbb' }, { key: 'projectionLag', name: 'projection', color: '#2952cc' }]} /></Card>
+        <Card title="Dead letters"><LiveChart points={points} unit="events" step testId="chart-dead-letters" quiet={quiet} empty="Dead letters are not counted in this process."
+          lines={[{ key: 'deadLetters', name: 'dead letters', color: '#c0392b' }]} /></Card>
       </div>
     </>
   );
