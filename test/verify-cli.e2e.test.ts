@@ -243,7 +243,8 @@ describe('chronicle verify on an embedded data directory', () => {
 
     const cwd = elsewhere('embedded-cwd');
     const locked = await chronicle(cwd, ['verify'], { CHRONICLE_DATA_DIR: dataDir });
-    expectOneLine(locked, /the ledger is running on .* \(process \d+\): verify it through its API: chronicle verify --url http:\/\/localhost:\d+ --api-key <auditor key>/);
+    // The running ledger's own address, from the data directory's lock (not a guess from PORT).
+    expectOneLine(locked, `(process ${ledger.child.pid}): verify it through its API: chronicle verify --url ${ledger.base} --api-key <auditor key>`);
 
     const viaApi = await chronicle(cwd, ['verify', '--url', ledger.base, '--api-key', CLI_ADMIN_KEY]);
     expect(viaApi.code, viaApi.output).toBe(0);
