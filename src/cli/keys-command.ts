@@ -10,7 +10,7 @@ import { KEY_NAME_LENGTH_MAX } from '../domain/limits.js';
 import { isKeyRole, KEY_ROLES } from '../ports/api-key-store.js';
 import type { Config } from '../config.js';
 import { acquireDataDirLock, DataDirLockedError } from './data-dir-lock.js';
-import { callLedger, runningLedgerFor, type ApiFlags, type RunningLedger } from './running-ledger.js';
+import { callLedger, throughRunningLedger, type ApiFlags, type RunningLedger } from './running-ledger.js';
 
 export const KEYS_USAGE = `  keys create --role <${KEY_ROLES.join('|')}> --name <name>
                    make an API key; prints it once (only its hash is stored)
@@ -85,13 +85,7 @@ export async function keysCommand(config: Config, args: string[]): Promise<numbe
       release = acquireDataDirLock(config.dataDir);
     } catch (error) {
       if (!(error instanceof DataDirLockedError)) throw error;
-      const running = runningLedgerFor(error, api);
-      if (typeof running === 'string') {
-        console.error(`chronicle: ${running}`);
-        return 1;
-      }
-      console.error(`the ledger is running (pid ${error.pid} on this data directory): through its API at ${running.url}`);
-      return throughApi(running, job);
+      return throughRunningLedger(error, api, (running) => throughApi(running, job));
     }
   }
   try {

@@ -9,7 +9,7 @@ import { chooseSigningKey, type SigningKeyChoice } from './signing-key-choice.js
 import { acquireDataDirLock, advertiseApi, DataDirLockedError } from './data-dir-lock.js';
 import { describeFailure, listenFailure } from './failures.js';
 import { adminKeyFile, generatedKeyBanner, keepGeneratedKey } from './first-key.js';
-import { callLedger, runningLedgerFor, type RunningLedger } from './running-ledger.js';
+import { callLedger, throughRunningLedger, type RunningLedger } from './running-ledger.js';
 import { existsSync } from 'node:fs';
 import { verifyCommand, VERIFY_USAGE } from './verify.js';
 import { keysCommand, KEYS_USAGE } from './keys-command.js';
@@ -366,13 +366,7 @@ async function projections(config: Config, args: string[]): Promise<number> {
     opened = await open(config, 'projections', ['query-api'], process.stderr);
   } catch (error) {
     if (!(error instanceof DataDirLockedError)) throw error;
-    const running = runningLedgerFor(error, api);
-    if (typeof running === 'string') {
-      console.error(`chronicle: ${running}`);
-      return 1;
-    }
-    console.error(`the ledger is running (pid ${error.pid} on this data directory): through its API at ${running.url}`);
-    return projectionsThroughApi(running, sub, path);
+    return throughRunningLedger(error, api, (running) => projectionsThroughApi(running, sub, path));
   }
   const { ledger, release } = opened;
   try {

@@ -28,6 +28,20 @@ export function runningLedgerFor(locked: DataDirLockedError, flags: ApiFlags): R
     `or use its API (POST /keys, /projections); with no admin key left, stop it (kill ${locked.pid}), run this again, then start it`;
 }
 
+/**
+ * A one-shot command refused the data directory by a running ledger: does `job` through that ledger's API,
+ * or prints the one line saying how to reach it (exit 1).
+ */
+export async function throughRunningLedger(locked: DataDirLockedError, flags: ApiFlags, job: (ledger: RunningLedger) => Promise<number>): Promise<number> {
+  const running = runningLedgerFor(locked, flags);
+  if (typeof running === 'string') {
+    console.error(`chronicle: ${running}`);
+    return 1;
+  }
+  console.error(`the ledger is running (pid ${locked.pid} on this data directory): through its API at ${running.url}`);
+  return job(running);
+}
+
 /** A call to the API; a status outside 2xx, or no answer, is a LedgerApiError naming the route and why. */
 export async function callLedger(ledger: RunningLedger, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const headers: Record<string, string> = ledger.apiKey === null ? {} : { authorization: `Bearer ${ledger.apiKey}` };
