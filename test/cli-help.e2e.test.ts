@@ -2,7 +2,7 @@
 // configuration read, no data directory, signing key or API key created, no server started. Run as the real
 // CLI (node --import tsx src/cli/main.ts) with a data directory that must still not exist afterwards.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,12 +13,12 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'chronicle-help-'));
 const dataDir = join(scratch, 'data');
 
-function chronicle(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function chronicle(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI_MAIN, ...args], {
       cwd: REPO_ROOT, timeout: 30_000,
       // A database that does not exist and a taken-looking port: --help must touch neither.
-      env: { ...process.env, CHRONICLE_DATA_DIR: dataDir, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', PORT: '1' },
+      env: { ...process.env, CHRONICLE_DATA_DIR: dataDir, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', PORT: '1', ...env },
     }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
   });
 }
@@ -44,5 +44,31 @@ describe('chronicle <command> --help', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command no-such-command');
     expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it.each(['start', 'ledger-api', 'migrate', 'dashboard'])('%s with a stray argument: refused in one line, exit 2, nothing created or started', async (command) => {
+    const run = await chronicle([command, '--bogus']);
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim().split('\n')).toStrictEqual([`chronicle: ${command} takes no arguments (given: --bogus); its settings are environment variables: chronicle ${command} --help`]);
+    expect(run.stdout).toBe('');
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('keys and projections on an embedded data directory with no ledger: "no ledger at", exit 2, no store made', async () => {
+    for (const args of [['keys', 'list'], ['keys', 'create', '--role', 'admin', '--name', 'x'], ['projections', 'list']]) {
+      const run = await chronicle(args, { DATABASE_URL: '' });
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(run.stderr).toContain(`chronicle: no ledger at ${dataDir} (no embedded store there)`);
+      expect(existsSync(dataDir)).toBe(false);
+    }
+  });
+
+  it('migrate makes the embedded data directory readable by its owner only', async () => {
+    const own = join(scratch, 'owned');
+    const run = await chronicle(['migrate'], { DATABASE_URL: '', CHRONICLE_DATA_DIR: own });
+    expect(run.code, run.stderr).toBe(0);
+    expect(statSync(own).mode & 0o777).toBe(0o700);
+    expect(existsSync(join(own, 'PG_VERSION'))).toBe(true);
   });
 });

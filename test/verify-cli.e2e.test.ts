@@ -78,7 +78,8 @@ describe('chronicle verify refuses what it cannot verify, creating nothing', () 
     const cwd = elsewhere('wrong-cwd');
     const run = await chronicle(cwd, ['verify']);
     expectOneLine(run, `no ledger at ${join(cwd, '.chronicle')}`);
-    expect(run.stderr).toContain('set CHRONICLE_DATA_DIR or DATABASE_URL, or --url');
+    expect(run.stderr).toContain('set CHRONICLE_DATA_DIR to it (or DATABASE_URL for a PostgreSQL ledger)');
+    expect(run.stderr).toContain('or verify over HTTP with --url <ledger API>');
     expect(existsSync(join(cwd, '.chronicle'))).toBe(false);
     expect(readdirSync(cwd)).toEqual([]);
     // Pointed at a directory that does not exist: still nothing made.

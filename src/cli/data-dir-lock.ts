@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -25,7 +25,8 @@ function readLock(path: string): { pid: number; url: string | null } {
  * taken over; one held by a live process is a DataDirLockedError naming it.
  */
 export function acquireDataDirLock(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
+  // Owner only: the store, the signing key and the admin key live here (an existing directory keeps its mode).
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = lockPath(dataDir);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -62,4 +63,18 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** True when `dataDir` holds an embedded store (PGlite writes PG_VERSION when it creates one). */
+export function hasEmbeddedStore(dataDir: string): boolean {
+  return existsSync(join(dataDir, 'PG_VERSION'));
+}
+
+/**
+ * The one line for a one-shot command pointed at an embedded data directory with no ledger in it (a wrong
+ * current directory, a forgotten CHRONICLE_DATA_DIR): it must not make an empty store there.
+ */
+export function noEmbeddedStoreMessage(dataDir: string): string {
+  return `no ledger at ${dataDir} (no embedded store there): run this where the ledger's data directory is, set ` +
+    'CHRONICLE_DATA_DIR to it (or DATABASE_URL for a PostgreSQL ledger), or start the ledger first (npx chronicle start)';
 }

@@ -9,7 +9,7 @@ import { ApiKeys, generateApiKey } from '../application/api-keys.js';
 import { KEY_NAME_LENGTH_MAX } from '../domain/limits.js';
 import { isKeyRole, KEY_ROLES } from '../ports/api-key-store.js';
 import type { Config } from '../config.js';
-import { acquireDataDirLock, DataDirLockedError } from './data-dir-lock.js';
+import { acquireDataDirLock, DataDirLockedError, hasEmbeddedStore, noEmbeddedStoreMessage } from './data-dir-lock.js';
 import { callLedger, throughRunningLedger, type ApiFlags, type RunningLedger } from './running-ledger.js';
 
 export const KEYS_USAGE = `  keys create --role <${KEY_ROLES.join('|')}> --name <name>
@@ -81,6 +81,11 @@ export async function keysCommand(config: Config, args: string[]): Promise<numbe
   // PGlite is one process's database: while a server runs on it, the job goes through that server's API.
   let release: () => void = () => {};
   if (target.kind === 'pglite') {
+    // A forgotten CHRONICLE_DATA_DIR must not make an empty store here, with a key no running ledger knows.
+    if (!hasEmbeddedStore(config.dataDir)) {
+      console.error(`chronicle: ${noEmbeddedStoreMessage(config.dataDir)}`);
+      return 2;
+    }
     try {
       release = acquireDataDirLock(config.dataDir);
     } catch (error) {

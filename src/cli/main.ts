@@ -6,7 +6,7 @@ import { launcherClusterControl } from './cluster/cluster-control.js';
 import { createLedger, type BusTarget, type Ledger, type Role } from '../ledger.js';
 import type { SigningKeyRegistry } from '../ports/merkle-log.js';
 import { chooseSigningKey, type SigningKeyChoice } from './signing-key-choice.js';
-import { acquireDataDirLock, advertiseApi, DataDirLockedError } from './data-dir-lock.js';
+import { acquireDataDirLock, advertiseApi, DataDirLockedError, hasEmbeddedStore, noEmbeddedStoreMessage } from './data-dir-lock.js';
 import { describeFailure, listenFailure } from './failures.js';
 import { adminKeyFile, generatedKeyBanner, keepGeneratedKey } from './first-key.js';
 import { callLedger, throughRunningLedger, type RunningLedger } from './running-ledger.js';
@@ -55,7 +55,7 @@ environment: PORT, HOST, DATABASE_URL, READ_DATABASE_URL, READ_REPLICA_URL, PATR
              AGGREGATE_CACHE_MAX, ACCOUNT_QUEUE_MAX, READ_WAIT_MAX_MS, APPEND_STALL_WARN_MS, NATS_URL, NATS_STREAM, NATS_STREAM_REPLICAS, NATS_SUBJECT_PREFIX,
              NATS_ACK_WAIT_MS, CORS_ORIGINS, LOG_LEVEL, CHRONICLE_SIGNING_KEY(_FILE, _ROTATE),
              CHRONICLE_CHECKPOINT_INTERVAL_MS, CHRONICLE_BOOTSTRAP_KEY, CHRONICLE_AUTH_DISABLED_INSECURE,
-             RATE_LIMIT_PER_MINUTE, AUTH_FAILURES_PER_MINUTE, REQUEST_TIMEOUT_MS, HEADERS_TIMEOUT_MS,
+             RATE_LIMIT_PER_MINUTE, AUTH_FAILURES_PER_MINUTE, SUBSCRIPTIONS_PER_KEY_MAX, REQUEST_TIMEOUT_MS, HEADERS_TIMEOUT_MS,
              CONNECTION_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, DASHBOARD, DASHBOARD_PORT, DASHBOARD_API_URL, DASHBOARD_DIR
              (see README)`;
 
@@ -204,6 +204,12 @@ async function main(argv: string[]): Promise<number> {
       sigint = handler;
       if (handler) process.on('SIGINT', handler);
     });
+  }
+  // Servers, migrate and dashboard take no arguments (their settings are environment variables): a stray or
+  // misspelt flag is refused before anything starts, rather than ignored.
+  if ((command in SERVER_ROLES || command === 'migrate' || command === 'dashboard') && argv.length > 1) {
+    console.error(`chronicle: ${command} takes no arguments (given: ${argv.slice(1).join(' ')}); its settings are environment variables: chronicle ${command} --help`);
+    return 2;
   }
   const config = loadConfig();
   loaded = config;
@@ -359,6 +365,10 @@ async function projections(config: Config, args: string[]): Promise<number> {
       return 2;
     }
     return projectionsThroughApi({ url: api.url, apiKey: api.apiKey }, sub, path);
+  }
+  if (config.databaseUrl === undefined && !hasEmbeddedStore(config.dataDir)) {
+    console.error(`chronicle: ${noEmbeddedStoreMessage(config.dataDir)}`);
+    return 2;
   }
   // The answer is JSON on stdout; log lines go to stderr so they never mix with it.
   let opened: Opened;

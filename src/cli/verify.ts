@@ -10,9 +10,7 @@
 // a missing or empty ledger), and no key: it trusts --public-key, else the public keys the store records
 // (signing_keys), else the API's /audit/public-key, and says which. It never reads a private key.
 // Runtime failures are one line saying what to do (exit 2), never a stack trace.
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { HttpStatusError, httpVerifySource } from '../adapters/audit/http-verify-source.js';
 import { readSigningKeys } from '../adapters/audit/sql-merkle-log.js';
 import { sqlVerifySource } from '../adapters/audit/verify-sources.js';
@@ -27,7 +25,7 @@ import { fromHex } from '../domain/audit/hash.js';
 import { verifyConsistency } from '../domain/audit/merkle.js';
 import type { Finding, VerifyReport } from '../domain/audit/verify.js';
 import type { Config } from '../config.js';
-import { acquireDataDirLock, DataDirLockedError } from './data-dir-lock.js';
+import { acquireDataDirLock, DataDirLockedError, hasEmbeddedStore, noEmbeddedStoreMessage } from './data-dir-lock.js';
 
 const FLAGS = ['--url', '--api-key', '--public-key', '--since', '--save'] as const;
 type Flag = (typeof FLAGS)[number];
@@ -132,10 +130,7 @@ async function openLedgerDatabase(config: Config): Promise<{ db: SqlClient; wher
   if (config.databaseUrl === undefined) {
     where = config.dataDir;
     // PGlite keeps a PostgreSQL data directory: no PG_VERSION, no store (and none is made here).
-    if (!existsSync(join(config.dataDir, 'PG_VERSION'))) {
-      throw new VerifyRefusal(`no ledger at ${config.dataDir}: there is no embedded store there. Run verify from the ledger's directory, ` +
-        'or set CHRONICLE_DATA_DIR or DATABASE_URL, or --url <ledger API>');
-    }
+    if (!hasEmbeddedStore(config.dataDir)) throw new VerifyRefusal(`${noEmbeddedStoreMessage(config.dataDir)}; or verify over HTTP with --url <ledger API>`);
     release = acquireDataDirLock(config.dataDir);
     try {
       db = await openSqlClient({ kind: 'pglite', dataDir: config.dataDir });
