@@ -6,9 +6,7 @@
 // printed once, the insecure flag's warning, the rate limit (429) and the body limit (413).
 import { createHash, randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
@@ -25,6 +23,7 @@ import { KEY_ROLES, type KeyRole } from '../src/ports/api-key-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { embeddedDatabase, sqlAccessTo, type SqlAccess } from './support/sql-access.js';
 import { CLI_MAIN } from './support/cli-main.js';
+import { pgliteDataDir, pgliteTarget } from './support/stores.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const only = process.env['CHRONICLE_TEST_STORES'];
@@ -38,7 +37,7 @@ interface Place {
 }
 async function newPlace(kind: 'pglite' | 'postgres'): Promise<Place> {
   if (kind === 'pglite') {
-    const dataDir = mkdtempSync(join(tmpdir(), 'chronicle-auth-'));
+    const dataDir = await pgliteDataDir('chronicle-auth-');
     return { target: { kind: 'pglite', dataDir }, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
   }
   const db: TestDatabase = await createTestDatabase();
@@ -394,7 +393,7 @@ describe.each(STORES)('access control on %s', (kind) => {
 describe('access control, store-independent parts (PGlite in memory)', () => {
   it('without onKeyGenerated the generated key is logged once at warn level', async () => {
     const log = logCapture();
-    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, auth: {}, logger: { level: 'warn' }, logStream: log.stream });
+    const ledger = await createLedger({ store: await pgliteTarget(), processMetrics: false, auth: {}, logger: { level: 'warn' }, logStream: log.stream });
     try {
       const shown = log.lines.filter((l) => String(l['msg']).includes('shown this once'));
       expect(shown).toHaveLength(1);
@@ -408,7 +407,7 @@ describe('access control, store-independent parts (PGlite in memory)', () => {
 
   it('the insecure flag serves everything without a key, as anonymous, and warns at start', async () => {
     const log = logCapture();
-    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, insecureNoAuth: true, logger: { level: 'warn' }, logStream: log.stream });
+    const ledger = await createLedger({ store: await pgliteTarget(), processMetrics: false, insecureNoAuth: true, logger: { level: 'warn' }, logStream: log.stream });
     try {
       expect(log.lines.filter((l) => l['level'] === 40 && String(l['msg']).startsWith('AUTHENTICATION IS OFF'))).toHaveLength(1);
       expect((await ledger.app.inject({ method: 'POST', url: '/commands/create-account', payload: { accountId: 'I1', owner: 'I', currency: 'EUR' } })).statusCode).toBe(201);
@@ -422,7 +421,7 @@ describe('access control, store-independent parts (PGlite in memory)', () => {
 
   it('429 rate_limited with Retry-After past the limit, per key; without a valid key, per address', async () => {
     const admin = generateApiKey().key;
-    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, auth: { bootstrapKey: admin, rateLimitPerMinute: 3 } });
+    const ledger = await createLedger({ store: await pgliteTarget(), processMetrics: false, auth: { bootstrapKey: admin, rateLimitPerMinute: 3 } });
     try {
       const get = (key?: string) => ledger.app.inject({ url: '/keys', headers: bearer(key) });
       for (let i = 0; i < 3; i++) expect((await get(admin)).statusCode).toBe(200);

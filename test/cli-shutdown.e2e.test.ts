@@ -2,18 +2,18 @@
 // stdout pipe nobody drains (it fills, and logging used to block the process in write(2), so SIGTERM was
 // never handled), with a stdout pipe the reader closed (EPIPE must neither crash nor hang it), and with a
 // request that never completes holding the server's close up (the shutdown then forces itself, status 1).
-// Each test spawns the real CLI (tsx, embedded PGlite in a fresh directory, no dashboard) and signals only
-// its own child, by pid.
+// Each test spawns the real CLI (dist/cli/main.js, embedded PGlite in a fresh directory, no dashboard) and
+// signals only its own child, by pid. The directory is a copy of a migrated template (test/support/stores.ts):
+// what is tested starts after the store opens, and the child then skips an initdb of several seconds.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/application/api-keys.js';
 import { freePort } from './support/nats.js';
 import { CLI_MAIN } from './support/cli-main.js';
+import { pgliteDataDir } from './support/stores.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHUTDOWN_TIMEOUT_MS = 2_000;
@@ -30,7 +30,7 @@ const started: Started[] = [];
 // A port the OS says is free (a fixed one may be some other socket's: the ephemeral range covers it).
 async function startCli(env: Record<string, string>): Promise<Started> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'chronicle-shutdown-'));
+  const dir = await pgliteDataDir('chronicle-shutdown-');
   const child = spawn(process.execPath, [CLI_MAIN, 'start'], {
     cwd: REPO_ROOT,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DASHBOARD: 'off', CHRONICLE_DATA_DIR: dir, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), ...env },

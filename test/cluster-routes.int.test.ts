@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLedger, type Ledger } from '../src/ledger.js';
 import type { ClusterActionOutcome, ClusterControl, ClusterNodeView } from '../src/ports/cluster-control.js';
+import { pgliteTarget } from './support/stores.js';
 
 const NODES: ClusterNodeView[] = [
   { name: 'pg-1', kind: 'postgres', role: 'primary', sync: false, lagBytes: 0 },
@@ -50,7 +51,7 @@ describe('GET /cluster, POST /cluster/nodes/{name}/kill|restart', () => {
   });
 
   it('without the launcher: not managed, and the chaos routes answer 409 cluster_not_managed', async () => {
-    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false });
+    const ledger = await createLedger({ store: await pgliteTarget(), processMetrics: false });
     ledgers.push(ledger);
     const view = await ledger.app.inject({ url: '/cluster' });
     expect(view.statusCode).toBe(200);
@@ -64,7 +65,7 @@ describe('GET /cluster, POST /cluster/nodes/{name}/kill|restart', () => {
 
   it('under the launcher: the nodes, the NATS servers, 202 for a known node, 404 for an unknown one, 400 for a malformed name', async () => {
     const c = control();
-    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, clusterControl: c });
+    const ledger = await createLedger({ store: await pgliteTarget(), processMetrics: false, clusterControl: c });
     ledgers.push(ledger);
     const view = (await ledger.app.inject({ url: '/cluster' })).json();
     expect(view.managed).toBe(true);
@@ -89,7 +90,7 @@ describe('GET /cluster, POST /cluster/nodes/{name}/kill|restart', () => {
     c.failStatus = true;
     const port = await closedPort();
     const ledger = await createLedger({
-      store: { kind: 'pglite' }, processMetrics: false, clusterControl: c, patroniUrls: [`http://127.0.0.1:${port}`],
+      store: await pgliteTarget(), processMetrics: false, clusterControl: c, patroniUrls: [`http://127.0.0.1:${port}`],
     });
     ledgers.push(ledger);
     const response = await ledger.app.inject({ url: '/cluster' });

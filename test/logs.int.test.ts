@@ -4,6 +4,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedger, type Ledger } from '../src/ledger.js';
+import { pgliteTarget } from './support/stores.js';
 
 const lines: Record<string, unknown>[] = [];
 let ledger: Ledger;
@@ -14,7 +15,7 @@ beforeAll(async () => {
       done();
     },
   });
-  ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, logger: { level: 'debug' }, logStream: stream });
+  ledger = await createLedger({ store: await pgliteTarget(), processMetrics: false, logger: { level: 'debug' }, logStream: stream });
 });
 afterAll(async () => {
   await ledger?.close();
@@ -55,7 +56,7 @@ describe('per-request logs', () => {
     });
     const key = generateApiKey().key;
     const quiet = await createLedger({
-      store: { kind: 'pglite' }, processMetrics: false, logger: { level: 'info' }, logStream: stream,
+      store: await pgliteTarget(), processMetrics: false, logger: { level: 'info' }, logStream: stream,
       auth: { bootstrapKey: key, rateLimitPerMinute: 1_000_000, authFailuresPerMinute: 1_000_000 },
     });
     try {

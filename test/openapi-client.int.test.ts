@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedgerClient } from '../client/index.js';
 import { DOCUMENT_FILE, generate, servedDocument, TYPES_FILE } from '../scripts/client.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
+import { pgliteTarget } from './support/stores.js';
 
 async function lintProblems(document: string): Promise<string[]> {
   const config = await createConfig({ extends: ['recommended'] });
@@ -20,7 +21,7 @@ async function lintProblems(document: string): Promise<string[]> {
 describe('/openapi.json under Redocly recommended', () => {
   for (const auth of [true, false]) {
     it(`0 errors and 0 warnings, access control ${auth ? 'on' : 'off'}`, async () => {
-      const ledger = await createLedger({ store: { kind: 'pglite' }, logger: false, ...(auth ? { auth: { bootstrap: false } } : {}) });
+      const ledger = await createLedger({ store: await pgliteTarget(), logger: false, ...(auth ? { auth: { bootstrap: false } } : {}) });
       try {
         const response = await ledger.app.inject('/openapi.json');
         expect(response.statusCode).toBe(200);
@@ -39,7 +40,7 @@ describe('/openapi.json under Redocly recommended', () => {
 
 describe('the typed client', () => {
   it('client/openapi.json and client/schema.d.ts equal a fresh `npm run client`', async () => {
-    const { documentText, typesText } = await generate(await servedDocument());
+    const { documentText, typesText } = await generate(await servedDocument(await pgliteTarget()));
     // toBe on the whole text: the diff vitest prints shows what changed. Fix: npm run client.
     expect(readFileSync(DOCUMENT_FILE, 'utf8'), 'client/openapi.json is stale: run npm run client').toBe(documentText);
     expect(readFileSync(TYPES_FILE, 'utf8'), 'client/schema.d.ts is stale: run npm run client').toBe(typesText);
@@ -50,7 +51,7 @@ describe('the typed client', () => {
     let base = '';
     let adminKey = '';
     beforeAll(async () => {
-      ledger = await createLedger({ store: { kind: 'pglite' }, logger: false, auth: { onKeyGenerated: (key) => { adminKey = key; } } });
+      ledger = await createLedger({ store: await pgliteTarget(), logger: false, auth: { onKeyGenerated: (key) => { adminKey = key; } } });
       await ledger.app.listen({ port: 0, host: '127.0.0.1' });
       const address = ledger.app.server.address();
       if (address === null || typeof address === 'string') throw new Error('no port');

@@ -7,7 +7,7 @@
 // - the model is what the store says: after random commands, each balance equals GET /accounts/:id/balance,
 //   and the rows equal a model computed here, independently, from the store's events.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createPgliteClient } from '../src/adapters/event-store/pglite/pglite-client.js';
+import { pgliteClient } from '../src/adapters/event-store/pglite/pglite-client.js';
 import { createPostgresClient } from '../src/adapters/event-store/postgres/postgres-client.js';
 import type { SqlClient } from '../src/adapters/event-store/sql/sql-client.js';
 import { SqlReadModel } from '../src/adapters/read-model/sql-read-model.js';
@@ -17,6 +17,7 @@ import { AccountProjection, MalformedEventError, ProjectionGapError } from '../s
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { postCommand, randomCommands as randomCommandsOn } from './support/random-commands.js';
 import { allEvents, expectedModel } from './support/read-model-expectations.js';
+import { freshPglite, pgliteTarget } from './support/stores.js';
 
 const NAME = 'projection-test';
 
@@ -28,7 +29,7 @@ const randomCommands = (count: number, commands: number) =>
   randomCommandsOn(ledger, Array.from({ length: count }, () => `P${++accounts}`), commands);
 
 beforeAll(async () => {
-  ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, roles: ['ledger-api'] });
+  ledger = await createLedger({ store: await pgliteTarget(), processMetrics: false, roles: ['ledger-api'] });
 });
 afterAll(async () => {
   await ledger?.close();
@@ -39,7 +40,7 @@ const readStores: { name: string; available: () => Promise<boolean>; open(): Pro
     name: 'PGlite',
     available: async () => true,
     async open() {
-      const db = await createPgliteClient();
+      const db = pgliteClient(await freshPglite('empty'));
       return { db, close: () => db.close() };
     },
   },

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InProcessEventBus } from '../src/adapters/event-bus/in-process/in-process-event-bus.js';
 import { connectNatsEventBus, type NatsEventBus } from '../src/adapters/event-bus/nats/nats-event-bus.js';
 import { SqlRelayCheckpoints, sqlCountEventsAfter } from '../src/adapters/event-bus/relay-checkpoints/sql-relay-checkpoints.js';
-import { createPgliteClient } from '../src/adapters/event-store/pglite/pglite-client.js';
+import { pgliteClient } from '../src/adapters/event-store/pglite/pglite-client.js';
 import { createPostgresClient } from '../src/adapters/event-store/postgres/postgres-client.js';
 import type { SqlClient } from '../src/adapters/event-store/sql/sql-client.js';
 import { SqlReadModel } from '../src/adapters/read-model/sql-read-model.js';
@@ -29,6 +29,7 @@ import { deleteStreams, natsAdmin, natsAvailable, NATS_TEST_URL, uniqueBusNames 
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { postCommand, randomCommands as randomCommandsOn } from './support/random-commands.js';
 import { allEvents, expectedModel } from './support/read-model-expectations.js';
+import { freshPglite, pgliteTarget } from './support/stores.js';
 
 const servicesUp = (await postgresAvailable()) && (await natsAvailable());
 
@@ -134,9 +135,9 @@ async function theFlow(rig: Rig, commandCount: number): Promise<void> {
 describe('read processor on the embedded pieces: in-process bus, PGlite event and read stores', () => {
   let rig: Rig;
   beforeAll(async () => {
-    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, roles: ['ledger-api'] });
+    const ledger = await createLedger({ store: await pgliteTarget(), processMetrics: false, roles: ['ledger-api'] });
     const checkpoints = new MemoryRelayCheckpoints();
-    rig = { ledger, bus: new InProcessEventBus(), readDb: await createPgliteClient(), checkpoints, relayDeps: { checkpoints } };
+    rig = { ledger, bus: new InProcessEventBus(), readDb: pgliteClient(await freshPglite('empty')), checkpoints, relayDeps: { checkpoints } };
   });
   afterAll(async () => {
     await rig?.bus.close();
@@ -191,8 +192,8 @@ describe.skipIf(!servicesUp)('read processor on PostgreSQL (events) → NATS Jet
 
 describe('read processor with maxAckPending > 1: a redelivered event arrives after later ones (a gap)', () => {
   it('later events of the same account are refused as a gap and redelivered until the earlier one is in; the model ends exact', async () => {
-    const ledger = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, roles: ['ledger-api'] });
-    const readDb = await createPgliteClient();
+    const ledger = await createLedger({ store: await pgliteTarget(), processMetrics: false, roles: ['ledger-api'] });
+    const readDb = pgliteClient(await freshPglite('empty'));
     const bus = new InProcessEventBus();
     try {
       for (const id of ['G1', 'G2']) await ledger.app.inject({ method: 'POST', url: '/commands/create-account', payload: { accountId: id, owner: id, currency: 'EUR' } });

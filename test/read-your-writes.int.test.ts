@@ -18,6 +18,7 @@ import type { RecordedEvent } from '../src/ports/event-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { randomCommands } from './support/random-commands.js';
 import { allEvents, expectedModel } from './support/read-model-expectations.js';
+import { pgliteTarget } from './support/stores.js';
 
 const pgUp = await postgresAvailable();
 
@@ -35,8 +36,9 @@ for (const kind of ['pglite', 'postgres'] as const) {
     let ledger: Ledger;
     const dbs: TestDatabase[] = [];
     beforeAll(async () => {
-      let options: LedgerOptions = { store: { kind: 'pglite' } };
-      if (kind === 'postgres') {
+      let options: LedgerOptions;
+      if (kind === 'pglite') options = { store: await pgliteTarget() };
+      else {
         const [events, read] = [await createTestDatabase(), await createTestDatabase()];
         dbs.push(events, read);
         options = { store: { kind: 'postgres', url: events.url, poolMax: 8 }, readStore: { kind: 'postgres', url: read.url, poolMax: 4 } };

@@ -11,6 +11,7 @@ import { createLedger, type Ledger } from '../src/ledger.js';
 import type { RecordedEvent } from '../src/ports/event-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
 import { SseReader } from './support/sse.js';
+import { pgliteTarget } from './support/stores.js';
 
 let base = '';
 const controllers: AbortController[] = [];
@@ -33,7 +34,7 @@ afterEach(async () => {
 let ledger: Ledger;
 beforeAll(async () => {
   // No sealer: it follows $all too, and these tests count the followers SSE clients leave running.
-  ledger = await createLedger({ store: { kind: 'pglite' }, roles: ['ledger-api'], audit: { sealer: false } });
+  ledger = await createLedger({ store: await pgliteTarget(), roles: ['ledger-api'], audit: { sealer: false } });
   await ledger.app.listen({ port: 0, host: '127.0.0.1' });
   const address = ledger.app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');

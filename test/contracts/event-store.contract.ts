@@ -1,6 +1,6 @@
 // The event store contract: every adapter must pass it unchanged (Emmett's testAggregateStream idea).
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AppendRequest, ExpectedVersion, NewEvent } from '../../src/ports/event-store.js';
 import type { OpenedStore, StoreFactory } from '../support/stores.js';
 import { CanonicalEncodingError, contentHash, GENESIS_PREV_HASH, linkHash } from '../../src/domain/audit/canonical.js';
@@ -21,6 +21,9 @@ export function eventStoreContract(factory: StoreFactory) {
     });
     afterEach(async () => {
       await opened.close();
+    });
+    afterAll(async () => {
+      await factory.dispose();
     });
 
     it('appends a new stream with versions from 1 and increasing global positions', async () => {

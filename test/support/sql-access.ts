@@ -2,9 +2,10 @@
 // the database itself refuses). The ledger exposes ports only; a test opens its database here and keeps a
 // handle of its own.
 import type { StoreTarget } from '../../src/adapters/event-store/open-store.js';
-import { createPgliteClient } from '../../src/adapters/event-store/pglite/pglite-client.js';
+import { createPgliteClient, pgliteClient } from '../../src/adapters/event-store/pglite/pglite-client.js';
 import { createPostgresClient } from '../../src/adapters/event-store/postgres/postgres-client.js';
 import type { SqlClient } from '../../src/adapters/event-store/sql/sql-client.js';
+import { freshPglite } from './stores.js';
 
 export interface SqlAccess {
   /** What to open the ledger on. */
@@ -20,7 +21,8 @@ export interface SqlAccess {
  * handle is the ledger's own client: usable until the ledger closes.
  */
 export async function embeddedDatabase(dataDir?: string): Promise<SqlAccess> {
-  const sql = await createPgliteClient(dataDir);
+  // In memory: a copy of a migrated template (test/support/stores.ts), not a new initdb.
+  const sql = dataDir === undefined ? pgliteClient(await freshPglite()) : await createPgliteClient(dataDir);
   return { target: { kind: 'pglite', client: sql }, sql, close: async () => {} };
 }
 
