@@ -15,6 +15,7 @@ import type { Aggregate, Decision } from '../src/domain/decider.js';
 import { reject } from '../src/domain/rejections.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
 import type { IdGenerator } from '../src/ports/ids.js';
+import { pgliteTarget } from './support/stores.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // The toy aggregate
@@ -117,7 +118,7 @@ const countingIds: IdGenerator = {
 
 let ledger: Ledger;
 beforeAll(async () => {
-  ledger = await createLedger({ store: { kind: 'pglite' }, roles: ['ledger-api'], processMetrics: false, snapshotEvery: 3, ids: countingIds });
+  ledger = await createLedger({ store: await pgliteTarget(), roles: ['ledger-api'], processMetrics: false, snapshotEvery: 3, ids: countingIds });
   ledger.commands.register(tallyAggregate);
 });
 afterAll(async () => {

@@ -6,10 +6,11 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedger, type Ledger } from '../src/ledger.js';
+import { pgliteTarget } from './support/stores.js';
 
 let ledger: Ledger;
 beforeAll(async () => {
-  ledger = await createLedger({ store: { kind: 'pglite' } });
+  ledger = await createLedger({ store: await pgliteTarget() });
   await ledger.app.inject({ method: 'POST', url: '/commands/create-account', payload: { accountId: 'F1', owner: 'Fuzz', currency: 'EUR' } });
   await ledger.app.inject({ method: 'POST', url: '/commands/deposit', payload: { accountId: 'F1', amount: '1000' } });
 });

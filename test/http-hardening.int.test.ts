@@ -17,6 +17,7 @@ import { scopedIdempotencyKey } from '../src/application/command-handler.js';
 import { nulPointer } from '../src/http/nul-guard.js';
 import { createLedger, type Ledger } from '../src/ledger.js';
 import { countEvents, embeddedDatabase, type SqlAccess } from './support/sql-access.js';
+import { pgliteTarget } from './support/stores.js';
 
 const ADMIN_KEY = generateApiKey().key;
 let ledger: Ledger;
@@ -195,7 +196,7 @@ describe('slow clients are cut off; 431 in the error shape (items 10, 11)', () =
   const HEADERS_TIMEOUT_MS = 600;
   beforeAll(async () => {
     timed = await createLedger({
-      store: { kind: 'pglite' }, processMetrics: false, auth: { bootstrapKey: ADMIN_KEY },
+      store: await pgliteTarget(), processMetrics: false, auth: { bootstrapKey: ADMIN_KEY },
       httpTimeouts: { requestTimeoutMs: REQUEST_TIMEOUT_MS, headersTimeoutMs: HEADERS_TIMEOUT_MS, connectionTimeoutMs: 20_000 },
     });
     await timed.app.listen({ port: 0, host: '127.0.0.1' });
@@ -240,7 +241,7 @@ describe('slow clients are cut off; 431 in the error shape (items 10, 11)', () =
 
 describe('failed authentications cost bounded queries (item 11)', () => {
   it('past AUTH_FAILURES_PER_MINUTE an address gets 429 with Retry-After, and its guesses no query', async () => {
-    const limited = await createLedger({ store: { kind: 'pglite' }, processMetrics: false, auth: { bootstrapKey: ADMIN_KEY, authFailuresPerMinute: 20 } });
+    const limited = await createLedger({ store: await pgliteTarget(), processMetrics: false, auth: { bootstrapKey: ADMIN_KEY, authFailuresPerMinute: 20 } });
     const finds = vi.spyOn(SqlApiKeyStore.prototype, 'find');
     try {
       // The admin key is looked up (and cached) first: valid keys are not what this limits.

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedger, type Ledger } from '../src/ledger.js';
+import { pgliteTarget } from './support/stores.js';
 
 const REQUIRED = process.env['CHRONICLE_REQUIRE_SERVICES'] === '1';
 const PROMTOOL = process.env['CHRONICLE_PROMTOOL'] ?? 'promtool';
@@ -16,7 +17,7 @@ if (REQUIRED && !promtoolFound) throw new Error(`promtool is required (CHRONICLE
 let ledger: Ledger;
 let text = '';
 beforeAll(async () => {
-  ledger = await createLedger({ store: { kind: 'pglite' }, logger: false });
+  ledger = await createLedger({ store: await pgliteTarget(), logger: false });
   const post = (url: string, body: unknown) => ledger.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) });
   expect((await post('/commands/create-account', { accountId: 'M1', owner: 'Ada', currency: 'EUR' })).statusCode).toBe(201);
   expect((await post('/commands/deposit', { accountId: 'M1', amount: '100' })).statusCode).toBe(201);

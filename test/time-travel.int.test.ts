@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLedger, type Ledger } from '../src/ledger.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
+import { pgliteTarget } from './support/stores.js';
 
 /** ISO instant with microseconds <-> integer microseconds since the epoch. */
 const toMicros = (iso: string): bigint => {
@@ -23,7 +24,7 @@ for (const kind of ['pglite', 'postgres'] as const) {
     let db: TestDatabase | undefined;
     beforeAll(async () => {
       db = kind === 'postgres' ? await createTestDatabase() : undefined;
-      ledger = await createLedger({ store: db ? { kind: 'postgres', url: db.url, poolMax: 4 } : { kind: 'pglite' } });
+      ledger = await createLedger({ store: db ? { kind: 'postgres', url: db.url, poolMax: 4 } : await pgliteTarget() });
     });
     afterAll(async () => {
       await ledger.close();

@@ -17,6 +17,7 @@ import { CLI_ADMIN_KEY, CLI_AUTHORIZATION, spawnCli, type CliProcess } from './s
 import { CLI_MAIN } from './support/cli-main.js';
 import { freePort } from './support/nats.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
+import { copyPgliteTemplate } from './support/stores.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const pgUp = await postgresAvailable();
@@ -236,6 +237,9 @@ describe('chronicle verify on an embedded data directory', () => {
   });
 
   it('while `chronicle start` holds it: one line "the ledger is running: use --url"; through the API, or once stopped, OK with the recorded key', async () => {
+    // A copy of a migrated store (test/support/stores.ts), not a first start: what is tested here comes after,
+    // and the child skips an initdb of several seconds.
+    await copyPgliteTemplate(dataDir);
     ledger = spawnCli('start', await freePort(), { CHRONICLE_DATA_DIR: dataDir, DATABASE_URL: '', NATS_URL: '', CHRONICLE_CHECKPOINT_INTERVAL_MS: '200', LOG_LEVEL: 'warn' });
     await ledger.healthy(90_000);
     await post(ledger.base, '/commands/create-account', { accountId: 'E1', owner: 'Embedded', currency: 'EUR' });

@@ -1,7 +1,7 @@
 // Every store adapter behind one factory list, for suites that run over each (Kysely's DIALECTS loop).
 // CHRONICLE_TEST_STORES=pglite (or postgres) narrows the list.
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -93,8 +93,8 @@ function templateOf(schema: Schema): Promise<Blob> {
  * it), or nothing but initdb's (`'empty'`, e.g. for a read store).
  */
 export async function freshPglite(schema: Schema = 'migrated'): Promise<PGlite> {
-  const [loadDataDir, options] = await Promise.all([templateOf(schema), pgliteRuntime()]);
-  return PGlite.create({ ...options, loadDataDir });
+  const [loadDataDir, { pgliteWasmModule, fsBundle }] = await Promise.all([templateOf(schema), pgliteRuntime()]);
+  return PGlite.create({ pgliteWasmModule, fsBundle, loadDataDir });
 }
 
 /**
@@ -103,9 +103,15 @@ export async function freshPglite(schema: Schema = 'migrated'): Promise<PGlite> 
  */
 export async function pgliteDataDir(prefix: string, schema: Schema = 'migrated'): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), prefix));
-  const [loadDataDir, options] = await Promise.all([templateOf(schema), pgliteRuntime()]);
-  await (await PGlite.create({ ...options, dataDir, loadDataDir })).close();
+  await copyPgliteTemplate(dataDir, schema);
   return dataDir;
+}
+
+/** Fills `dataDir` (new, or empty) with a copy of the template: a PGlite data directory, as after a first start. */
+export async function copyPgliteTemplate(dataDir: string, schema: Schema = 'migrated'): Promise<void> {
+  mkdirSync(dataDir, { recursive: true });
+  const [loadDataDir, { pgliteWasmModule, fsBundle }] = await Promise.all([templateOf(schema), pgliteRuntime()]);
+  await (await PGlite.create({ pgliteWasmModule, fsBundle, dataDir, loadDataDir })).close();
 }
 
 /**
