@@ -25,6 +25,7 @@ import { fromHex } from '../domain/audit/hash.js';
 import { verifyConsistency } from '../domain/audit/merkle.js';
 import type { Finding, VerifyReport } from '../domain/audit/verify.js';
 import type { Config } from '../config.js';
+import { describeFailure } from './failures.js';
 import { acquireDataDirLock, DataDirLockedError, hasEmbeddedStore, noEmbeddedStoreMessage } from './data-dir-lock.js';
 
 const FLAGS = ['--url', '--api-key', '--public-key', '--since', '--save'] as const;
@@ -115,11 +116,8 @@ function explain(error: unknown, config: Config, flags: Partial<Record<Flag, str
   if (flags['--url'] && error instanceof TypeError && e.message === 'fetch failed') {
     return `cannot reach the ledger API at ${flags['--url']} (${code ?? e.cause?.message ?? 'no answer'}): is it running, and is --url its address?`;
   }
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT') {
-    return `cannot reach the database at ${shownUrl(config.databaseUrl ?? '')} (${code}): is PostgreSQL running, and is DATABASE_URL right?`;
-  }
-  if (code === '3D000' || code === '28P01' || code === '28000') return `the database at ${shownUrl(config.databaseUrl ?? '')}: ${e.message}`;
-  return (e.message ?? String(error)).split('\n')[0]!;
+  // The database's own failures (refused, missing, login) are worded as for every other command.
+  return describeFailure(error, config);
 }
 
 /** Opens the ledger's database without creating one; a VerifyRefusal when there is no ledger there. */
