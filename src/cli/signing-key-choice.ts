@@ -13,8 +13,8 @@
 //                         the file (CHRONICLE_SIGNING_KEY_FILE).
 // Anything else is refused at start with what to do, before the process serves or seals.
 import { join } from 'node:path';
-import { mkdir, unlink, writeFile } from 'node:fs/promises';
-import { generateSigner, readSignerFile, signerFromPem, writeNewSignerFile } from '../adapters/audit/signing-key.js';
+import { unlink } from 'node:fs/promises';
+import { readSignerFile, signerFromPem, writeNewSignerFile, writeNewSignerFileIn } from '../adapters/audit/signing-key.js';
 import { adoptSigningKey, ledgerSigningKey, SigningKeyMismatchError } from '../application/signing-keys.js';
 import { ConfigError, type Config } from '../config.js';
 import type { CheckpointSigner, SigningKeyRegistry } from '../ports/merkle-log.js';
@@ -62,7 +62,7 @@ export async function chooseSigningKey(config: KeyConfig, registry: SigningKeyRe
     }
     // A database that never signed: a new key, in a file named for it, recorded as this ledger's first. A
     // process that loses the race to record drops its file and takes the winner's (next round).
-    const made = await writeNewSignerFileFor(dir);
+    const made = await writeNewSignerFileIn(dir);
     try {
       return await adopt(registry, made.signer, `${made.path} (generated)`, false);
     } catch (error) {
@@ -71,15 +71,6 @@ export async function chooseSigningKey(config: KeyConfig, registry: SigningKeyRe
     }
   }
   throw new ConfigError('another process recorded a different signing key at the same time, and its file is not here: start again');
-}
-
-/** A new key in <dir>/<its keyId>.pem (mode 0600): a fresh key's id is new, so no other process has that file. */
-async function writeNewSignerFileFor(dir: string): Promise<{ signer: CheckpointSigner; path: string }> {
-  const { signer, pem } = generateSigner();
-  const path = join(dir, `${signer.keyId}.pem`);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFile(path, pem, { mode: 0o600, flag: 'wx' });
-  return { signer, path };
 }
 
 async function explicitKey(config: KeyConfig): Promise<{ signer: CheckpointSigner; source: string } | null> {

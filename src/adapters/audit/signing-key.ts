@@ -4,7 +4,7 @@
 // store (signing_keys); an auditor keeps a copy of it beside saved checkpoints.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { keyIdOf, type SignatureVerifier } from '../../domain/audit/checkpoint.js';
 import { sha256 } from '../event-store/sql/sql-event-store.js';
 import type { CheckpointSigner } from '../../ports/merkle-log.js';
@@ -43,20 +43,33 @@ export async function readSignerFile(path: string): Promise<CheckpointSigner | n
 }
 
 /**
- * A new key written to `path` (mode 0600, its directory made): the signer. Null when the file exists already
- * ('wx': never overwrite a key another process wrote meanwhile; the caller reads whichever won).
+ * Writes a key file (mode 0600, its directory made 0700); false when the file exists already ('wx': never
+ * overwrite a key another process wrote meanwhile).
  */
-export async function writeNewSignerFile(path: string): Promise<CheckpointSigner | null> {
-  const { signer, pem } = generateSigner();
+async function writeKeyFile(path: string, pem: string): Promise<boolean> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   try {
     await writeFile(path, pem, { mode: 0o600, flag: 'wx' });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return null;
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
   }
   await chmod(path, 0o600);
-  return signer;
+  return true;
+}
+
+/** A new key written to `path`: the signer. Null when the file exists already (the caller reads whichever won). */
+export async function writeNewSignerFile(path: string): Promise<CheckpointSigner | null> {
+  const { signer, pem } = generateSigner();
+  return (await writeKeyFile(path, pem)) ? signer : null;
+}
+
+/** A new key in `<dir>/<its keyId>.pem`: a fresh key's id is new, so no other process has that file. */
+export async function writeNewSignerFileIn(dir: string): Promise<{ signer: CheckpointSigner; path: string }> {
+  const { signer, pem } = generateSigner();
+  const path = join(dir, `${signer.keyId}.pem`);
+  if (!(await writeKeyFile(path, pem))) throw new Error(`${path} exists already`);
+  return { signer, path };
 }
 
 /** A verifier for a public key given as raw base64 (what /audit/public-key serves) or as PEM. */
