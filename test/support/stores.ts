@@ -93,8 +93,13 @@ function templateOf(schema: Schema): Promise<Blob> {
  * it), or nothing but initdb's (`'empty'`, e.g. for a read store).
  */
 export async function freshPglite(schema: Schema = 'migrated'): Promise<PGlite> {
+  return PGlite.create(await fromTemplate(schema));
+}
+
+/** PGlite's options that start it from the template, with the compiled module and file bundle shared. */
+async function fromTemplate(schema: Schema): Promise<{ pgliteWasmModule: WebAssembly.Module; fsBundle: Blob; loadDataDir: Blob }> {
   const [loadDataDir, { pgliteWasmModule, fsBundle }] = await Promise.all([templateOf(schema), pgliteRuntime()]);
-  return PGlite.create({ pgliteWasmModule, fsBundle, loadDataDir });
+  return { pgliteWasmModule, fsBundle, loadDataDir };
 }
 
 /**
@@ -110,8 +115,7 @@ export async function pgliteDataDir(prefix: string, schema: Schema = 'migrated')
 /** Fills `dataDir` (new, or empty) with a copy of the template: a PGlite data directory, as after a first start. */
 export async function copyPgliteTemplate(dataDir: string, schema: Schema = 'migrated'): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
-  const [loadDataDir, { pgliteWasmModule, fsBundle }] = await Promise.all([templateOf(schema), pgliteRuntime()]);
-  await (await PGlite.create({ pgliteWasmModule, fsBundle, dataDir, loadDataDir })).close();
+  await (await PGlite.create({ ...(await fromTemplate(schema)), dataDir })).close();
 }
 
 /**
