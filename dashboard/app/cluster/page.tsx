@@ -3,7 +3,7 @@
 // synchronous standby and its lag (GET /cluster, every 2 s), the NATS side, the write rate and errors live
 // (chronicle_commands_total by outcome, from /metrics every 2 s) and, when the ledger runs under
 // `chronicle cluster up`, a kill and a restart button per node, each with a confirm step.
-import { useEffect, useRef, useState } from 'react';
+import { useRef, useState } from 'react';
 import { api, metricsText } from '@/lib/api';
 import { usePolling } from '@/lib/hooks';
 import { metricValue, parseMetrics, type MetricSample } from '@ledger/adapters/metrics/prometheus-text';
@@ -28,34 +28,19 @@ interface Rate { t: number; accepted: number | null; errors: number | null }
 
 /** Commands/s accepted and not (rejected, conflicts, reused keys), from two successive /metrics scrapes. */
 function useWriteRate() {
-  const [rate, setRate] = useState<Rate | null>(null);
-  const [error, setError] = useState<unknown>(null);
   const last = useRef<{ t: number; samples: MetricSample[] } | null>(null);
-  useEffect(() => {
-    const controller = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const tick = async () => {
-      try {
-        const now = { t: Date.now(), samples: parseMetrics(await metricsText(controller.signal)) };
-        const prev = last.current;
-        last.current = now;
-        if (prev) {
-          const seconds = (now.t - prev.t) / 1000;
-          const total = (s: MetricSample[]) => metricValue(s, 'chronicle_commands_total') ?? 0;
-          const accepted = (s: MetricSample[]) => metricValue(s, 'chronicle_commands_total', { outcome: 'accepted' }) ?? 0;
-          const a = Math.max(0, accepted(now.samples) - accepted(prev.samples)) / seconds;
-          const e = Math.max(0, (total(now.samples) - accepted(now.samples)) - (total(prev.samples) - accepted(prev.samples))) / seconds;
-          setRate({ t: now.t, accepted: a, errors: e });
-        }
-        setError(null);
-      } catch (e) {
-        if (!controller.signal.aborted) setError(e);
-      }
-      if (!controller.signal.aborted) timer = setTimeout(tick, POLL_MS);
-    };
-    void tick();
-    return () => { controller.abort(); clearTimeout(timer); };
-  }, []);
+  const { data: rate, error } = usePolling(async (signal): Promise<Rate | null> => {
+    const now = { t: Date.now(), samples: parseMetrics(await metricsText(signal)) };
+    const prev = last.current;
+    last.current = now;
+    if (!prev) return null;
+    const seconds = (now.t - prev.t) / 1000;
+    const total = (s: MetricSample[]) => metricValue(s, 'chronicle_commands_total') ?? 0;
+    const accepted = (s: MetricSample[]) => metricValue(s, 'chronicle_commands_total', { outcome: 'accepted' }) ?? 0;
+    const a = Math.max(0, accepted(now.samples) - accepted(prev.samples)) / seconds;
+    const e = Math.max(0, (total(now.samples) - accepted(now.samples)) - (total(prev.samples) - accepted(prev.samples))) / seconds;
+    return { t: now.t, accepted: a, errors: e };
+  }, POLL_MS);
   return { rate, error };
 }
 

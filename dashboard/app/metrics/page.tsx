@@ -5,7 +5,7 @@
 // units (the x axis is seconds before the latest scrape); gauges (lag, dead letters) are drawn as steps, as
 // they were sampled, never smoothed into curves they did not take; and a ledger that has not had a command
 // yet says "no traffic yet" rather than drawing empty axes.
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useRef, type ReactNode } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { health, metricsText } from '@/lib/api';
 import { usePolling } from '@/lib/hooks';
@@ -72,28 +72,16 @@ function derive(history: Scrape[]): Point | null {
 }
 
 function useScrapes() {
-  const [points, setPoints] = useState<Point[]>([]);
-  const [error, setError] = useState<unknown>(null);
   const scrapes = useRef<Scrape[]>([]);
-  useEffect(() => {
-    const controller = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const tick = async () => {
-      try {
-        const samples = parseMetrics(await metricsText(controller.signal));
-        scrapes.current = [...scrapes.current, { t: Date.now(), samples }].slice(-(WINDOW + 2));
-        const point = derive(scrapes.current);
-        if (point) setPoints((p) => [...p, point].slice(-KEEP));
-        setError(null);
-      } catch (e) {
-        if (!controller.signal.aborted) setError(e);
-      }
-      if (!controller.signal.aborted) timer = setTimeout(tick, SCRAPE_MS);
-    };
-    void tick();
-    return () => { controller.abort(); clearTimeout(timer); };
-  }, []);
-  return { points, error };
+  const points = useRef<Point[]>([]);
+  const { data, error } = usePolling(async (signal) => {
+    const samples = parseMetrics(await metricsText(signal));
+    scrapes.current = [...scrapes.current, { t: Date.now(), samples }].slice(-(WINDOW + 2));
+    const point = derive(scrapes.current);
+    if (point) points.current = [...points.current, point].slice(-KEEP);
+    return points.current;
+  }, SCRAPE_MS);
+  return { points: data ?? [], error };
 }
 
 const X_STEPS_SECONDS = [1, 2, 5, 10, 15, 30, 60];
