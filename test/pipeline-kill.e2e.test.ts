@@ -181,10 +181,15 @@ describe.skipIf(!servicesUp)('pipeline: relay and read processor as CLI processe
       const delayMs = random.int(200, 500);
       await sleep(delayMs);
       const victims: PipelineRole[] = choice === 'both' ? ['relay', 'read-processor'] : [choice];
-      // The evidence, taken just before the kill.
-      const evidence = await Promise.all(victims.map(async (role) => ({
+      // The evidence, taken just before the kill. A role that keeps up (the relay often does) is behind the
+      // store only for moments, so the kill waits, while the batch still runs and for at most a second, for
+      // an instant at which every victim is behind and has worked this round; then it strikes at once.
+      const sample = () => Promise.all(victims.map(async (role) => ({
         role, behind: await behind(role), workDone: (await workDone(current[role]!)) - workBefore[role],
       })));
+      let evidence = await sample();
+      const waitUntil = Date.now() + 1_000;
+      while (!batchDone && Date.now() < waitUntil && !evidence.every((e) => e.behind && e.workDone > 0)) evidence = await sample();
       const commandsInFlight = !batchDone;
       await Promise.all(victims.map(async (role) => {
         const victim = current[role]!;
