@@ -129,6 +129,25 @@ export function eventStoreContract(factory: StoreFactory) {
       expect(created.filter((r) => !r.ok && r.reason === 'version_conflict')).toHaveLength(3);
     });
 
+    it('never lets two appends of one stream share a group commit: one creation, one append per expected version', async () => {
+      for (const id of ['busy-1', 'busy-2', 'same-0']) await opened.store.append(one(id, 'no_stream', [event()]));
+      // Two flushes in flight (busy-1, busy-2: the most at once), and queued behind them, at once, racing
+      // appends of the same streams, which a batch taking them together would all acknowledge.
+      const [, , ...racing] = await Promise.all([
+        opened.store.append(one('busy-1', 1, [event()])),
+        opened.store.append(one('busy-2', 1, [event()])),
+        ...Array.from({ length: 6 }, () => opened.store.append(one('same-1', 'no_stream', [event()]))),
+        ...Array.from({ length: 6 }, () => opened.store.append(one('same-0', 1, [event()]))),
+      ]);
+      for (const results of [racing.slice(0, 6), racing.slice(6)]) {
+        expect(results.filter((r) => r.ok)).toHaveLength(1);
+        expect(results.filter((r) => !r.ok && r.reason === 'version_conflict')).toHaveLength(5);
+      }
+      expect((await opened.store.readStream('same-0', { count: 10, direction: 'forward' })).version).toBe(2);
+      expect((await opened.store.readStream('same-1', { count: 10, direction: 'forward' })).version).toBe(1);
+      expect((await opened.store.readAll(0, 100))!.events).toHaveLength(7);
+    });
+
     it('answers a retried append of the same event ids with the original result and appends nothing', async () => {
       const request = one('thing-1', 'no_stream', [event(), event()]);
       const first = await opened.store.append(request);

@@ -1,7 +1,7 @@
 // The fast append (queries/fast-append.sql): appends of one or more requests whose streams are disjoint, in
-// one statement. The caller (SqlEventStore, through GroupCommit) sends only appends with no idempotency key
-// and exact expected versions of existing streams; anything the statement cannot answer exactly is null.
-import type { AppendedEvent, AppendRequest, AppendSuccess, NewEvent } from '../../../ports/event-store.js';
+// one statement. The caller (SqlEventStore, through GroupCommit) sends only appends with no idempotency key,
+// each stream expected at an exact version or as no_stream; anything the statement cannot answer exactly is null.
+import type { AppendedEvent, AppendRequest, AppendSuccess, NewEvent, StreamAppend } from '../../../ports/event-store.js';
 import { toSafeNumber } from './event-rows.js';
 import { queryCommitting, sqlErrorOf, type SqlQueryable } from './sql-client.js';
 import { namedQueries } from './sql-files.js';
@@ -20,6 +20,13 @@ export function isDuplicateEventId(error: unknown): boolean {
   return sqlErrorOf(error)?.code === UNIQUE_VIOLATION && String((error as { constraint?: string }).constraint) === 'events_pkey';
 }
 
+/** Whether the fast append can take this stream: expected at an exact version, or as a new stream. */
+export const fastAppendable = (stream: StreamAppend): boolean =>
+  stream.expectedVersion === 'no_stream' || (typeof stream.expectedVersion === 'number' && stream.expectedVersion > 0);
+
+/** The stream's version before the append: 0 for a new one (fastAppendable streams only). */
+const versionBefore = (stream: StreamAppend): number => (stream.expectedVersion === 'no_stream' ? 0 : stream.expectedVersion as number);
+
 /** Byte order, as COLLATE "C" and the lock order in SQL. */
 const byStreamId = (a: { streamId: string }, b: { streamId: string }) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0);
 
@@ -36,7 +43,7 @@ export async function fastAppend(db: SqlQueryable, requests: readonly AppendRequ
   let rows: { all_updated: boolean; transaction_id: string; recorded_at: string; event_id: string; stream_id: string; stream_version: string; global_position: string }[];
   try {
     rows = await queryCommitting(db, FAST_APPEND, [
-      streams.map((s) => s.stream.streamId), streams.map((s) => s.stream.expectedVersion), streams.map((s) => s.stream.events.length),
+      streams.map((s) => s.stream.streamId), streams.map((s) => versionBefore(s.stream)), streams.map((s) => s.stream.events.length),
       streams.map((s) => s.stream.aggregateType),
       events.map((e) => e.eventId), events.map((e) => e.streamId), events.map((e) => e.ord), events.map((e) => e.type),
       events.map((e) => JSON.stringify(e.data)), events.map((e) => e.schemaVersion ?? 1), events.map((e) => JSON.stringify(e.metadata ?? {})),
@@ -63,7 +70,7 @@ export async function fastAppend(db: SqlQueryable, requests: readonly AppendRequ
       transactionId: first.transaction_id,
       recordedAt: first.recorded_at,
       events: own.flatMap((s) => appended.get(s.streamId) ?? []).sort((a, b) => a.globalPosition - b.globalPosition),
-      streams: own.map((s) => ({ streamId: s.streamId, version: (s.expectedVersion as number) + s.events.length })),
+      streams: own.map((s) => ({ streamId: s.streamId, version: versionBefore(s) + s.events.length })),
     };
   });
 }

@@ -1,7 +1,8 @@
 // Group commit: appends that arrive while a flush is in flight wait and go together in the next one, as one
 // statement and one transaction (one WAL flush instead of one per command). An idle store flushes at once,
-// so a lone command waits for nothing. Appends in one batch touch disjoint streams (the command handler
-// serialises each account), and a batch is all-or-none: when it does not apply (one stream was not at its
+// so a lone command waits for nothing. Appends in one batch touch disjoint streams: one that shares a stream
+// with an append already in the batch waits for the next (the command handler serialises each account, so
+// for it this never happens; any other caller may race). A batch is all-or-none: when it does not apply (one stream was not at its
 // expected version, an event id was already stored) each request goes again on its own, and only that
 // one gets its exact answer.
 import type { AppendRequest, AppendSuccess } from '../../../ports/event-store.js';
@@ -24,6 +25,7 @@ type Flush = (batch: readonly AppendRequest[]) => Promise<AppendSuccess[] | null
 
 interface Waiting {
   request: AppendRequest;
+  streamIds: string[];
   events: number;
   resolve: (result: AppendSuccess | null) => void;
   reject: (error: unknown) => void;
@@ -39,7 +41,7 @@ export class GroupCommit {
   submit(request: AppendRequest): Promise<AppendSuccess | null> {
     return new Promise((resolve, reject) => {
       const events = request.streams.reduce((n, s) => n + s.events.length, 0);
-      this.queue.push({ request, events, resolve, reject });
+      this.queue.push({ request, streamIds: request.streams.map((s) => s.streamId), events, resolve, reject });
       this.pump();
     });
   }
@@ -47,11 +49,18 @@ export class GroupCommit {
   private pump(): void {
     while (this.inFlight < this.options.flushesMax && this.queue.length > 0) {
       const batch: Waiting[] = [];
+      const streams = new Set<string>();
       let events = 0;
-      while (this.queue.length > 0 && batch.length < this.options.batchRequestsMax) {
-        const next = this.queue[0]!;
+      for (let i = 0; i < this.queue.length && batch.length < this.options.batchRequestsMax;) {
+        const next = this.queue[i]!;
         if (batch.length > 0 && events + next.events > this.options.batchEventsMax) break;
-        batch.push(this.queue.shift()!);
+        if (next.streamIds.some((id) => streams.has(id))) {
+          i += 1; // shares a stream with this batch: the next one
+          continue;
+        }
+        this.queue.splice(i, 1);
+        batch.push(next);
+        for (const id of next.streamIds) streams.add(id);
         events += next.events;
       }
       this.inFlight += 1;

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { contentHash } from '../../../domain/audit/canonical.js';
 import { parseAppendResult } from './append-result.js';
 import { eventColumns, toEvent, toSafeNumber, type EventRow } from './event-rows.js';
-import { fastAppend, isDuplicateEventId } from './fast-append.js';
+import { fastAppend, fastAppendable, isDuplicateEventId } from './fast-append.js';
 import { GROUP_COMMIT_DEFAULTS, GroupCommit, type GroupCommitOptions } from './group-commit.js';
 import { migrate } from './migrate.js';
 import { legacyThroughOf, markedAllReader } from './read-all.js';
@@ -62,7 +62,7 @@ export class SqlEventStore implements EventStore {
   async append(request: AppendRequest, attempt = 1): Promise<AppendResult> {
     // First, so that an event with no canonical form fails its own request, never a group-commit batch.
     for (const s of request.streams) for (const e of s.events) this.contentHashOf(e, s.streamId, s.aggregateType, request.createdBy);
-    if (request.idempotency === undefined && request.streams.every((s) => typeof s.expectedVersion === 'number' && s.expectedVersion > 0)) {
+    if (request.idempotency === undefined && request.streams.every(fastAppendable)) {
       const fast = this.groupCommit ? await this.groupCommit.submit(request) : (await this.fastAppend([request]))?.[0];
       if (fast) return fast;
     }
