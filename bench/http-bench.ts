@@ -1200,6 +1200,8 @@ async function main(): Promise<void> {
       projectionDuplicates: counter('processor', 'chronicle_projection_events_total', { projection: PROJECTION, outcome: 'duplicate' }),
       projectionRedeliveries: counter('processor', 'chronicle_projection_redeliveries_total', { projection: PROJECTION }),
       projectionDeadLetters: counter('processor', 'chronicle_projection_dead_letters_total', { projection: PROJECTION }),
+      groupCommitFlushes: counter('commands', 'chronicle_group_commit_batch_appends_count'),
+      groupCommitAppends: counter('commands', 'chronicle_group_commit_batch_appends_sum'),
     };
     const visibility = {
       method: `prober: deposit 1 into its own account, then GET /accounts/{own}/balance?minPosition=<globalPosition>&maxWaitMs=${PROBE_WAIT_MS} ` +
@@ -1280,6 +1282,8 @@ async function main(): Promise<void> {
     console.log(`  pipeline (events/s): appended ${orDash(visibility.pipelinePerSecond.eventsAppended)}, published by the relay ${orDash(visibility.pipelinePerSecond.relayPublished)}, ` +
       `applied to the read model ${orDash(visibility.pipelinePerSecond.projectionApplied)}; projection in phase 1: ${orDash(pipeline.projectionDuplicates)} duplicates, ` +
       `${orDash(pipeline.projectionRedeliveries)} redeliveries, ${orDash(pipeline.projectionDeadLetters)} dead letters`);
+    console.log(`  group commit: ${orDash(pipeline.groupCommitFlushes)} flushes for ${orDash(pipeline.groupCommitAppends)} appends` +
+      (pipeline.groupCommitFlushes ? ` (${orDash((pipeline.groupCommitAppends ?? 0) / pipeline.groupCommitFlushes, 1)} appends per flush)` : ''));
 
     // ------------------------------------------------------------------ catch-up after phase 1
     // Counted from the end of the load (the last probe may have waited past it).
