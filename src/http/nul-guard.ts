@@ -11,8 +11,29 @@ const NUL = '\u0000';
 /** RFC 6901 escaping of one key. */
 const pointerToken = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
+/** Whether any string or key in `value` holds a NUL. Iterative: any depth; builds no path (the hot path). */
+function holdsNul(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current === 'string') {
+      if (current.includes(NUL)) return true;
+    } else if (Array.isArray(current)) {
+      for (const item of current) stack.push(item);
+    } else if (current !== null && typeof current === 'object') {
+      for (const key in current) {
+        if (!Object.hasOwn(current, key)) continue;
+        if (key.includes(NUL)) return true;
+        stack.push((current as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return false;
+}
+
 /** The JSON pointer of the first string or key holding a NUL in `value`, or null. Iterative: any depth. */
 export function nulPointer(value: unknown, root: string): string | null {
+  if (!holdsNul(value)) return null;
   const stack: [unknown, string][] = [[value, root]];
   while (stack.length > 0) {
     const [current, path] = stack.pop()!;

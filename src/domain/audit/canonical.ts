@@ -73,8 +73,13 @@ type CanonicalEncodingErrorCode =
 
 export class CanonicalEncodingError extends Error {
   override readonly name = 'CanonicalEncodingError';
-  constructor(readonly code: CanonicalEncodingErrorCode, readonly pointer: string, message: string) {
-    super(`${pointer || '/'}: ${message}`);
+  constructor(readonly code: CanonicalEncodingErrorCode, readonly pointer: string, private readonly problem: string) {
+    super(`${pointer || '/'}: ${problem}`);
+  }
+
+  /** The same error seen from the container: `segment` ("/data", "/3") goes in front of its pointer. */
+  under(segment: string): CanonicalEncodingError {
+    return new CanonicalEncodingError(this.code, segment + this.pointer, this.problem);
   }
 }
 
@@ -83,6 +88,7 @@ const RECORDED_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 const HASH_HEX = /^[0-9a-f]{64}$/;
 /** With the u flag a surrogate pair is one code point, so this matches lone surrogates only. */
 const LONE_SURROGATE = /\p{Surrogate}/u;
+const UTF8 = new TextEncoder();
 
 /** The canonical JSON text of an event (rules 1 to 5 above). */
 export function canonicalEventJson(event: CanonicalEventFields, prevHash: string): string {
@@ -91,7 +97,7 @@ export function canonicalEventJson(event: CanonicalEventFields, prevHash: string
 
 /** The canonical encoding itself: UTF-8 bytes of canonicalEventJson. */
 export function canonicalEventBytes(event: CanonicalEventFields, prevHash: string): Uint8Array {
-  return new TextEncoder().encode(canonicalEventJson(event, prevHash));
+  return UTF8.encode(canonicalEventJson(event, prevHash));
 }
 
 /** Lower-case hex SHA-256 of the given bytes. */
@@ -124,7 +130,7 @@ export function sealableEntry(event: CanonicalEventFields & { prevHash?: string 
   } catch (error) {
     if (!(error instanceof CanonicalEncodingError)) throw error;
     const fallback = canonicalJson({ encoding: 'chronicle-unencodable-v1', eventId: String(event.eventId).toLowerCase(), globalPosition: event.globalPosition });
-    return { entry: new TextEncoder().encode(fallback), encodable: false };
+    return { entry: UTF8.encode(fallback), encodable: false };
   }
 }
 
@@ -154,7 +160,7 @@ export function canonicalContentJson(event: ContentFields): string {
 
 /** Lower-case hex SHA-256 of the content encoding's UTF-8 bytes. */
 export function contentHash(sha256: Sha256, event: ContentFields): string {
-  return toHex(digest(sha256, new TextEncoder().encode(canonicalContentJson(event))));
+  return toHex(digest(sha256, UTF8.encode(canonicalContentJson(event))));
 }
 
 /** One link of a stream's chain as the store computes it: SHA-256(prevHash || contentHash), raw bytes. */
@@ -169,7 +175,7 @@ export function linkHash(sha256: Sha256, prevHash: string, content: string): str
  * documents (checkpoints); events go through canonicalEventJson.
  */
 export function canonicalJson(value: unknown): string {
-  return serialise(value, '', 0);
+  return serialise(value, 0);
 }
 
 function canonicalEventObject(event: CanonicalEventFields, prevHash: string): Record<string, unknown> {
@@ -209,58 +215,69 @@ function canonicalEventObject(event: CanonicalEventFields, prevHash: string): Re
   };
 }
 
-// `depth` counts the containers entered: the event object is 0, its data 1.
-function serialise(value: unknown, pointer: string, depth: number): string {
+// `depth` counts the containers entered: the event object is 0, its data 1. Errors are raised with the
+// pointer relative to the value at hand, and each container puts its own segment in front on the way out
+// (CanonicalEncodingError.under): no pointer is built for a value that encodes, the common case.
+function serialise(value: unknown, depth: number): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'string':
-      return serialiseString(value, pointer);
+      return serialiseString(value);
     case 'number':
-      return serialiseNumber(value, pointer);
+      return serialiseNumber(value);
     case 'object':
       break;
     default:
-      throw new CanonicalEncodingError('unsupported_value', pointer, `${typeof value} has no JSON form`);
+      throw new CanonicalEncodingError('unsupported_value', '', `${typeof value} has no JSON form`);
   }
   if (depth > CANONICAL_NESTING_DEPTH_MAX) {
-    throw new CanonicalEncodingError('too_deep', pointer, `nested deeper than ${CANONICAL_NESTING_DEPTH_MAX}`);
+    throw new CanonicalEncodingError('too_deep', '', `nested deeper than ${CANONICAL_NESTING_DEPTH_MAX}`);
   }
   if (Array.isArray(value)) {
-    const items: string[] = [];
+    let out = '[';
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      if (item === undefined) throw new CanonicalEncodingError('unsupported_value', `${pointer}/${i}`, 'undefined in an array');
-      items.push(serialise(item, `${pointer}/${i}`, depth + 1));
+      if (item === undefined) throw new CanonicalEncodingError('unsupported_value', `/${i}`, 'undefined in an array');
+      try {
+        out += (i === 0 ? '' : ',') + serialise(item, depth + 1);
+      } catch (error) {
+        throw error instanceof CanonicalEncodingError ? error.under(`/${i}`) : error;
+      }
     }
-    return `[${items.join(',')}]`;
+    return `${out}]`;
   }
   if (!isPlainObject(value)) {
-    throw new CanonicalEncodingError('unsupported_value', pointer, 'only plain objects and arrays have a canonical form');
+    throw new CanonicalEncodingError('unsupported_value', '', 'only plain objects and arrays have a canonical form');
   }
   const names = Object.keys(value).filter((name) => value[name] !== undefined);
   // Array.prototype.sort without a comparator orders strings by UTF-16 code units: RFC 8785 3.2.3 exactly.
   names.sort();
-  const members = names.map((name) => {
-    const at = `${pointer}/${escapePointer(name)}`;
-    return `${serialiseString(name, at)}:${serialise(value[name], at, depth + 1)}`;
-  });
-  return `{${members.join(',')}}`;
+  let out = '{';
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    try {
+      out += `${i === 0 ? '' : ','}${serialiseString(name)}:${serialise(value[name], depth + 1)}`;
+    } catch (error) {
+      throw error instanceof CanonicalEncodingError ? error.under(`/${escapePointer(name)}`) : error;
+    }
+  }
+  return `${out}}`;
 }
 
-function serialiseString(text: string, pointer: string): string {
-  if (LONE_SURROGATE.test(text)) throw new CanonicalEncodingError('lone_surrogate', pointer, 'string holds a lone surrogate');
+function serialiseString(text: string): string {
+  if (LONE_SURROGATE.test(text)) throw new CanonicalEncodingError('lone_surrogate', '', 'string holds a lone surrogate');
   // For well-formed strings RFC 8785 3.2.2.2 is defined as ECMAScript's JSON.stringify of a string.
   return JSON.stringify(text);
 }
 
-function serialiseNumber(n: number, pointer: string): string {
+function serialiseNumber(n: number): string {
   if (!Number.isInteger(n)) {
-    throw new CanonicalEncodingError('number_not_integer', pointer, `${String(n)} is not an integer; send decimals as strings`);
+    throw new CanonicalEncodingError('number_not_integer', '', `${String(n)} is not an integer; send decimals as strings`);
   }
   if (!Number.isSafeInteger(n)) {
-    throw new CanonicalEncodingError('number_unsafe', pointer, `${String(n)} is beyond 2^53-1; send it as a string`);
+    throw new CanonicalEncodingError('number_unsafe', '', `${String(n)} is beyond 2^53-1; send it as a string`);
   }
   return Object.is(n, -0) ? '0' : String(n);
 }
