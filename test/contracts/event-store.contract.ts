@@ -229,6 +229,46 @@ export function eventStoreContract(factory: StoreFactory) {
       expect(await opened.store.findIdempotencyKey('key-2')).toBeNull();
     });
 
+    it('group-commits appends with idempotency keys: each key stores exactly its own answer; a key taken meanwhile is refused alone', async () => {
+      const ids = Array.from({ length: 12 }, (_, i) => `kg-${i}`);
+      await opened.store.append(one('kg-busy', 'no_stream', [event()]));
+      const keyed = (streams: AppendRequest['streams'], key: string): AppendRequest =>
+        ({ streams, createdBy: 'contract-test', idempotency: { key, requestHash: `h-${key}`, result: { commandId: `c-${key}` } } });
+      // A flush in flight, and behind it keyed appends (new streams, one of them two-stream with two events) and unkeyed ones.
+      const [, ...results] = await Promise.all([
+        opened.store.append(one('kg-busy', 1, [event()])),
+        ...ids.map((id, i) => opened.store.append(i === 0
+          ? keyed([{ streamId: id, aggregateType: 'Thing', expectedVersion: 'no_stream', events: [event(), event()] },
+            { streamId: 'kg-z', aggregateType: 'Thing', expectedVersion: 'no_stream', events: [event()] }], `k-${i}`)
+          : i % 3 === 1 ? one(id, 'no_stream', [event()]) : keyed(one(id, 'no_stream', [event()]).streams, `k-${i}`))),
+      ]);
+      expect(results.every((r) => r.ok)).toBe(true);
+      // Batched, keyed ones too: fewer transactions than keyed appends.
+      const keyedResults = results.filter((_, i) => i % 3 !== 1 || i === 0);
+      expect(new Set(keyedResults.map((r) => r.ok && r.transactionId)).size).toBeLessThan(keyedResults.length);
+      for (const [i, r] of results.entries()) {
+        const stored = await opened.store.findIdempotencyKey(`k-${i}`);
+        if (i % 3 === 1 && i !== 0) {
+          expect(stored).toBeNull();
+          continue;
+        }
+        expect(stored).toEqual({ key: `k-${i}`, requestHash: `h-k-${i}`, result: { append: r, command: { commandId: `c-k-${i}` } } });
+      }
+      expect(results[0]!.ok && results[0]!.streams).toEqual([{ streamId: 'kg-0', version: 2 }, { streamId: 'kg-z', version: 1 }]);
+      expect(results[0]!.ok && results[0]!.events.map((e) => e.streamId)).toEqual(['kg-0', 'kg-0', 'kg-z']);
+
+      // The same key twice at once, on different streams: one appends, the other is refused and writes nothing.
+      const [a, b] = await Promise.all([
+        opened.store.append(keyed(one('kg-a', 'no_stream', [event()]).streams, 'k-twice')),
+        opened.store.append(keyed(one('kg-b', 'no_stream', [event()]).streams, 'k-twice')),
+      ]);
+      expect([a, b].filter((r) => r.ok)).toHaveLength(1);
+      expect([a, b].filter((r) => !r.ok)).toEqual([{ ok: false, reason: 'idempotency_key_exists', key: 'k-twice' }]);
+      const versions = await Promise.all(['kg-a', 'kg-b'].map(async (id) => (await opened.store.readStream(id, { count: 1, direction: 'forward' })).version));
+      expect(versions.sort()).toEqual([0, 1]);
+      expect((await opened.store.findIdempotencyKey('k-twice'))!.result.append).toEqual(a!.ok ? a : b);
+    });
+
     it('keeps snapshots by version and ignores those of another schema version', async () => {
       // 9 and 10: the latest by number, not by text.
       await opened.store.saveSnapshot({ streamId: 'thing-1', version: 10, schemaVersion: 1, state: { n: 10 } });

@@ -1,6 +1,6 @@
 // The fast append (queries/fast-append.sql): appends of one or more requests whose streams are disjoint, in
-// one statement. The caller (SqlEventStore, through GroupCommit) sends only appends with no idempotency key,
-// each stream expected at an exact version or as no_stream; anything the statement cannot answer exactly is null.
+// one statement. The caller (SqlEventStore, through GroupCommit) sends only appends whose streams are each
+// expected at an exact version or as no_stream; anything the statement cannot answer exactly is null.
 import type { AppendedEvent, AppendRequest, AppendSuccess, NewEvent, StreamAppend } from '../../../ports/event-store.js';
 import { toSafeNumber } from './event-rows.js';
 import { queryCommitting, sqlErrorOf, type SqlQueryable } from './sql-client.js';
@@ -35,7 +35,8 @@ const byStreamId = (a: { streamId: string }, b: { streamId: string }) => (a.stre
  * stream not at its expected version, an event id already stored) and each must be answered on its own.
  */
 export async function fastAppend(db: SqlQueryable, requests: readonly AppendRequest[], contentHashOf: ContentHashOf): Promise<AppendSuccess[] | null> {
-  const byStream = new Map(requests.flatMap((r) => r.streams.map((s) => [s.streamId, { stream: s, createdBy: r.createdBy }] as const)));
+  const byStream = new Map(requests.flatMap((r) => r.streams.map((s) => [s.streamId, { stream: s, createdBy: r.createdBy, key: r.idempotency?.key ?? null }] as const)));
+  const keyed = requests.flatMap((r) => (r.idempotency === undefined ? [] : [r.idempotency]));
   const streams = [...byStream.values()].sort((a, b) => byStreamId(a.stream, b.stream));
   const events = streams.flatMap(({ stream, createdBy }) => stream.events.map((e, i) => ({
     ...e, streamId: stream.streamId, ord: i + 1, createdBy, contentHash: contentHashOf(e, stream.streamId, stream.aggregateType, createdBy),
@@ -48,6 +49,7 @@ export async function fastAppend(db: SqlQueryable, requests: readonly AppendRequ
       events.map((e) => e.eventId), events.map((e) => e.streamId), events.map((e) => e.ord), events.map((e) => e.type),
       events.map((e) => JSON.stringify(e.data)), events.map((e) => e.schemaVersion ?? 1), events.map((e) => JSON.stringify(e.metadata ?? {})),
       events.map((e) => e.createdBy), events.map((e) => e.contentHash),
+      streams.map((s) => s.key), keyed.map((k) => k.key), keyed.map((k) => k.requestHash), keyed.map((k) => JSON.stringify(k.result)),
     ], 'chronicle_fast_append');
   } catch (error) {
     if (sqlErrorOf(error)?.code === PARTIAL_FAST_APPEND) return null;

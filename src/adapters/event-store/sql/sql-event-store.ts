@@ -47,6 +47,11 @@ export class SqlEventStore implements EventStore {
     private readonly legacyThrough: number,
     /** PostgreSQL: what followers read waits for the synchronous standbys (quorum-gate.ts). */
     private readonly gate: QuorumGate | undefined,
+    /**
+     * Inside exclusive()'s transaction: no fast append there, whose refusal (a stream created or a key
+     * stored concurrently) raises an error that would abort the transaction before chronicle_append answers.
+     */
+    private readonly inTransaction = false,
   ) {
     this.groupCommit = groupCommit === false ? undefined : new GroupCommit((batch) => this.fastAppend(batch), groupCommit);
   }
@@ -62,7 +67,7 @@ export class SqlEventStore implements EventStore {
   async append(request: AppendRequest, attempt = 1): Promise<AppendResult> {
     // First, so that an event with no canonical form fails its own request, never a group-commit batch.
     for (const s of request.streams) for (const e of s.events) this.contentHashOf(e, s.streamId, s.aggregateType, request.createdBy);
-    if (request.idempotency === undefined && request.streams.every(fastAppendable)) {
+    if (!this.inTransaction && request.streams.every(fastAppendable)) {
       const fast = this.groupCommit ? await this.groupCommit.submit(request) : (await this.fastAppend([request]))?.[0];
       if (fast) return fast;
     }
@@ -233,7 +238,7 @@ export class SqlEventStore implements EventStore {
   async exclusive<T>(streamIds: readonly string[], fn: (store: EventStore) => Promise<T>): Promise<T> {
     return this.db.transaction(async (tx) => {
       await tx.query(Q.lock_streams, [streamIds]);
-      return fn(new SqlEventStore(inTransaction(tx, this.db.dialect), false, this.legacyThrough, this.gate && new QuorumGate(tx)));
+      return fn(new SqlEventStore(inTransaction(tx, this.db.dialect), false, this.legacyThrough, this.gate && new QuorumGate(tx), true));
     });
   }
 

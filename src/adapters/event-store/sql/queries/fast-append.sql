@@ -1,18 +1,21 @@
 -- The common append as one plain statement (sql-event-store.ts: every stream is either new (expected
--- no_stream, sent as 0) or expected at an exact version, no idempotency key), prepared once per connection.
+-- no_stream, sent as 0) or expected at an exact version), prepared once per connection.
 -- Group commit sends the appends of many commands as this one statement: their streams are disjoint (the
 -- command handler holds each account's lock), so it is one transaction and one WAL flush for all of them.
 -- It costs PostgreSQL about a third of the PL/pgSQL chronicle_append (measured: 0.27 against 0.7 ms of
 -- server CPU). Anything else, and any surprise (a version mismatch, a stream that exists already, an event id
--- already stored), goes to chronicle_append for the exact answer.
+-- or an idempotency key already stored), goes to chronicle_append for the exact answer.
 -- Existing rows are locked in stream id order first (the order chronicle_append and exclusive() use). The
 -- positions come next, from event_log_head (migration 7): its row lock is taken only once every existing
 -- stream was locked and updated (head's WHERE needs ok, which needs upd) and is held until COMMIT, so
--- positions commit in order. New streams are inserted only after that, as chronicle_append does: only the
--- head's holder ever has an uncommitted stream row, so it never waits for another appender (no deadlock).
--- $1..$4: one element per stream (id, expected version or 0 for a new stream, event count, aggregate type),
--- in stream id order; $5..$13: one element per event (id, stream id, 1-based index in its stream, type,
--- data, schema version, metadata, created by, content hash in hex).
+-- positions commit in order. New streams and idempotency keys are inserted only after that, as
+-- chronicle_append does: only the head's holder ever has an uncommitted stream or key row, so it never waits
+-- for another appender (no deadlock). A key's row holds what chronicle_append would store: the append's
+-- result (that request's events and streams) and the command's part.
+-- $1..$4, $14: one element per stream (id, expected version or 0 for a new stream, event count, aggregate
+-- type, its request's idempotency key or null), in stream id order; $5..$13: one element per event (id,
+-- stream id, 1-based index in its stream, type, data, schema version, metadata, created by, content hash in
+-- hex); $15..$17: one element per request with an idempotency key (key, request hash, command part).
 -- name: fast_append
 WITH input AS (
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS i(stream_id, expected, n, aggregate_type)
@@ -63,10 +66,32 @@ WITH input AS (
    WHERE (SELECT all_updated FROM ok)
    ORDER BY e.stream_id, e.ord
   RETURNING event_id, stream_id, stream_version, global_position
+), keyed AS MATERIALIZED (
+  SELECT * FROM unnest($15::text[], $16::text[], $17::jsonb[]) AS k(key, request_hash, command)
+), stream_keys AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $14::text[]) AS sk(stream_id, key) WHERE sk.key IS NOT NULL
+), remembered AS (
+  INSERT INTO idempotency_keys (key, request_hash, result, created_at)
+  SELECT k.key, k.request_hash, jsonb_build_object('append', jsonb_build_object(
+           'status', 'ok', 'replayed', false, 'transactionId', pg_current_xact_id()::text,
+           'recordedAt', {{utc_micros (SELECT t FROM ts)}},
+           'events', (SELECT jsonb_agg(jsonb_build_object('eventId', n.event_id, 'streamId', n.stream_id,
+                                'streamVersion', n.stream_version, 'globalPosition', n.global_position::text) ORDER BY n.global_position)
+                        FROM ins n JOIN stream_keys sk ON sk.stream_id = n.stream_id WHERE sk.key = k.key),
+           'streams', (SELECT jsonb_agg(jsonb_build_object('streamId', i.stream_id, 'version', i.expected + i.n) ORDER BY i.stream_id COLLATE "C")
+                         FROM input i JOIN stream_keys sk ON sk.stream_id = i.stream_id WHERE sk.key = k.key)),
+         'command', k.command), (SELECT t FROM ts)
+    FROM keyed k
+   WHERE (SELECT base FROM head) IS NOT NULL
+  ON CONFLICT (key) DO NOTHING
+  RETURNING key
+), remembered_all AS MATERIALIZED (
+  -- Every key stored, else the statement fails (CL411), as created_all.
+  SELECT chronicle_all_or_none((SELECT count(*) FROM remembered) + 1, cardinality($15::text[]) + 1) AS all_remembered
 )
 SELECT ok.all_updated, pg_current_xact_id()::text AS transaction_id,
        {{utc_micros (SELECT t FROM ts)}} AS recorded_at,
        ins.event_id::text AS event_id, ins.stream_id, ins.stream_version::text AS stream_version,
        ins.global_position::text AS global_position
-  FROM ok CROSS JOIN created_all LEFT JOIN ins ON true
+  FROM ok CROSS JOIN created_all CROSS JOIN remembered_all LEFT JOIN ins ON true
  ORDER BY ins.global_position
