@@ -65,6 +65,8 @@
 //   BENCH_DB_NAME        scratch database name (default chronicle_bench); dropped and recreated
 //   BENCH_ACCOUNTS (1000) BENCH_SECONDS (20) BENCH_READ_SECONDS (10) BENCH_WARMUP_SECONDS (2)
 //   BENCH_CONNECTIONS (48: the most throughput with p99 under 50 ms here) PG_POOL_MAX (16)
+//   BENCH_IDEMPOTENCY_PERCENT (100) share of phase 1's commands sent with an Idempotency-Key (a fresh one
+//                        each), as a careful client sends every command
 //   BENCH_TOPOLOGY       single (default) or split (see 2.)
 //   BENCH_NATS_URL       NATS for the split topology (default nats://127.0.0.1:4222)
 //   BENCH_CATCHUP_SECONDS (120) longest wait for the read model to catch up, before and after phase 1
@@ -117,6 +119,8 @@ const SECONDS = intEnv('BENCH_SECONDS', 20, 1, 3_600);
 const READ_SECONDS = intEnv('BENCH_READ_SECONDS', 10, 0, 3_600);
 const WARMUP_SECONDS = intEnv('BENCH_WARMUP_SECONDS', 2, 0, 600);
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 48, 1, 1_024);
+/** Share of phase 1's commands (and the warm-up's) sent with an Idempotency-Key, in percent. */
+const IDEMPOTENCY_SHARE = intEnv('BENCH_IDEMPOTENCY_PERCENT', 100, 0, 100) / 100;
 const POOL_MAX = intEnv('PG_POOL_MAX', 16, 1, 1_000);
 const CPU_PROF_DIR = process.env['BENCH_CPU_PROF'] || undefined;
 const PG_SAMPLE = process.env['BENCH_PG_SAMPLE'] === '1';
@@ -334,12 +338,17 @@ class Client {
   }
 
   /** Body text is decoded only when wantBody is set or the status is not the expected one. */
-  send(method: 'GET' | 'POST', path: string, payload: unknown, expect: readonly number[], wantBody = false, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Reply> {
+  send(
+    method: 'GET' | 'POST', path: string, payload: unknown, expect: readonly number[], wantBody = false, timeoutMs = REQUEST_TIMEOUT_MS,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Reply> {
     return new Promise((resolveReply) => {
       const data = payload === undefined ? undefined : JSON.stringify(payload);
       const request = http.request({
         host: HOST, port: this.port, method, path, agent: this.agent,
-        headers: data === undefined ? { authorization: AUTHORIZATION } : { authorization: AUTHORIZATION, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        headers: data === undefined
+          ? { authorization: AUTHORIZATION, ...extraHeaders }
+          : { authorization: AUTHORIZATION, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...extraHeaders },
       }, (response) => {
         const status = response.statusCode ?? 0;
         const keep = wantBody || !expect.includes(status);
@@ -463,7 +472,7 @@ function pickPair(pools: Pools): [string, string] {
   return [group[a]!, group[b]!];
 }
 
-interface CommandState { pools: Pools; runId: string; created: number }
+interface CommandState { pools: Pools; runId: string; created: number; keys: number }
 
 /** One command of the mix; returns the kind, the request and the statuses counted as success. */
 function nextCommand(state: CommandState): { kind: Kind; path: string; body: Record<string, unknown>; expect: readonly number[]; onCreated?: () => void } {
@@ -1007,6 +1016,7 @@ async function main(): Promise<void> {
   const databaseUrl = dbUrl(ADMIN_URL, DB_NAME);
   const nats: NatsBus | null = NATS_URL === undefined ? null : { url: NATS_URL, stream: `chronicle-bench-${runId}`, subjectPrefix: `bench-${runId}` };
   console.log(`ChronicleLedger HTTP bench: topology=${TOPOLOGY} accounts=${ACCOUNTS} connections=${CONNECTIONS} pgPoolMax=${POOL_MAX} ` +
+    `idempotencyKeys=${Math.round(IDEMPOTENCY_SHARE * 100)}% ` +
     `commands=${SECONDS}s (+${WARMUP_SECONDS}s warm-up) reads=${READ_SECONDS}s db=${DB_NAME}` +
     (nats ? ` nats=${nats.url} stream=${nats.stream}` : '') +
     (Object.keys(SERVER_EXTRA_ENV).length ? ` serverEnv=${JSON.stringify(SERVER_EXTRA_ENV)}` : ''));
@@ -1112,11 +1122,13 @@ async function main(): Promise<void> {
     if (pools.byCurrency.some((g) => g.length < 2)) throw new Error('setup failed: too few accounts per currency to run transfers');
 
     // ------------------------------------------------------------------ phase 1: commands
-    const state: CommandState = { pools, runId, created: 0 };
+    const state: CommandState = { pools, runId, created: 0, keys: 0 };
     const commandStep = (recorder: Recorder) => async () => {
       const command = nextCommand(state);
       const t = performance.now();
-      const reply = await client.send('POST', command.path, command.body, command.expect);
+      const keyed = Math.random() < IDEMPOTENCY_SHARE;
+      const reply = await client.send('POST', command.path, command.body, command.expect, false, REQUEST_TIMEOUT_MS,
+        keyed ? { 'idempotency-key': `b-${runId}-${state.keys++}` } : {});
       recorder.record(command.kind, performance.now() - t, reply, command.expect);
       if (reply.status === 201) command.onCreated?.();
     };
@@ -1420,7 +1432,7 @@ async function main(): Promise<void> {
         warmupSeconds: WARMUP_SECONDS, cpuProfile: CPU_PROF_DIR !== undefined, pgSample: PG_SAMPLE, serverEnv: SERVER_EXTRA_ENV,
         catchupSecondsMax: CATCHUP_SECONDS, probeWaitMs: PROBE_WAIT_MS, probeMaxSeconds: PROBE_MAX_SECONDS,
         ...(nats ? { nats: { url: nats.url, stream: nats.stream, subjectPrefix: nats.subjectPrefix } } : {}),
-        mix: { createAccount: 0.10, deposit: 0.35, withdraw: 0.30, transfer: 0.25 },
+        mix: { createAccount: 0.10, deposit: 0.35, withdraw: 0.30, transfer: 0.25 }, idempotencyKeyShare: IDEMPOTENCY_SHARE,
       },
       setup: { accounts: pools.all.length - state.created, seconds: round2(setupSeconds), commandsPerSecond: Math.round(setup.count / setupSeconds) },
       catchUpBeforeCommands: catchUpBefore,

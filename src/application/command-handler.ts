@@ -208,10 +208,10 @@ export class CommandHandler {
    * principal is not the caller's: its command runs (and is stored scoped), and nothing of the other's leaks.
    */
   private async findKey(key: string, actor: string): Promise<StoredIdempotency | null> {
-    const scoped = await this.deps.store.findIdempotencyKey(scopedIdempotencyKey(actor, key));
-    if (scoped) return scoped;
-    const legacy = await this.deps.store.findIdempotencyKey(key);
-    if (!legacy) return null;
+    // A scoped key holds a space, a bare one none: the key found says which it is.
+    const stored = await this.deps.store.findIdempotencyKey(scopedIdempotencyKey(actor, key), key);
+    if (stored === null || stored.key !== key) return stored;
+    const legacy = stored;
     const first = legacy.result.append.events[0];
     if (first === undefined) return null;
     const slice = await this.deps.store.readStream(first.streamId, { fromVersion: first.streamVersion, count: 1, direction: 'forward' });

@@ -155,7 +155,8 @@ export interface EventStore {
   firstAndLastEvent(streamId: string): Promise<{ first: RecordedEvent; last: RecordedEvent } | null>;
   /** Streams whose id starts with `prefix`, in id (byte) order after `after`, each with its first and last event. */
   listStreams(options: { prefix: string; after?: string; limit: number }): Promise<(StreamInfo & { first: RecordedEvent; last: RecordedEvent })[]>;
-  findIdempotencyKey(key: string): Promise<StoredIdempotency | null>;
+  /** The stored outcome of `key`, else of `fallbackKey` (one lookup for both); its `key` says which. */
+  findIdempotencyKey(key: string, fallbackKey?: string): Promise<StoredIdempotency | null>;
   loadSnapshot(streamId: string, schemaVersion: number): Promise<Snapshot | null>;
   saveSnapshot(snapshot: Snapshot): Promise<void>;
   /**

@@ -227,6 +227,11 @@ export function eventStoreContract(factory: StoreFactory) {
       expect(second).toEqual({ ok: false, reason: 'idempotency_key_exists', key: 'key-1' });
       expect((await opened.store.readStream('thing-2', { count: 1, direction: 'forward' })).version).toBe(0);
       expect(await opened.store.findIdempotencyKey('key-2')).toBeNull();
+      // One lookup with a fallback: the key if stored, else the fallback's, named by its key.
+      await opened.store.append({ ...one('thing-3', 'no_stream', [event()]), idempotency: { key: 'scoped key-1', requestHash: 'h3', result: {} } });
+      expect(await opened.store.findIdempotencyKey('scoped key-1', 'key-1')).toMatchObject({ key: 'scoped key-1', requestHash: 'h3' });
+      expect(await opened.store.findIdempotencyKey('scoped key-9', 'key-1')).toMatchObject({ key: 'key-1', requestHash: 'h1' });
+      expect(await opened.store.findIdempotencyKey('scoped key-9', 'key-9')).toBeNull();
     });
 
     it('group-commits appends with idempotency keys: each key stores exactly its own answer; a key taken meanwhile is refused alone', async () => {

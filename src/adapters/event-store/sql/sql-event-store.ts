@@ -201,9 +201,9 @@ export class SqlEventStore implements EventStore {
     }));
   }
 
-  async findIdempotencyKey(key: string): Promise<StoredIdempotency | null> {
-    const rows = await this.db.query<{ request_hash: string; result: { append: Record<string, unknown>; command: Record<string, unknown> } }>(
-      Q.find_idempotency_key, [key], 'chronicle_find_idempotency_key',
+  async findIdempotencyKey(key: string, fallbackKey?: string): Promise<StoredIdempotency | null> {
+    const rows = await this.db.query<{ key: string; request_hash: string; result: { append: Record<string, unknown>; command: Record<string, unknown> } }>(
+      Q.find_idempotency_key, [key, fallbackKey ?? null], 'chronicle_find_idempotency_key',
     );
     const row = rows[0];
     if (!row) return null;
@@ -213,7 +213,7 @@ export class SqlEventStore implements EventStore {
       throw new CommitOutcomeUnknownError('the stored outcome of this Idempotency-Key is not yet durable on the synchronous standbys');
     }
     return {
-      key,
+      key: row.key,
       requestHash: row.request_hash,
       result: { append: parseAppendResult(row.result.append) as StoredIdempotency['result']['append'], command: row.result.command },
     };
