@@ -1440,7 +1440,7 @@ async function main(): Promise<void> {
     ...(anchorLines.length ? anchorLines.map((l) => `anchors ${l}`) : [`anchors: none (${ANCHORS.mode === 'off' ? ANCHORS.why : 'failed'})`]),
     'ratio (range): the measured figure over the anchor\'s range (its low end against the higher anchor); met?: yes when the whole range meets the target, partly when the target lies inside it',
     'write→read visibility: the prober measures it during phase 1, i.e. at the full command load (issue 14 asks for half the maximum rate: this is the harder case)',
-    `embedded: the same phases on PGlite (${EMBEDDED_SECONDS} s of commands), compared with this run's PostgreSQL figures`,
+    EMBEDDED ? `embedded: the same phases on PGlite (${EMBEDDED_SECONDS} s of commands), compared with this run's PostgreSQL figures` : 'embedded: not run (BENCH_EMBEDDED=0)',
   ];
   console.log(`\n==== ChronicleLedger against its anchors (issue 14, "what must be true")\n`);
   console.log(table.markdown);
