@@ -30,7 +30,10 @@ export async function openEventStore(
       groupCommit, ...(options.quorum ? { quorum: options.quorum } : {}),
     });
   }
-  if (target.client) return SqlEventStore.open(target.client, { groupCommit });
+  // PGlite runs one statement at a time: a second flush in flight would only wait, holding appends that
+  // could have joined the next batch.
+  const single = { ...groupCommit, flushesMax: 1 };
+  if (target.client) return SqlEventStore.open(target.client, { groupCommit: single });
   if (target.dataDir !== undefined) mkdirSync(target.dataDir, { recursive: true });
-  return SqlEventStore.open(await createPgliteClient(target.dataDir), { groupCommit });
+  return SqlEventStore.open(await createPgliteClient(target.dataDir), { groupCommit: single });
 }

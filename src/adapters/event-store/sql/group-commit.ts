@@ -1,6 +1,9 @@
 // Group commit: appends that arrive while a flush is in flight wait and go together in the next one, as one
-// statement and one transaction (one WAL flush instead of one per command). An idle store flushes at once,
-// so a lone command waits for nothing. Appends in one batch touch disjoint streams: one that shares a stream
+// statement and one transaction (one WAL flush instead of one per command). A flush starts in the event
+// loop's check phase (setImmediate), once the requests read in this turn have all submitted: a lone command
+// waits for nothing but the rest of this turn, and a burst goes as one batch, not as one flush for its first
+// request and another for the rest. This matters most on PGlite, whose statements run on the event loop's
+// own thread: no request is read while one runs, so without it every flush took one append. Appends in one batch touch disjoint streams: one that shares a stream
 // with an append already in the batch waits for the next (the command handler serialises each account, so
 // for it this never happens; any other caller may race). A batch is all-or-none: when it does not apply (one stream was not at its
 // expected version, an event id was already stored) each request goes again on its own, and only that
@@ -34,6 +37,7 @@ interface Waiting {
 export class GroupCommit {
   private readonly queue: Waiting[] = [];
   private inFlight = 0;
+  private pumpScheduled = false;
 
   constructor(private readonly flush: Flush, private readonly options: GroupCommitOptions) {}
 
@@ -42,6 +46,15 @@ export class GroupCommit {
     return new Promise((resolve, reject) => {
       const events = request.streams.reduce((n, s) => n + s.events.length, 0);
       this.queue.push({ request, streamIds: request.streams.map((s) => s.streamId), events, resolve, reject });
+      this.schedulePump();
+    });
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
       this.pump();
     });
   }
@@ -66,7 +79,7 @@ export class GroupCommit {
       this.inFlight += 1;
       void this.run(batch).finally(() => {
         this.inFlight -= 1;
-        this.pump();
+        this.schedulePump();
       });
     }
   }
