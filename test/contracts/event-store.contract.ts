@@ -232,6 +232,12 @@ export function eventStoreContract(factory: StoreFactory) {
       expect(await opened.store.findIdempotencyKey('scoped key-1', 'key-1')).toMatchObject({ key: 'scoped key-1', requestHash: 'h3' });
       expect(await opened.store.findIdempotencyKey('scoped key-9', 'key-1')).toMatchObject({ key: 'key-1', requestHash: 'h1' });
       expect(await opened.store.findIdempotencyKey('scoped key-9', 'key-9')).toBeNull();
+      // Lookups at once (answered together): each gets its own.
+      const many = await Promise.all([
+        opened.store.findIdempotencyKey('key-1'), opened.store.findIdempotencyKey('scoped key-9', 'key-1'),
+        opened.store.findIdempotencyKey('scoped key-1', 'key-1'), opened.store.findIdempotencyKey('nope'),
+      ]);
+      expect(many.map((m) => m?.key ?? null)).toEqual(['key-1', 'key-1', 'scoped key-1', null]);
     });
 
     it('group-commits appends with idempotency keys: each key stores exactly its own answer; a key taken meanwhile is refused alone', async () => {

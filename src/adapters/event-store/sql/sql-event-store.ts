@@ -18,11 +18,14 @@ import { queryCommitting, sqlErrorOf, type SqlClient, type SqlQueryable } from '
 import { QuorumGate, type QuorumGateOptions } from './quorum-gate.js';
 import { CommitOutcomeUnknownError, QuorumNotReachedError } from '../../../ports/unavailable.js';
 import { namedQueries } from './sql-files.js';
-import { NEW_STREAM_RACE_RETRIES_MAX, QUORUM_REPLAY_WAIT_MS } from '../../../domain/limits.js';
+import { IDEMPOTENCY_LOOKUP_BATCH_MAX, NEW_STREAM_RACE_RETRIES_MAX, QUORUM_REPLAY_WAIT_MS } from '../../../domain/limits.js';
+import { TurnBatch } from './turn-batch.js';
+
+interface IdempotencyRow { key: string; request_hash: string; result: { append: Record<string, unknown>; command: Record<string, unknown> } }
 
 const Q = namedQueries(new URL('./queries/event-store.sql', import.meta.url), [
   'append', 'read_stream_forward', 'read_stream_backward', 'read_latest', 'read_latest_legacy', 'read_event_at', 'last_event_at',
-  'first_and_last', 'list_streams', 'find_idempotency_key', 'load_snapshot', 'save_snapshot', 'lock_streams', 'append_blocker',
+  'first_and_last', 'list_streams', 'find_idempotency_keys', 'load_snapshot', 'save_snapshot', 'lock_streams', 'append_blocker',
 ], { event_columns: eventColumns });
 
 const readAllRows = markedAllReader<EventRow>(eventColumns('e'), 'chronicle_read_all', false);
@@ -37,6 +40,8 @@ export const sha256 = (bytes: Uint8Array): Uint8Array => createHash('sha256').up
 
 export class SqlEventStore implements EventStore {
   private readonly groupCommit: GroupCommit | undefined;
+  /** Idempotency-key lookups of one event-loop turn, in one query. */
+  private readonly keyLookups = new TurnBatch<string, IdempotencyRow>((keys) => this.findIdempotencyRows(keys), IDEMPOTENCY_LOOKUP_BATCH_MAX);
   /** Each new event's content hash, computed once even when the fast path falls back to chronicle_append. */
   private readonly contentHashes = new WeakMap<NewEvent, string>();
 
@@ -202,10 +207,9 @@ export class SqlEventStore implements EventStore {
   }
 
   async findIdempotencyKey(key: string, fallbackKey?: string): Promise<StoredIdempotency | null> {
-    const rows = await this.db.query<{ key: string; request_hash: string; result: { append: Record<string, unknown>; command: Record<string, unknown> } }>(
-      Q.find_idempotency_key, [key, fallbackKey ?? null], 'chronicle_find_idempotency_key',
-    );
-    const row = rows[0];
+    const keys = fallbackKey === undefined ? [key] : [key, fallbackKey];
+    const found = this.inTransaction ? await this.findIdempotencyRows(keys) : await this.keyLookups.lookup(keys);
+    const row = found.get(key) ?? (fallbackKey === undefined ? undefined : found.get(fallbackKey));
     if (!row) return null;
     // A replay says "done": only once the quorum has the first attempt's commit (it may have been cut off
     // from its standby: committed on this server only, and erased by a failover). Until then still unknown.
@@ -217,6 +221,11 @@ export class SqlEventStore implements EventStore {
       requestHash: row.request_hash,
       result: { append: parseAppendResult(row.result.append) as StoredIdempotency['result']['append'], command: row.result.command },
     };
+  }
+
+  private async findIdempotencyRows(keys: readonly string[]): Promise<Map<string, IdempotencyRow>> {
+    const rows = await this.db.query<IdempotencyRow>(Q.find_idempotency_keys, [keys], 'chronicle_find_idempotency_keys');
+    return new Map(rows.map((r) => [r.key, r]));
   }
 
   async loadSnapshot(streamId: string, schemaVersion: number): Promise<Snapshot | null> {

@@ -59,9 +59,9 @@ SELECT s.stream_id AS s_id, s.aggregate_type AS s_type, s.version::text AS s_ver
  WHERE s.stream_id > $1 AND s.stream_id < $2
  ORDER BY s.stream_id LIMIT $3
 
--- $2: a fallback key (or null), found only when $1 is not.
--- name: find_idempotency_key
-SELECT key, request_hash, result FROM idempotency_keys WHERE key = $1 OR key = $2 ORDER BY key = $1 DESC LIMIT 1
+-- The keys looked up in one event-loop turn (sql-event-store.ts, findIdempotencyKey), at once.
+-- name: find_idempotency_keys
+SELECT key, request_hash, result FROM idempotency_keys WHERE key = ANY ($1::text[])
 
 -- Order by the column, not the text alias (which would put version 9 after version 10).
 -- name: load_snapshot
