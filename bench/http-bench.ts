@@ -92,6 +92,8 @@
 //   BENCH_DB_NAME        scratch database name (default chronicle_bench); dropped and recreated
 //   BENCH_ACCOUNTS (1000) BENCH_SECONDS (20) BENCH_READ_SECONDS (10) BENCH_WARMUP_SECONDS (2)
 //   BENCH_CONNECTIONS (48: the most throughput with p99 under 50 ms here) PG_POOL_MAX (16)
+//   BENCH_HALF_RATE_SECONDS (10) phase 1b: half phase 1's command rate, paced (open loop), with the prober
+//                        beside it: write→read visibility at half the maximum rate (issue 14); 0 skips it
 //   BENCH_IDEMPOTENCY_PERCENT (100) share of phase 1's commands sent with an Idempotency-Key (a fresh one
 //                        each), as a careful client sends every command
 //   BENCH_TOPOLOGY       single (default) or split (see 2.)
@@ -152,6 +154,8 @@ const SECONDS = intEnv('BENCH_SECONDS', 20, 1, 3_600);
 const READ_SECONDS = intEnv('BENCH_READ_SECONDS', 10, 0, 3_600);
 const WARMUP_SECONDS = intEnv('BENCH_WARMUP_SECONDS', 2, 0, 600);
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 48, 1, 1_024);
+/** Phase 1b: write→read visibility at half phase 1's command rate, paced; 0 skips it. */
+const HALF_RATE_SECONDS = intEnv('BENCH_HALF_RATE_SECONDS', 10, 0, 3_600);
 /** Share of phase 1's commands (and the warm-up's) sent with an Idempotency-Key, in percent. */
 const IDEMPOTENCY_SHARE = intEnv('BENCH_IDEMPOTENCY_PERCENT', 100, 0, 100) / 100;
 const POOL_MAX = intEnv('PG_POOL_MAX', 16, 1, 1_000);
@@ -554,6 +558,31 @@ function nextCommand(state: CommandState): { kind: Kind; path: string; body: Rec
   if (r < 0.75) return { kind: 'withdraw', path: '/commands/withdraw', body: { accountId: pickAccount(state.pools), amount: amount() }, expect: [201, 422] };
   const [fromAccountId, toAccountId] = pickPair(state.pools);
   return { kind: 'transfer', path: '/commands/transfer', body: { fromAccountId, toAccountId, amount: amount() }, expect: [201, 422] };
+}
+
+/**
+ * Open loop: starts `step` `rate` times a second for `seconds` (at most `connections` at once: past that the
+ * schedule slips, and the achieved rate says so); returns the elapsed seconds.
+ */
+async function runPaced(rate: number, connections: number, seconds: number, recorder: Recorder, step: () => Promise<void>): Promise<number> {
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  const interval = 1000 / rate;
+  const inFlight = new Set<Promise<void>>();
+  for (let next = started; ;) {
+    const now = performance.now();
+    if (now >= end || recorder.full) break;
+    if (now < next) {
+      await sleep(Math.min(next - now, end - now));
+      continue;
+    }
+    next += interval;
+    if (inFlight.size >= connections) await Promise.race(inFlight);
+    const run: Promise<void> = step().finally(() => inFlight.delete(run));
+    inFlight.add(run);
+  }
+  await Promise.all(inFlight);
+  return (performance.now() - started) / 1000;
 }
 
 /** Runs `connections` sequential workers until the deadline or the request cap; returns the elapsed seconds. */
@@ -1451,7 +1480,7 @@ async function main(): Promise<void> {
       `machine busy before the run: ${busyBefore} cores`,
     ...(anchorLines.length ? anchorLines.map((l) => `anchors ${l}`) : [`anchors: none (${ANCHORS.mode === 'off' ? ANCHORS.why : 'failed'})`]),
     'ratio (range): the measured figure over the anchor\'s range (its low end against the higher anchor); met?: yes when the whole range meets the target, partly when the target lies inside it',
-    'write→read visibility: the prober measures it during phase 1, i.e. at the full command load (issue 14 asks for half the maximum rate: this is the harder case)',
+    'write→read visibility: the prober\'s time from a deposit\'s 201 to its balance read answering \'reached\' (one balance round trip included), at half phase 1\'s rate (phase 1b, paced) and at full load (phase 1)',
     EMBEDDED ? `embedded: the same phases on PGlite (${EMBEDDED_SECONDS} s of commands), compared with this run's PostgreSQL figures` : 'embedded: not run (BENCH_EMBEDDED=0)',
   ];
   console.log(`\n==== ChronicleLedger against its anchors (issue 14, "what must be true")\n`);
@@ -1666,6 +1695,45 @@ async function runPostgres(runId: string, databaseUrl: string, nats: NatsBus | n
     const catchUpAfter = await waitForCatchUp(admin, 'catch-up after phase 1', CATCHUP_SECONDS, { ...loadStopped, first: viewAtEnd });
     printCatchUp('\ncatch-up after phase 1 (load stopped)', catchUpAfter);
 
+    // ------------------------------------------------------------------ phase 1b: visibility at half the rate
+    // Issue 14 asks for write→read visibility at half the maximum command rate: phase 1's rate, halved, paced
+    // (open loop), with the prober beside it and the server's histogram around it.
+    let halfRate: Record<string, unknown> | null = null;
+    if (HALF_RATE_SECONDS > 0 && commandsPerSecond > 2) {
+      const rate = Math.round(commandsPerSecond / 2);
+      const paced = new Recorder(RECORD_MAX);
+      const before = await scraper.scrapeAll(metricPorts);
+      const end = performance.now() + HALF_RATE_SECONDS * 1000;
+      const halfProber = runProber(clientFor(ports.commands, 1), clientFor(ports.reads, 1), clientFor(ports.reads, 1), proberAccount, end);
+      const pacedSeconds = await runPaced(rate, CONNECTIONS, HALF_RATE_SECONDS, paced, commandStep(client, state, paced));
+      const after = await scraper.scrapeAll(metricPorts);
+      const halfProbes = await halfProber;
+      const h = histogramDelta(
+        histogramOf(before['processor'] ?? null, 'chronicle_projection_visibility_seconds', { projection: PROJECTION }),
+        histogramOf(after['processor'] ?? null, 'chronicle_projection_visibility_seconds', { projection: PROJECTION }),
+      );
+      const q = (p: number) => {
+        const r = h ? histogramQuantile(h, p) : null;
+        return r === null ? null : { ms: round2(r.value * 1000), above: r.above };
+      };
+      const visible = summariseMs(halfProbes.visibleMs);
+      const latency = paced.latency();
+      halfRate = {
+        targetPerSecond: rate, achievedPerSecond: Math.round(paced.count / pacedSeconds), seconds: round2(pacedSeconds),
+        commandLatencyMs: latency, probes: halfProbes.probes, visibleMs: visible, staleFirstAnswers: halfProbes.staleFirst,
+        wrongBalance: halfProbes.wrongBalance, unresolved: halfProbes.unresolved,
+        serverHistogram: h === null ? null : { events: h.count, p50: q(0.5), p99: q(0.99) },
+      };
+      console.log(`\nphase 1b (write→read visibility at half phase 1's rate: ${fmt(rate)} commands/s paced, ${HALF_RATE_SECONDS} s): ` +
+        `achieved ${fmt(paced.count / pacedSeconds)} commands/s, command p99 ${orDash(latency.p99, 1)} ms`);
+      printLatency('  visible after', visible);
+      console.log(`  ${halfProbes.probes} probes: ${halfProbes.staleFirst} first answers 'stale', ${halfProbes.unresolved} not visible within ${PROBE_MAX_SECONDS} s, ` +
+        `${halfProbes.wrongBalance} 'reached' balances wrong; server histogram (recorded_at → applied): ` +
+        `p50 ≈ ${orDash(q(0.5)?.ms, 1)} ms, p99 ≈ ${orDash(q(0.99)?.ms, 1)} ms over ${h ? fmt(h.count) : '–'} events`);
+      const drained = await waitForCatchUp(admin, 'catch-up after phase 1b', CATCHUP_SECONDS);
+      printCatchUp('catch-up after phase 1b', drained);
+    }
+
     // ------------------------------------------------------------------ phase 2: reads
     const reads = new Recorder(RECORD_MAX);
     let readSeconds = 0;
@@ -1830,6 +1898,8 @@ async function runPostgres(runId: string, databaseUrl: string, nats: NatsBus | n
       commandP99Ms: commandLatency.p99 as Figure,
       readsPerSecond: (READ_SECONDS > 0 ? Math.round(readsPerSecond) : 'BENCH_READ_SECONDS=0') as Figure,
       visibilityP99Ms: (probes.visibleMs.length > 0 ? visibility.visibleMs.p99 : 'no probe became visible') as Figure,
+      visibilityHalfRateP99Ms: (halfRate === null ? 'BENCH_HALF_RATE_SECONDS=0'
+        : (halfRate['visibleMs'] as LatencySummary).count > 0 ? (halfRate['visibleMs'] as LatencySummary).p99 : 'no probe became visible') as Figure,
       rebuildEventsPerSecond: (!REBUILD ? 'BENCH_REBUILD=0' : typeof rebuild?.['eventsPerSecond'] === 'number' ? rebuild['eventsPerSecond'] : 'rebuild failed') as Figure,
       sealingEventsPerSecond: (!SEAL ? 'BENCH_SEAL=0' : typeof sealing?.['eventsPerSecond'] === 'number' ? sealing['eventsPerSecond'] : 'sealing failed') as Figure,
     };
