@@ -5,8 +5,10 @@ CREATE TABLE IF NOT EXISTS read_model_schema (
   id      INT PRIMARY KEY,
   version INT NOT NULL
 );
+-- Account ids in byte order (COLLATE "C", as stream ids): the account list pages in that order, and reads it
+-- from the primary key's index; under the database's default collation it sorted the whole table per page.
 CREATE TABLE IF NOT EXISTS account_balance (
-  account_id           TEXT PRIMARY KEY,
+  account_id           TEXT COLLATE "C" PRIMARY KEY,
   owner                TEXT NOT NULL,
   currency             TEXT NOT NULL,
   balance              BIGINT NOT NULL,
@@ -18,7 +20,7 @@ CREATE TABLE IF NOT EXISTS account_balance (
 );
 CREATE TABLE IF NOT EXISTS account_transactions (
   event_id                UUID PRIMARY KEY,
-  account_id              TEXT NOT NULL,
+  account_id              TEXT COLLATE "C" NOT NULL,
   type                    TEXT NOT NULL,
   amount                  BIGINT NOT NULL,
   balance_after           BIGINT NOT NULL,

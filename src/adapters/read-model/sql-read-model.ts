@@ -37,7 +37,7 @@ export const PROJECTION_LOCK_KEY = 7_301_240_004;
  * are dropped and the model is rebuilt from the event store (the read processor does so on start when its
  * checkpoint is missing), instead of being migrated. Dead letters are kept.
  */
-export const READ_MODEL_SCHEMA_VERSION = 2;
+export const READ_MODEL_SCHEMA_VERSION = 3;
 
 const READ_MODEL_SCHEMA = sqlFile(new URL('./schema.sql', import.meta.url));
 
