@@ -45,7 +45,8 @@
 //   BENCH_SCALE_COLD (200)  BENCH_SCALE_REPEATS (100)  BENCH_SCALE_ACCOUNTS_OWN (1000)  PG_POOL_MAX (16)
 //   BENCH_SCALE_CATCHUP_SECONDS (1800) longest wait for the read model and the sealer
 //   BENCH_SKIP_BUILD=1      reuse bench/results/dist    BENCH_SCALE_KEEP=1 keep the databases    BENCH_OUT
-import { writeFileSync, mkdirSync } from 'node:fs';
+//   BENCH_SCALE_REPORT=file only print the table of an earlier run's JSON
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -418,6 +419,12 @@ function table(results: readonly Record<string, any>[]): string {
 // ---------------------------------------------------------------------------------------------- main
 
 async function main(): Promise<void> {
+  // BENCH_SCALE_REPORT=<a scale-latest.json>: print its table again (with this version's rows) and stop.
+  const report = process.env['BENCH_SCALE_REPORT'];
+  if (report) {
+    console.log(table((JSON.parse(readFileSync(report, 'utf8')) as { results: Record<string, unknown>[] }).results));
+    return;
+  }
   const started = new Date();
   build(process.env['BENCH_SKIP_BUILD'] === '1');
   const results: Record<string, unknown>[] = [];
