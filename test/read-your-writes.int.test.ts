@@ -83,6 +83,23 @@ for (const kind of ['pglite', 'postgres'] as const) {
       expect(plain!.freshness.minPosition).toBeUndefined();
     });
 
+    it('balance reads at once (answered by one query) each get their own account, a missing one 404, one checkpoint', async () => {
+      const ids = ['BATCH-1', 'BATCH-2', 'BATCH-3'];
+      let last = 0;
+      for (const [i, id] of ids.entries()) {
+        await command(ledger, '/commands/create-account', { accountId: id, owner: `Batch ${i}`, currency: 'EUR' });
+        last = (await command(ledger, '/commands/deposit', { accountId: id, amount: String(100 * (i + 1)) })).globalPosition;
+      }
+      await get(ledger, `/accounts/BATCH-3/balance?minPosition=${last}`);
+      const answers = await Promise.all([...ids, 'BATCH-NONE', ...ids.reverse()].map((id) => get(ledger, `/accounts/${id}/balance`)));
+      const bodies = answers.map((a) => a.json() as { accountId?: string; balance?: string; freshness: { position: number } });
+      expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200, 404, 200, 200, 200]);
+      expect(bodies.map((b) => b.balance ?? null)).toEqual(['100', '200', '300', null, '300', '200', '100']);
+      expect(bodies.map((b) => b.accountId ?? null)).toEqual(['BATCH-1', 'BATCH-2', 'BATCH-3', null, 'BATCH-3', 'BATCH-2', 'BATCH-1']);
+      const positions = new Set(answers.filter((a) => a.statusCode === 200).map((a) => (a.json() as { freshness: { position: number } }).freshness.position));
+      expect([...positions].every((p) => p >= last)).toBe(true);
+    });
+
     it('reaching a position includes every earlier write, on any account', async () => {
       await command(ledger, '/commands/create-account', { accountId: 'C-A', owner: 'A', currency: 'EUR' });
       await command(ledger, '/commands/create-account', { accountId: 'C-B', owner: 'B', currency: 'EUR' });

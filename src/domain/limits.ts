@@ -186,6 +186,8 @@ export const ACCOUNT_LOAD_PAGE_EVENTS = 1_000;
 export const GROUP_COMMIT_DEFAULTS = Object.freeze({ batchRequestsMax: 128, batchEventsMax: 1_024, flushesMax: 2 });
 /** Idempotency keys looked up in one query: the lookups of one event-loop turn go together, this many at most. */
 export const IDEMPOTENCY_LOOKUP_BATCH_MAX = 256;
+/** Balance reads answered by one read-model query: those of one event-loop turn go together, this many at most. */
+export const BALANCE_READ_BATCH_MAX = 256;
 
 /** The read model's freshness (src/application/read-model-queries.ts): lag measured every interval, counted up to a cap. */
 export const PROJECTION_LAG_INTERVAL_MS_DEFAULT = 1_000;

@@ -41,11 +41,13 @@ SELECT {{checkpoint_columns projection_checkpoints}} FROM projection_checkpoints
 SELECT {{balance_columns}} FROM account_balance b WHERE account_id = $1 ORDER BY b.account_id COLLATE "C"
 
 -- Account $1 and the checkpoint of projection $2 in one statement, one snapshot. Prepared: chronicle_rm_balance.
+-- The accounts $1 (the balance reads of one event-loop turn, sql-read-model.ts) with projection $2's
+-- checkpoint, in one snapshot: a row per account found, else one row with found false.
 -- name: balance_with_checkpoint
 SELECT {{checkpoint_columns c}}, b.account_id IS NOT NULL AS found, {{balance_columns}}
   FROM (SELECT 1) one
   LEFT JOIN projection_checkpoints c ON c.name = $2
-  LEFT JOIN account_balance b ON b.account_id = $1
+  LEFT JOIN account_balance b ON b.account_id = ANY ($1::text[])
 
 -- name: read_only_snapshot
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY

@@ -21,7 +21,8 @@ import { sqlErrorOf, type SqlClient, type SqlQueryable } from '../event-store/sq
 import { toSafeNumber } from '../event-store/sql/event-rows.js';
 import { namedQueries, sqlFile } from '../event-store/sql/sql-files.js';
 import { utcMicros } from '../event-store/sql/utc-micros.js';
-import { DEAD_LETTER_ERROR_LENGTH_MAX, DEAD_LETTERS_PAGE_DEFAULT, READ_REPLICA_CONFLICT_RETRIES } from '../../domain/limits.js';
+import { BALANCE_READ_BATCH_MAX, DEAD_LETTER_ERROR_LENGTH_MAX, DEAD_LETTERS_PAGE_DEFAULT, READ_REPLICA_CONFLICT_RETRIES } from '../../domain/limits.js';
+import { TurnBatch } from '../../lib/turn-batch.js';
 import type { RecordedEvent } from '../../ports/event-store.js';
 import type {
   BalanceRow, Checkpoint, DeadLetter, ProjectionWrite, ReadModel, ReadModelContents, ReadModelTransaction, TransactionRow,
@@ -102,6 +103,9 @@ const statementsOf = (sql: string): string[] =>
   sql.split('\n').filter((line) => !line.startsWith('--')).join('\n').split(';').map((s) => s.trim()).filter(Boolean);
 
 export class SqlReadModel implements ReadModel {
+  /** Balance reads of one event-loop turn, by projection: one query each (balanceWithCheckpoint). */
+  private readonly balanceReads = new Map<string, TurnBatch<string, { accounts: Map<string, BalanceRow>; checkpoint: Checkpoint | null }>>();
+
   private constructor(readonly db: SqlClient) {}
 
   /**
@@ -160,11 +164,24 @@ export class SqlReadModel implements ReadModel {
    * checkpoint reported beside a balance is never older than the balance. `account` null: no such row.
    */
   async balanceWithCheckpoint(accountId: string, projection: string): Promise<{ account: BalanceRow | null; checkpoint: Checkpoint | null }> {
+    let batch = this.balanceReads.get(projection);
+    if (batch === undefined) {
+      batch = new TurnBatch((ids) => this.balancesWithCheckpoint(ids, projection), BALANCE_READ_BATCH_MAX);
+      this.balanceReads.set(projection, batch);
+    }
+    const { accounts, checkpoint } = await batch.lookup([accountId]);
+    return { account: accounts.get(accountId) ?? null, checkpoint };
+  }
+
+  private async balancesWithCheckpoint(accountIds: string[], projection: string): Promise<{ accounts: Map<string, BalanceRow>; checkpoint: Checkpoint | null }> {
     const rows = await this.db.query<BalanceColumns & Partial<CheckpointColumns> & { found: boolean }>(
-      Q.balance_with_checkpoint, [accountId, projection], 'chronicle_rm_balance',
+      Q.balance_with_checkpoint, [accountIds, projection], 'chronicle_rm_balances',
     );
-    const row = rows[0]!;
-    return { account: row.found ? toBalance(row) : null, checkpoint: row.name ? toCheckpoint(row as CheckpointColumns) : null };
+    const first = rows[0]!;
+    return {
+      accounts: new Map(rows.filter((r) => r.found).map((r) => [r.account_id, toBalance(r)])),
+      checkpoint: first.name ? toCheckpoint(first as CheckpointColumns) : null,
+    };
   }
 
   /**

@@ -19,7 +19,7 @@ import { QuorumGate, type QuorumGateOptions } from './quorum-gate.js';
 import { CommitOutcomeUnknownError, QuorumNotReachedError } from '../../../ports/unavailable.js';
 import { namedQueries } from './sql-files.js';
 import { IDEMPOTENCY_LOOKUP_BATCH_MAX, NEW_STREAM_RACE_RETRIES_MAX, QUORUM_REPLAY_WAIT_MS } from '../../../domain/limits.js';
-import { TurnBatch } from './turn-batch.js';
+import { TurnBatch } from '../../../lib/turn-batch.js';
 
 interface IdempotencyRow { key: string; request_hash: string; result: { append: Record<string, unknown>; command: Record<string, unknown> } }
 
@@ -41,7 +41,7 @@ export const sha256 = (bytes: Uint8Array): Uint8Array => createHash('sha256').up
 export class SqlEventStore implements EventStore {
   private readonly groupCommit: GroupCommit | undefined;
   /** Idempotency-key lookups of one event-loop turn, in one query. */
-  private readonly keyLookups = new TurnBatch<string, IdempotencyRow>((keys) => this.findIdempotencyRows(keys), IDEMPOTENCY_LOOKUP_BATCH_MAX);
+  private readonly keyLookups = new TurnBatch<string, Map<string, IdempotencyRow>>((keys) => this.findIdempotencyRows(keys), IDEMPOTENCY_LOOKUP_BATCH_MAX);
   /** Each new event's content hash, computed once even when the fast path falls back to chronicle_append. */
   private readonly contentHashes = new WeakMap<NewEvent, string>();
 

@@ -1,15 +1,15 @@
 // Lookups asked for in one event-loop turn, answered by one query: each caller names its keys, and in the
-// check phase (setImmediate) every key asked for so far goes to `run` at once, at most `batchMax` a query.
-// A failed query fails every caller of that batch.
+// check phase (setImmediate) every key asked for so far goes to `run` at once, at most `batchMax` keys a
+// query; each caller gets the answer of the query its keys went in. A failed query fails its callers.
 
-export class TurnBatch<Key, Row> {
-  private waiting: { keys: readonly Key[]; resolve: (rows: Map<Key, Row>) => void; reject: (error: unknown) => void }[] = [];
+export class TurnBatch<Key, Answer> {
+  private waiting: { keys: readonly Key[]; resolve: (answer: Answer) => void; reject: (error: unknown) => void }[] = [];
   private scheduled = false;
 
-  constructor(private readonly run: (keys: Key[]) => Promise<Map<Key, Row>>, private readonly batchMax: number) {}
+  constructor(private readonly run: (keys: Key[]) => Promise<Answer>, private readonly batchMax: number) {}
 
-  /** The rows found for `keys` (a key with none is absent from the map). */
-  lookup(keys: readonly Key[]): Promise<Map<Key, Row>> {
+  /** The answer of the query that took `keys`. */
+  lookup(keys: readonly Key[]): Promise<Answer> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ keys, resolve, reject });
       if (this.scheduled) return;
@@ -34,7 +34,7 @@ export class TurnBatch<Key, Row> {
         for (const key of next.keys) keys.add(key);
       }
       this.run([...keys]).then(
-        (rows) => { for (const w of batch) w.resolve(rows); },
+        (answer) => { for (const w of batch) w.resolve(answer); },
         (error: unknown) => { for (const w of batch) w.reject(error); },
       );
     }
