@@ -371,7 +371,9 @@ function cpuBetween(a: CpuMark, b: CpuMark) {
     serverCores: cores(b.server - a.server),
     /** Share of wall time the server's event loop was ready to run but had no CPU (machine oversubscribed). */
     serverRunQueueWait: cores(b.serverWait - a.serverWait),
-    postgresCores: cores(b.postgres - a.postgres),
+    // A backend that exits in between (an idle pool connection closed) takes its CPU time with it: the sum
+    // can drop. Then the figure is a lower bound, never below 0.
+    postgresCores: cores(Math.max(0, b.postgres - a.postgres)),
     machineBusyCores: cores(b.sys.busy - a.sys.busy),
     machineCores: cores(b.sys.total - a.sys.total),
     /** Busy CPU not explained by the three above: other work on this (shared) machine (incl. its own PostgreSQL backends), kernel threads. */
