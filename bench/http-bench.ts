@@ -114,7 +114,6 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -128,6 +127,7 @@ import { createPostgresClient } from '../src/adapters/event-store/postgres/postg
 import { migrate } from '../src/adapters/event-store/sql/migrate.js';
 import { sha256, SqlEventStore } from '../src/adapters/event-store/sql/sql-event-store.js';
 import { Sealer } from '../src/application/sealer.js';
+import { freePort } from './bench-support.js';
 import { histogramDelta, histogramOf, histogramQuantile, metricValue, parseMetrics, type MetricSample } from '../src/adapters/metrics/prometheus-text.js';
 import { parseAnchors, type AnchorRun } from './anchors.js';
 import { buildTable, describeAnchorRun, type Figure } from './bench-table.js';
@@ -252,18 +252,6 @@ function dbUrl(base: string, database: string): string {
   const url = new URL(base);
   url.pathname = `/${database}`;
   return url.toString();
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------- CPU accounting

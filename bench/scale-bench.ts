@@ -56,7 +56,7 @@ import { HOT_ACCOUNT_ID, seedStore, type SeedResult } from './scale-seed.js';
 import {
   build, Client, dbUrl, dropDatabase, fmt, intEnv, intListEnv, latency, memoryMiB, recreateDatabase, RESULTS, round2, runVerify,
   sleep, startLedger, stopLedger, type Latency, type Server,
-} from './scale-support.js';
+} from './bench-support.js';
 
 // ---------------------------------------------------------------------------------------------- settings
 

@@ -1,8 +1,7 @@
-// What bench/scale-bench.ts needs from bench/http-bench.ts, which exports nothing (it runs on import): the
-// same build into bench/results/dist, the same server start (`chronicle start`, auth on with a bootstrap key
-// of the run's own, a rate limit far above the bench's rate, the dashboard off), the same keep-alive HTTP
-// client and percentile rule. Copied in their minimal form rather than refactoring http-bench.ts, which
-// another change is working on.
+// Bench helpers outside bench/http-bench.ts (which runs on import): for bench/scale-bench.ts the same build
+// into bench/results/dist, the same server start (`chronicle start`, auth on with a bootstrap key of the
+// run's own, a rate limit far above the bench's rate, the dashboard off), a keep-alive HTTP client and the
+// percentile rule; freePort for both benches.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -81,7 +80,7 @@ export function build(skip: boolean): void {
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'copy-sql.mjs'), BUILD_DIR], { cwd: ROOT, stdio: 'inherit' });
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.once('error', reject);
