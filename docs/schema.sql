@@ -617,7 +617,7 @@ ALTER TABLE ONLY public.events
 --
 
 CREATE TABLE public.account_balance (
-    account_id text NOT NULL,
+    account_id text NOT NULL COLLATE pg_catalog."C",
     owner text NOT NULL,
     currency text NOT NULL,
     balance bigint NOT NULL,
@@ -634,7 +634,7 @@ CREATE TABLE public.account_balance (
 
 CREATE TABLE public.account_transactions (
     event_id uuid NOT NULL,
-    account_id text NOT NULL,
+    account_id text NOT NULL COLLATE pg_catalog."C",
     type text NOT NULL,
     amount bigint NOT NULL,
     balance_after bigint NOT NULL,

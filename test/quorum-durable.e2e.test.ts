@@ -61,7 +61,10 @@ describe.skipIf(!ready)('synchronous replication: an ambiguous commit answers ou
     let found: { pid: number; client_port: number } | undefined;
     await expect.poll(async () => {
       found = (await sql<{ pid: number; client_port: number }>(
-        `SELECT pid, client_port FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND query LIKE '%chronicle_append%'`))[0];
+        // An append's COMMIT: chronicle_append, or the fast statement (group commit), known by its first
+        // lines (pg_stat_activity keeps only the first track_activity_query_size bytes, 1 kB by default).
+        `SELECT pid, client_port FROM pg_stat_activity WHERE wait_event = 'SyncRep'
+            AND (query LIKE '%chronicle_append%' OR query LIKE '%AS i(stream_id, expected, n, aggregate_type)%')`))[0];
       return found !== undefined;
     }, { timeout: 10_000, interval: 20 }).toBe(true);
     return found!;
