@@ -335,7 +335,7 @@ export const READ_PROCESSOR_DEFAULTS = {
   maxAckPending: 256,
   batchMax: 256,
   backoffMs: [100, 500, 2_000, 5_000] as readonly number[],
-  rebuildPageSize: 1_000,
+  rebuildPageSize: 4_000,
   rebuildWhenEmpty: true,
 } as const;
 /** How often a handler waiting for the projection lock tells the bus it is still at work. */
