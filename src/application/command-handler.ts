@@ -211,11 +211,10 @@ export class CommandHandler {
     // A scoped key holds a space, a bare one none: the key found says which it is.
     const stored = await this.deps.store.findIdempotencyKey(scopedIdempotencyKey(actor, key), key);
     if (stored === null || stored.key !== key) return stored;
-    const legacy = stored;
-    const first = legacy.result.append.events[0];
+    const first = stored.result.append.events[0];
     if (first === undefined) return null;
     const slice = await this.deps.store.readStream(first.streamId, { fromVersion: first.streamVersion, count: 1, direction: 'forward' });
-    return slice.events[0]?.createdBy === actor ? legacy : null;
+    return slice.events[0]?.createdBy === actor ? stored : null;
   }
 
   private async loadAll(aggregate: AnyAggregate, targets: Target[], from: EventStore, bypassCache: boolean): Promise<Map<string, Loaded<unknown>>> {

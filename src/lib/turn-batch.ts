@@ -1,10 +1,27 @@
-// Lookups asked for in one event-loop turn, answered by one query: each caller names its keys, and in the
-// check phase (setImmediate) every key asked for so far goes to `run` at once, at most `batchMax` keys a
-// query; each caller gets the answer of the query its keys went in. A failed query fails its callers.
+// Work gathered over one event-loop turn and done once, in the check phase (setImmediate), when the requests
+// read in this turn have all asked: afterThisTurn, and TurnBatch on it for lookups (group commit uses it too).
 
+/** A function that runs `run` once after this turn, however often it is called before then. */
+export function afterThisTurn(run: () => void): () => void {
+  let scheduled = false;
+  return () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      run();
+    });
+  };
+}
+
+/**
+ * Lookups asked for in one turn, answered by one query: each caller names its keys, and after the turn every
+ * key asked for so far goes to `run` at once, at most `batchMax` keys a query; each caller gets the answer of
+ * the query its keys went in. A failed query fails its callers.
+ */
 export class TurnBatch<Key, Answer> {
   private waiting: { keys: readonly Key[]; resolve: (answer: Answer) => void; reject: (error: unknown) => void }[] = [];
-  private scheduled = false;
+  private readonly scheduleFlush = afterThisTurn(() => this.flush());
 
   constructor(private readonly run: (keys: Key[]) => Promise<Answer>, private readonly batchMax: number) {}
 
@@ -12,12 +29,7 @@ export class TurnBatch<Key, Answer> {
   lookup(keys: readonly Key[]): Promise<Answer> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ keys, resolve, reject });
-      if (this.scheduled) return;
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.flush();
-      });
+      this.scheduleFlush();
     });
   }
 

@@ -40,9 +40,9 @@ SELECT {{checkpoint_columns projection_checkpoints}} FROM projection_checkpoints
 -- name: balance
 SELECT {{balance_columns}} FROM account_balance b WHERE account_id = $1 ORDER BY b.account_id COLLATE "C"
 
--- Account $1 and the checkpoint of projection $2 in one statement, one snapshot. Prepared: chronicle_rm_balance.
 -- The accounts $1 (the balance reads of one event-loop turn, sql-read-model.ts) with projection $2's
--- checkpoint, in one snapshot: a row per account found, else one row with found false.
+-- checkpoint, in one statement, one snapshot: a row per account found, else one row with found false.
+-- Prepared: chronicle_rm_balances.
 -- name: balance_with_checkpoint
 SELECT {{checkpoint_columns c}}, b.account_id IS NOT NULL AS found, {{balance_columns}}
   FROM (SELECT 1) one

@@ -1,14 +1,16 @@
 // Group commit: appends that arrive while a flush is in flight wait and go together in the next one, as one
-// statement and one transaction (one WAL flush instead of one per command). A flush starts in the event
-// loop's check phase (setImmediate), once the requests read in this turn have all submitted: a lone command
-// waits for nothing but the rest of this turn, and a burst goes as one batch, not as one flush for its first
-// request and another for the rest. This matters most on PGlite, whose statements run on the event loop's
-// own thread: no request is read while one runs, so without it every flush took one append. Appends in one batch touch disjoint streams: one that shares a stream
-// with an append already in the batch waits for the next (the command handler serialises each account, so
-// for it this never happens; any other caller may race). A batch is all-or-none: when it does not apply (one stream was not at its
-// expected version, an event id was already stored) each request goes again on its own, and only that
-// one gets its exact answer.
+// statement and one transaction (one WAL flush instead of one per command). A flush starts after the event
+// loop's turn (src/lib/turn-batch.ts, afterThisTurn), once the requests read in this turn have all submitted:
+// a lone command waits for nothing but the rest of this turn, and a burst goes as one batch, not as one flush
+// for its first request and another for the rest. This matters most on PGlite, whose statements run on the
+// event loop's own thread: no request is read while one runs, so without it every flush took one append.
+// Appends in one batch touch disjoint streams: one that shares a stream with an append already in the batch
+// waits for the next (the command handler serialises each account, so for it this never happens; any other
+// caller may race). A batch is all-or-none: when it does not apply (one stream was not at its expected
+// version, an event id was already stored) each request goes again on its own, and only that one gets its
+// exact answer.
 import type { AppendRequest, AppendSuccess } from '../../../ports/event-store.js';
+import { afterThisTurn } from '../../../lib/turn-batch.js';
 
 export interface GroupCommitOptions {
   /** Requests in one batch. */
@@ -37,7 +39,7 @@ interface Waiting {
 export class GroupCommit {
   private readonly queue: Waiting[] = [];
   private inFlight = 0;
-  private pumpScheduled = false;
+  private readonly schedulePump = afterThisTurn(() => this.pump());
 
   constructor(private readonly flush: Flush, private readonly options: GroupCommitOptions) {}
 
@@ -47,15 +49,6 @@ export class GroupCommit {
       const events = request.streams.reduce((n, s) => n + s.events.length, 0);
       this.queue.push({ request, streamIds: request.streams.map((s) => s.streamId), events, resolve, reject });
       this.schedulePump();
-    });
-  }
-
-  private schedulePump(): void {
-    if (this.pumpScheduled) return;
-    this.pumpScheduled = true;
-    setImmediate(() => {
-      this.pumpScheduled = false;
-      this.pump();
     });
   }
 
