@@ -551,6 +551,22 @@ function nextCommand(state: CommandState): { kind: Kind; path: string; body: Rec
 }
 
 /**
+ * The server's chronicle_projection_visibility_seconds between two scrapes of the read processor, and its
+ * quantiles in ms (bucket resolution, linear within a bucket, as PromQL's histogram_quantile).
+ */
+function visibilityBetween(before: MetricSample[] | null, after: MetricSample[] | null) {
+  const histogram = histogramDelta(
+    histogramOf(before, 'chronicle_projection_visibility_seconds', { projection: PROJECTION }),
+    histogramOf(after, 'chronicle_projection_visibility_seconds', { projection: PROJECTION }),
+  );
+  const quantile = (q: number) => {
+    const r = histogram ? histogramQuantile(histogram, q) : null;
+    return r === null ? null : { ms: round2(r.value * 1000), above: r.above };
+  };
+  return { histogram, quantile };
+}
+
+/**
  * Open loop: starts `step` `rate` times a second for `seconds` (at most `connections` at once: past that the
  * schedule slips, and the achieved rate says so); returns the elapsed seconds.
  */
@@ -1572,14 +1588,7 @@ async function runPostgres(runId: string, databaseUrl: string, nats: NatsBus | n
 
     // Write→read visibility.
     const visibilityWall = cpu1.wall - cpu0.wall;
-    const histogram = histogramDelta(
-      histogramOf(metricsBefore['processor'] ?? null, 'chronicle_projection_visibility_seconds', { projection: PROJECTION }),
-      histogramOf(metricsAfter['processor'] ?? null, 'chronicle_projection_visibility_seconds', { projection: PROJECTION }),
-    );
-    const quantile = (q: number) => {
-      const r = histogram ? histogramQuantile(histogram, q) : null;
-      return r === null ? null : { ms: round2(r.value * 1000), above: r.above };
-    };
+    const { histogram, quantile } = visibilityBetween(metricsBefore['processor'] ?? null, metricsAfter['processor'] ?? null);
     const lagEnd = {
       projectionEvents: metricValue(metricsAfter['processor'] ?? null, 'chronicle_projection_lag_events', { projection: PROJECTION }) ?? null,
       projectionSeconds: metricValue(metricsAfter['processor'] ?? null, 'chronicle_projection_lag_seconds', { projection: PROJECTION }) ?? null,
@@ -1698,14 +1707,7 @@ async function runPostgres(runId: string, databaseUrl: string, nats: NatsBus | n
       const pacedSeconds = await runPaced(rate, CONNECTIONS, HALF_RATE_SECONDS, paced, commandStep(client, state, paced));
       const after = await scraper.scrapeAll(metricPorts);
       const halfProbes = await halfProber;
-      const h = histogramDelta(
-        histogramOf(before['processor'] ?? null, 'chronicle_projection_visibility_seconds', { projection: PROJECTION }),
-        histogramOf(after['processor'] ?? null, 'chronicle_projection_visibility_seconds', { projection: PROJECTION }),
-      );
-      const q = (p: number) => {
-        const r = h ? histogramQuantile(h, p) : null;
-        return r === null ? null : { ms: round2(r.value * 1000), above: r.above };
-      };
+      const { histogram: h, quantile: q } = visibilityBetween(before['processor'] ?? null, after['processor'] ?? null);
       const visible = summariseMs(halfProbes.visibleMs);
       const latency = paced.latency();
       halfRate = {
